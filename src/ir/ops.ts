@@ -234,6 +234,7 @@ export const OP_KINDS = [
   "unslice",
   "index",
   "unindex",
+  "index_add",
   "softmax",
   "log_softmax",
   "cross_entropy",
@@ -671,6 +672,18 @@ export const OPS: Record<OpKind, OpDef> = {
     infer: (inputs, a) => ({ shape: [a.n as Dim, ...inputs[0].shape], dtype: "float" }),
     vjp: (b, n, ct) => [b.op("index", [ct, n.inputs[1]]), null],
     saves: { inputs: [1], output: false },
+  },
+
+  /** acc with row i (first axis) increased by v: a loop's gradient for xs where the body reads xs[t]. */
+  index_add: {
+    class: "layout",
+    arity: 3,
+    infer: (inputs) => {
+      const [acc, v, i] = inputs;
+      requireInt(i, "an index");
+      if (!sameShape(acc.shape.slice(1), v.shape)) fail(`cannot add ${showShape(v.shape)} into a row of ${showShape(acc.shape)}`);
+      return { shape: [...acc.shape], dtype: "float" };
+    },
   },
 
   // Neural-network ops.

@@ -39,14 +39,17 @@ export type Attrs = Readonly<Record<string, AttrValue>>;
  * are the values carried out, one per carried value. Body nodes may read any
  * node defined outside the loop (parameters, inputs, earlier values).
  * `tape` lists body values that are stacked over steps and readable after the
- * loop through `loop_tape` nodes (backprop through time reads them).
+ * loop through `loop_tape` nodes (backprop through time reads them); autodiff
+ * fills it in. The loop node's attrs: `count` (a Dim), `start` (the first
+ * value of the index), and `reverse` (true on backward loops: the index walks
+ * start+count-1 down to start).
  */
 export interface LoopBody {
   readonly index: Node;
   readonly carried: readonly Node[];
   readonly nodes: readonly Node[];
   readonly results: readonly Node[];
-  readonly tape: readonly Node[];
+  readonly tape: Node[];
 }
 
 export interface DimDecl {
