@@ -1,0 +1,289 @@
+// Reverse-mode autodiff: builds the backward IR from the forward IR.
+// Nodes are visited in reverse topological order; each node's gradient rule
+// (from the op table) maps its output cotangent to input cotangents; fan-in
+// is summed; cotangents of broadcast inputs are summed back to the input's
+// shape; a null cotangent is a symbolic zero and is never materialised.
+// A loop is differentiated into a loop that walks the steps in reverse
+// (backprop through time), reading the per-step forward values it needs from
+// a tape the forward loop writes.
+import { BpcError } from "../diag.js";
+import { Builder } from "../ir/builder.js";
+import { OPS } from "../ir/ops.js";
+import { broadcastShapes, sameShape, showShape } from "../ir/shape.js";
+import type { Graph, LoopBody, Node } from "../ir/types.js";
+
+export interface GradOptions {
+  /** Float inputs whose gradients backward also returns. */
+  inputGrads?: readonly string[];
+}
+
+/** Internal inconsistency in a gradient rule: names the op. */
+export class GradRuleError extends Error {}
+
+export function grad(g: Graph, opts: GradOptions = {}): Graph {
+  const wanted = new Set(opts.inputGrads ?? []);
+  for (const name of wanted) {
+    const inp = g.inputs.find((n) => n.name === name);
+    if (!inp) throw new BpcError(`--input-grads names '${name}', which is not an input`, { file: g.file, line: 0, col: 0, endLine: 0, endCol: 0 });
+    if (inp.dtype !== "float") throw new BpcError(`--input-grads: '${name}' is an int input and has no gradient`, inp.span);
+  }
+  const targets = [...g.params, ...g.inputs.filter((n) => wanted.has(n.name as string))];
+  const b = new Builder({ startId: maxId(g) + 1, phase: "bwd" });
+  const ad = new Reverse(b, new Set(targets.map((n) => n.id)));
+  ad.markRequires(g.nodes);
+  b.span = g.loss.span;
+  const cts = ad.sweep(g.nodes, new Map([[g.loss.id, b.const(1)]]));
+  const grads = targets.map((t) => {
+    b.span = t.span;
+    let node = cts.get(t.id) ?? b.op("full", [], { shape: t.shape, value: 0 });
+    if (node.op === "const") node = b.op("broadcast_to", [node], { shape: t.shape });
+    if (!node.name) node.name = `d${t.name}`;
+    return { name: t.name as string, of: t, node };
+  });
+  return { ...g, nodes: [...g.nodes, ...b.nodes], grads };
+}
+
+function maxId(g: Graph): number {
+  let m = 0;
+  const walk = (nodes: readonly Node[]): void => {
+    for (const n of nodes) {
+      m = Math.max(m, n.id);
+      if (n.body) {
+        m = Math.max(m, n.body.index.id, ...n.body.carried.map((c) => c.id));
+        walk(n.body.nodes);
+      }
+    }
+  };
+  walk([...g.inputs, ...g.params]);
+  walk(g.nodes);
+  return m;
+}
+
+class Reverse {
+  /** Nodes whose value depends on a differentiated source. */
+  readonly requires = new Set<number>();
+
+  constructor(
+    private readonly b: Builder,
+    targets: Set<number>,
+  ) {
+    for (const t of targets) this.requires.add(t);
+  }
+
+  /** Forward dependence on the targets, through loops to a fixed point. */
+  markRequires(nodes: readonly Node[]): void {
+    for (const n of nodes) {
+      if (n.op === "stop_gradient") continue;
+      if (n.op === "loop" && n.body) {
+        const body = n.body;
+        body.carried.forEach((c, k) => {
+          if (this.requires.has(n.inputs[k].id)) this.requires.add(c.id);
+        });
+        for (;;) {
+          this.markRequires(body.nodes);
+          let changed = false;
+          body.results.forEach((r, k) => {
+            if (this.requires.has(r.id) && !this.requires.has(body.carried[k].id)) {
+              this.requires.add(body.carried[k].id);
+              changed = true;
+            }
+          });
+          if (!changed) break;
+        }
+        if (body.results.some((r) => this.requires.has(r.id))) this.requires.add(n.id);
+        continue;
+      }
+      if (n.op === "loop_out") {
+        const loop = n.inputs[0];
+        if (this.requires.has((loop.body as LoopBody).results[n.attrs.k as number].id)) this.requires.add(n.id);
+        continue;
+      }
+      if (n.dtype === "float" && n.inputs.some((i) => this.requires.has(i.id))) this.requires.add(n.id);
+    }
+  }
+
+  /** Accumulates cotangents over `nodes` in reverse; returns every cotangent found. */
+  sweep(nodes: readonly Node[], cts: Map<number, Node>): Map<number, Node> {
+    const loopOuts = new Map<number, (Node | null)[]>();
+    for (let i = nodes.length - 1; i >= 0; i--) {
+      const n = nodes[i];
+      const ct = cts.get(n.id);
+      if (n.op === "loop_out") {
+        if (ct) {
+          const loop = n.inputs[0];
+          const list = loopOuts.get(loop.id) ?? loop.inputs.map(() => null);
+          list[n.attrs.k as number] = ct;
+          loopOuts.set(loop.id, list);
+        }
+        continue;
+      }
+      if (n.op === "loop") {
+        const outs = loopOuts.get(n.id);
+        if (outs && this.requires.has(n.id)) this.loop(n, outs, cts);
+        continue;
+      }
+      if (!ct || !this.requires.has(n.id)) continue;
+      const rule = OPS[n.op].vjp;
+      if (!rule) continue;
+      this.b.span = n.span;
+      const needs = n.inputs.map((x) => this.requires.has(x.id) && x.dtype === "float");
+      if (!needs.some(Boolean)) continue;
+      const inCts = rule(this.b, n, ct, needs);
+      n.inputs.forEach((x, k) => {
+        const c = inCts[k];
+        if (!needs[k] || !c) return;
+        this.accumulate(cts, x, this.unbroadcast(c, x, n));
+      });
+    }
+    return cts;
+  }
+
+  private unbroadcast(c: Node, x: Node, n: Node): Node {
+    if (sameShape(c.shape, x.shape)) return c;
+    const fits = broadcastShapes([x.shape, c.shape]);
+    if (!fits || !sameShape(fits, c.shape)) {
+      throw new GradRuleError(
+        `gradient rule of ${n.op} gave a cotangent of shape ${showShape(c.shape)} for an input of shape ${showShape(x.shape)}`,
+      );
+    }
+    return this.b.op("sum_to", [c], { shape: x.shape });
+  }
+
+  private accumulate(cts: Map<number, Node>, x: Node, c: Node): void {
+    const prev = cts.get(x.id);
+    const sum = prev ? this.b.op("add", [prev, c]) : c;
+    if (x.name && !sum.name && sum !== x) sum.name = `d${x.name}`;
+    cts.set(x.id, sum);
+  }
+
+  /**
+   * Backprop through time. The backward loop carries the cotangent of each
+   * carried value and one accumulator per outer value the body reads that
+   * needs a gradient; each step runs the body's gradient rules in reverse
+   * with the step's forward values read from the tape.
+   */
+  private loop(n: Node, outCts: (Node | null)[], cts: Map<number, Node>): void {
+    const body = n.body as LoopBody;
+    const b = this.b;
+    b.span = n.span;
+    const bodyIds = new Set<number>([body.index.id, ...body.carried.map((c) => c.id), ...body.nodes.map((x) => x.id)]);
+
+    // Outer values read by the body that need gradients; xs[t] reads get a row accumulator.
+    const captured: Node[] = [];
+    const seen = new Set<number>();
+    for (const x of body.nodes) {
+      for (const i of x.inputs) {
+        if (!bodyIds.has(i.id) && this.requires.has(i.id) && i.dtype === "float" && !seen.has(i.id)) {
+          seen.add(i.id);
+          captured.push(i);
+        }
+      }
+    }
+
+    const zerosLike = (x: Node): Node => b.op("full", [], { shape: x.shape, value: 0 });
+    const init = [
+      ...body.carried.map((c, k) => {
+        const ct = outCts[k];
+        if (!ct) return zerosLike(c);
+        return ct.op === "const" ? b.op("broadcast_to", [ct], { shape: c.shape }) : ct;
+      }),
+      ...captured.map(zerosLike),
+    ];
+
+    b.pushScope();
+    const index = b.source("loop_index", { start: n.attrs.start ?? 0 }, [], "int");
+    index.name = body.index.name;
+    const carried = init.map((x, k) => {
+      const c = b.source("carry", { k }, x.shape, x.dtype);
+      c.name = k < body.carried.length ? `d${body.carried[k].name ?? ""}` : `d${captured[k - body.carried.length].name ?? "acc"}`;
+      return c;
+    });
+
+    // Cotangents of the body's results start as the carried cotangents.
+    // The rules run in a scratch scope, reading forward body values directly.
+    const local = new Map<number, Node>();
+    body.results.forEach((r, k) => {
+      const prev = local.get(r.id);
+      local.set(r.id, prev ? b.op("add", [prev, carried[k]]) : carried[k]);
+    });
+    this.sweep(body.nodes, local);
+    const nextCarried = body.carried.map((c) => local.get(c.id) ?? zerosLike(c));
+    const nextAcc = captured.map((x, j) => {
+      const acc = carried[body.carried.length + j];
+      const c = local.get(x.id);
+      return c ? b.op("add", [acc, c]) : acc;
+    });
+    const scratch = b.popScope();
+    const nextValues = [...nextCarried, ...nextAcc];
+
+    // Forward body values the backward body reads: constants are rebuilt,
+    // the index is the backward loop's own, everything else is taped.
+    const fwdReads: Node[] = [];
+    const isRead = new Set<number>();
+    for (const v of [...scratch.flatMap((x) => x.inputs), ...nextValues]) {
+      if (bodyIds.has(v.id) && !isRead.has(v.id)) {
+        isRead.add(v.id);
+        fwdReads.push(v);
+      }
+    }
+    // xs[t] of an outer xs is re-read rather than taped.
+    const reread = (v: Node): boolean => v.op === "index" && !bodyIds.has(v.inputs[0].id) && v.inputs[1].id === body.index.id;
+    const taped = fwdReads.filter(
+      (v) => v.id !== body.index.id && !reread(v) && v.inputs.length + (v.op === "carry" ? 1 : 0) > 0,
+    );
+    const tapeReaders = taped.map((v) => {
+      body.tape.push(v);
+      b.span = v.span;
+      const t = b.op("loop_tape", [n], { k: body.tape.length - 1 });
+      if (v.name) t.name = `${v.name}_tape`;
+      return t;
+    });
+
+    b.pushScope();
+    const remap = new Map<number, Node>([[body.index.id, index]]);
+    taped.forEach((v, k) => {
+      b.span = v.span;
+      const row = b.op("index", [tapeReaders[k], index]);
+      if (v.name) row.name = v.name;
+      remap.set(v.id, row);
+    });
+    for (const v of fwdReads) {
+      if (remap.has(v.id)) continue;
+      b.span = v.span;
+      remap.set(v.id, b.op(v.op, reread(v) ? [v.inputs[0], index] : [], v.attrs));
+    }
+    rebuildInto(b, scratch, remap);
+    const results = nextValues.map((r) => remap.get(r.id) ?? r);
+    const bodyNodes = b.popScope();
+
+    b.span = n.span;
+    const bwd = b.loop(n.attrs.count as number | string, init, { index, carried, nodes: bodyNodes, results, tape: [] }, {
+      start: n.attrs.start ?? 0,
+      reverse: true,
+    });
+    // The loop's outputs: cotangents of the initial carried values and of the captured values.
+    n.inputs.forEach((x, k) => {
+      if (!this.requires.has(x.id) || x.dtype !== "float") return;
+      const out = b.op("loop_out", [bwd], { k });
+      this.accumulate(cts, x, out);
+    });
+    captured.forEach((x, j) => {
+      const out = b.op("loop_out", [bwd], { k: body.carried.length + j });
+      this.accumulate(cts, x, out);
+    });
+  }
+}
+
+/**
+ * Re-creates `nodes` in the builder's current scope with inputs substituted
+ * through `remap`, which it extends with each rebuilt node.
+ */
+function rebuildInto(b: Builder, nodes: readonly Node[], remap: Map<number, Node>): void {
+  for (const n of nodes) {
+    if (n.op === "loop") throw new BpcError("nested loops are not differentiable yet", n.span);
+    b.span = n.span;
+    const copy = b.op(n.op, n.inputs.map((i) => remap.get(i.id) ?? i), n.attrs);
+    if (n.name) copy.name = n.name;
+    remap.set(n.id, copy);
+  }
+}

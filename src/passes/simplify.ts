@@ -1,0 +1,128 @@
+// Simplification of the IR after autodiff, as named passes over mapGraph:
+// constant folding, algebraic identities, CSE and DCE. The backward IR that
+// autodiff writes is correct but naive (x * 1, 0 + x, transposes that a
+// matmul flag can absorb); these passes make it what a person would write.
+import type { Builder } from "../ir/builder.js";
+import { OPS } from "../ir/ops.js";
+import { constSize, sameShape } from "../ir/shape.js";
+import type { Graph, LoopBody, Node } from "../ir/types.js";
+import { mapGraph, type Rule } from "./rewrite.js";
+
+const constValue = (n: Node): number | null => (n.op === "const" ? (n.attrs.value as number) : null);
+const fullValue = (n: Node): number | null =>
+  n.op === "const" ? (n.attrs.value as number) : n.op === "full" ? (n.attrs.value as number) : null;
+
+/** Elementwise ops whose inputs are all constants become one constant. */
+export const foldRule: Rule = (b, n, inputs) => {
+  if (n.op === "numel") {
+    const size = constSize(n.attrs.dims as (number | string)[]);
+    return size === null ? null : b.const(size);
+  }
+  const def = OPS[n.op];
+  if (def.class !== "elementwise" || !def.scalar || inputs.length === 0) return null;
+  const values = inputs.map(constValue);
+  if (values.some((v) => v === null)) return null;
+  const names = values.map((_, i) => `a${i}`);
+  const value = new Function(...names, `return ${def.scalar(names, n.attrs)};`)(...values) as number;
+  return Number.isFinite(value) ? b.const(value) : null;
+};
+
+/** x*1, x+0, 0*x, neg(neg x), transposes absorbed by matmul, no-op reshapes. */
+export const algebraRule: Rule = (b, n, inputs) => {
+  const [x, y] = inputs;
+  const keeps = (v: Node): boolean => sameShape(v.shape, n.shape);
+  const zeros = (): Node => b.op("full", [], { shape: n.shape, value: 0 });
+  switch (n.op) {
+    case "add":
+      if (fullValue(y) === 0 && keeps(x)) return x;
+      if (fullValue(x) === 0 && keeps(y)) return y;
+      if (y.op === "unindex" && keeps(x)) return b.op("index_add", [x, y.inputs[0], y.inputs[1]]);
+      if (x.op === "unindex" && keeps(y)) return b.op("index_add", [y, x.inputs[0], x.inputs[1]]);
+      return null;
+    case "sub":
+      if (fullValue(y) === 0 && keeps(x)) return x;
+      if (fullValue(x) === 0 && keeps(y)) return b.op("neg", [y]);
+      return null;
+    case "mul":
+      if (fullValue(y) === 1 && keeps(x)) return x;
+      if (fullValue(x) === 1 && keeps(y)) return y;
+      if (fullValue(x) === 0 || fullValue(y) === 0) return zeros();
+      if (fullValue(y) === -1 && keeps(x)) return b.op("neg", [x]);
+      if (fullValue(x) === -1 && keeps(y)) return b.op("neg", [y]);
+      return null;
+    case "div":
+      if (fullValue(y) === 1 && keeps(x)) return x;
+      return null;
+    case "pow":
+      if (constValue(y) === 1 && keeps(x)) return x;
+      if (constValue(y) === 2 && keeps(x)) return b.op("square", [x]);
+      return null;
+    case "neg":
+      if (x.op === "neg") return x.inputs[0];
+      if (fullValue(x) === 0) return zeros();
+      return null;
+    case "transpose":
+      if (x.op === "transpose") return x.inputs[0];
+      return null;
+    case "reshape":
+      if (sameShape(x.shape, n.shape)) return x;
+      if (x.op === "reshape") return b.op("reshape", [x.inputs[0]], n.attrs);
+      return null;
+    case "broadcast_to":
+    case "sum_to":
+      if (sameShape(x.shape, n.shape)) return x;
+      return null;
+    case "matmul": {
+      let [a, c] = inputs;
+      let { transA, transB } = n.attrs as { transA: boolean; transB: boolean };
+      if (a.op !== "transpose" && c.op !== "transpose") return null;
+      if (a.op === "transpose") [a, transA] = [a.inputs[0], !transA];
+      if (c.op === "transpose") [c, transB] = [c.inputs[0], !transB];
+      return b.op("matmul", [a, c], { transA, transB });
+    }
+    default:
+      return null;
+  }
+};
+
+export const foldConstants = (g: Graph): Graph => mapGraph(g, { rule: foldRule });
+export const algebraicIdentities = (g: Graph): Graph => mapGraph(g, { rule: algebraRule });
+/** Hash-consing rebuild: equal nodes (same op, inputs and attrs) become one, across forward and backward. */
+export const cse = (g: Graph): Graph => mapGraph(g, { intern: true });
+
+/** Drops nodes that reach no output, loss, gradient or loop result. */
+export function dce(g: Graph): Graph {
+  const live = new Set<number>();
+  const mark = (n: Node): void => {
+    if (live.has(n.id)) return;
+    live.add(n.id);
+    for (const i of n.inputs) mark(i);
+    if (n.op === "loop_out" || n.op === "loop_tape") markLoop(n.inputs[0]);
+  };
+  const markLoop = (loop: Node): void => {
+    const body = loop.body as LoopBody;
+    if (live.has(body.index.id)) return;
+    live.add(body.index.id);
+    for (const c of body.carried) live.add(c.id);
+    for (const r of [...body.results, ...body.tape]) mark(r);
+  };
+  for (const o of g.outputs) mark(o.node);
+  mark(g.loss);
+  for (const x of g.grads) mark(x.node);
+  return mapGraph(prune(g, live));
+}
+
+function prune(g: Graph, live: Set<number>): Graph {
+  const keep = (nodes: readonly Node[]): Node[] =>
+    nodes.filter((n) => live.has(n.id)).map((n) => (n.body ? { ...n, body: { ...n.body, nodes: keep(n.body.nodes) } } : n));
+  return { ...g, nodes: keep(g.nodes) };
+}
+
+/** Node count including loop bodies, the measure the pipeline iterates on. */
+export function graphSize(g: Graph): number {
+  const count = (nodes: readonly Node[]): number =>
+    nodes.reduce((s, n) => s + 1 + (n.body ? count(n.body.nodes) : 0), 0);
+  return count(g.nodes);
+}
+
+export type { Builder };
