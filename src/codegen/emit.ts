@@ -1,0 +1,1241 @@
+// IR to a self-contained TypeScript module (spec section 6): metadata,
+// types, a seeded `init`, and `forward` / `backward` that validate their
+// arguments, bind symbolic dims from input lengths, and run the graph node by
+// node over buffers that live in a workspace (allocated once per set of dim
+// values). Each value is a view: a buffer, an offset and strides, so
+// reshape, transpose, slicing, `xs[t]` and broadcasting copy nothing.
+// Elementwise chains are fused into one loop; loops stay loops.
+import { format } from "prettier";
+import { lit, OPS } from "../ir/ops.js";
+import { normAxis, showShape } from "../ir/shape.js";
+import type { DType, Dim, Graph, Node, Phase, Shape } from "../ir/types.js";
+import { commentText, key, Namer, prop, str, Temps } from "./names.js";
+import {
+  addTerms,
+  constSize,
+  isOne,
+  isZero,
+  mul,
+  nest,
+  ONE,
+  product,
+  rowMajor,
+  scaled,
+  sizeAtom,
+  sizeEq,
+  sizeStr,
+  symSize,
+  ZERO,
+  type Access,
+  type Size,
+} from "./nest.js";
+import { isElementwise, plan, type Plan } from "./plan.js";
+import { HELPER_DEPS, helperSource, type Helper } from "./runtime.js";
+
+export interface EmitOptions {
+  precision: "f32" | "f64";
+  /** Float inputs whose gradients `backward` returns (`["all"]` for every float input). */
+  inputGrads: string[];
+}
+
+/** Compiles a lowered (and, for `backward`, differentiated) graph to a prettier-formatted TypeScript module. */
+export async function emitModule(g: Graph, opts: EmitOptions): Promise<string> {
+  const text = new ModuleEmitter(g, opts).module();
+  return format(text, { parser: "typescript", printWidth: 110 });
+}
+
+/** Where a value lives: a strided view into a buffer, a number broadcast everywhere, or an int scalar expression. */
+interface View {
+  kind: "view";
+  buf: string;
+  off: string;
+  shape: Size[];
+  strides: Size[];
+  dtype: DType;
+}
+type Value = View | { kind: "lit"; expr: string } | { kind: "int"; expr: string };
+
+interface BufInfo {
+  home: "fw" | "bw" | "params" | "inputs";
+  /** The params/inputs key. */
+  key?: string;
+  size: Size;
+  dtype: DType;
+  /** The node this buffer was allocated for (in-place updates need sole ownership). */
+  owner?: Node;
+}
+
+interface FnCtx {
+  phase: Phase;
+  refs: Set<string>;
+  lastLine: number;
+}
+
+interface LoopInfo {
+  carried: View[];
+  tape: (View | null)[];
+}
+
+const IDENTITY_OPS = new Set(["stop_gradient", "clip_grad"]);
+
+class ModuleEmitter {
+  private readonly names = new Namer();
+  private readonly FA: string;
+  private readonly plan: Plan;
+  private readonly dimLocal = new Map<string, string>();
+  private readonly nodeLocal = new Map<Node, string>();
+  private readonly values = new Map<Node, Value>();
+  private readonly bufs = new Map<string, BufInfo>();
+  private readonly helpers = new Set<Helper>();
+  private readonly loops = new Map<Node, LoopInfo>();
+  /** Loop counters in scope and their ranges, for index bounds that need no runtime check. */
+  private readonly counters = new Map<string, { start: number; count: Size }>();
+  private readonly lines: string[];
+  private readonly gradNames: string[];
+  private fn: FnCtx = { phase: "fwd", refs: new Set(), lastLine: -1 };
+
+  constructor(
+    private readonly g: Graph,
+    private readonly opts: EmitOptions,
+  ) {
+    this.FA = opts.precision === "f64" ? "Float64Array" : "Float32Array";
+    this.lines = g.source.split(/\r?\n/);
+    this.plan = plan(g);
+    const floatInputs = g.inputs.filter((n) => n.dtype === "float").map((n) => n.name as string);
+    const wanted = opts.inputGrads.includes("all") ? floatInputs : opts.inputGrads;
+    for (const w of wanted) {
+      const inp = g.inputs.find((n) => n.name === w);
+      if (!inp) throw new Error(`--input-grads: '${w}' is not an input of model ${g.name}`);
+      if (inp.dtype !== "float") throw new Error(`--input-grads: '${w}' is an int input; only float inputs have gradients`);
+    }
+    this.gradNames = [...g.params.map((n) => n.name as string), ...floatInputs.filter((n) => wanted.includes(n))];
+
+    // Claim source names first so they keep their spelling: params, inputs, dims.
+    for (const n of [...g.params, ...g.inputs]) this.nodeLocal.set(n, this.names.claim(n.name as string));
+    for (const d of g.dims) this.dimLocal.set(d.name, this.names.claim(d.name));
+    for (const n of [...g.params, ...g.inputs]) {
+      const home = n.op === "param" ? "params" : "inputs";
+      this.bufs.set(this.local(n), { home, key: n.name, size: product(this.sizes(n.shape)), dtype: n.dtype });
+    }
+    for (const n of [...g.params, ...g.inputs]) {
+      const shape = this.sizes(n.shape);
+      this.values.set(n, { kind: "view", buf: this.nodeLocal.get(n) as string, off: "0", shape, strides: rowMajor(shape), dtype: n.dtype });
+    }
+    this.checkDims();
+  }
+
+  // ---- names, sizes, comments ------------------------------------------------
+
+  private local(n: Node): string {
+    let l = this.nodeLocal.get(n);
+    if (!l) {
+      l = this.names.claim(n.name ?? `${n.op}${n.id}`);
+      this.nodeLocal.set(n, l);
+    }
+    return l;
+  }
+
+  private dimSize(d: Dim): Size {
+    if (typeof d === "number") return constSize(d);
+    const l = this.dimLocal.get(d);
+    if (!l) throw new Error(`internal error: unknown dim ${d}`);
+    return symSize(l);
+  }
+
+  private sizes(s: Shape): Size[] {
+    return s.map((d) => this.dimSize(d));
+  }
+
+  /** Symbolic dims that the module cannot bind from input lengths are a compile error. */
+  private checkDims(): void {
+    const bound = new Set(this.dimOrder().map((d) => d.dim));
+    const check = (s: Shape, what: string): void => {
+      for (const d of s) {
+        if (typeof d === "string" && !bound.has(d)) {
+          throw new Error(`dim ${d} (used by ${what}) cannot be inferred from the inputs' lengths`);
+        }
+      }
+    };
+    const visit = (nodes: readonly Node[]): void => {
+      for (const n of nodes) {
+        if (!this.plan.live.has(n)) continue;
+        check(n.shape, `${n.op} at line ${n.span.line}`);
+        if (n.op === "loop") check([n.attrs.count as Dim], `the loop at line ${n.span.line}`);
+        if (n.body) visit(n.body.nodes);
+      }
+    };
+    visit(this.g.nodes);
+  }
+
+  /** The order in which symbolic dims are read off input lengths: an input whose other dims are known. */
+  private dimOrder(): { dim: string; input: Node }[] {
+    const known = new Set<string>();
+    const order: { dim: string; input: Node }[] = [];
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (const n of this.g.inputs) {
+        const unknown = n.shape.filter((d): d is string => typeof d === "string" && !known.has(d));
+        if (unknown.length === 1) {
+          known.add(unknown[0]);
+          order.push({ dim: unknown[0], input: n });
+          progress = true;
+        }
+      }
+    }
+    return order;
+  }
+
+  private sourceLine(line: number): string {
+    return commentText((this.lines[line - 1] ?? "").replace(/#.*$/, "").replace(/\s+/g, " "));
+  }
+
+  /** `// line 16: h = relu(x @ W1 + b1)` before a kernel, once per run of nodes from the same line. */
+  private comment(nodes: readonly Node[], out: string[]): void {
+    const lines = [...new Set(nodes.map((n) => n.span.line).filter((l) => l > 0 && l !== this.fn.lastLine))];
+    if (lines.length === 0) return;
+    const prefix = nodes[nodes.length - 1].phase === "bwd" ? "grad of line" : "line";
+    for (const l of lines) out.push(`// ${prefix} ${l}: ${this.sourceLine(l)}`);
+    this.fn.lastLine = lines[lines.length - 1];
+  }
+
+  /** How a tensor is named in a runtime error message. */
+  private display(n: Node): string {
+    if (n.op === "input") return `inputs.${n.name}`;
+    if (n.op === "param") return `params.${n.name}`;
+    if (n.name) return n.name;
+    if (n.op === "index") return `${this.display(n.inputs[0])}[${n.inputs[1].name ?? "i"}]`;
+    if (n.op === "reshape" || n.op === "slice" || n.op === "transpose") return this.display(n.inputs[0]);
+    return `the ${n.op} at line ${n.span.line}`;
+  }
+
+  private use(h: Helper): string {
+    this.helpers.add(h);
+    for (const d of HELPER_DEPS[h] ?? []) this.use(d);
+    return h;
+  }
+
+  // ---- values and buffers ----------------------------------------------------
+
+  /** A buffer name as used in the current function (pulled from its workspace or argument in the prologue). */
+  private ref(buf: string): string {
+    this.fn.refs.add(buf);
+    return buf;
+  }
+
+  private value(n: Node): Value {
+    const v = this.values.get(n);
+    if (!v) throw new Error(`internal error: %${n.id} (${n.op}) has no value yet`);
+    return v;
+  }
+
+  private view(n: Node): View {
+    const v = this.value(n);
+    if (v.kind !== "view") throw new Error(`internal error: %${n.id} (${n.op}) is not a buffer`);
+    return v;
+  }
+
+  /** A fresh contiguous buffer in the current phase's workspace. */
+  private alloc(name: string, shape: Size[], dtype: DType, owner?: Node): View {
+    const home = this.fn.phase === "fwd" ? "fw" : "bw";
+    this.bufs.set(name, { home, size: product(shape), dtype, owner });
+    return { kind: "view", buf: name, off: "0", shape, strides: rowMajor(shape), dtype };
+  }
+
+  /** The node's own output buffer. */
+  private out(n: Node): View {
+    const v = this.alloc(this.local(n), this.sizes(n.shape), n.dtype, n);
+    this.values.set(n, v);
+    return v;
+  }
+
+  private isContiguous(v: View): boolean {
+    const rm = rowMajor(v.shape);
+    return v.shape.every((d, a) => isOne(d) || sizeEq(v.strides[a], rm[a]));
+  }
+
+  /** Whether v is a whole buffer of the current workspace that a result may hand out. */
+  private isWhole(v: Value): v is View {
+    if (v.kind !== "view" || v.off !== "0" || !this.isContiguous(v)) return false;
+    const info = this.bufs.get(v.buf);
+    return info !== undefined && info.home === (this.fn.phase === "fwd" ? "fw" : "bw") && sizeEq(info.size, product(v.shape));
+  }
+
+  /** v as a contiguous view (any offset), copying into a new buffer when it is strided or a literal. */
+  private contiguous(v: Value, shape: Size[], dtype: DType, hint: string, out: string[]): View {
+    if (v.kind === "view" && this.isContiguous(v)) return v;
+    const dst = this.alloc(this.names.claim(hint), shape, dtype);
+    this.copy(dst, v, out);
+    return dst;
+  }
+
+  private read(v: View, index: string): string {
+    return `${this.ref(v.buf)}[${index}]`;
+  }
+
+  /** The strides with which a view is read while walking `iter` (NumPy broadcasting: 0 on stretched axes). */
+  private broadcastStrides(v: View, iter: Size[]): Size[] {
+    const lead = iter.length - v.shape.length;
+    return iter.map((d, a) => {
+      const b = a - lead;
+      if (b < 0) return ZERO;
+      if (isOne(v.shape[b]) && !isOne(d)) return ZERO;
+      return v.strides[b];
+    });
+  }
+
+  /** dst[...] = src[...] (or `op=` with `assign`), walking dst's shape. */
+  private copy(dst: View, src: Value, out: string[], assign = "="): void {
+    const t = new Temps(this.names);
+    const acc: Access[] = [{ base: dst.off, strides: dst.strides }];
+    if (src.kind === "view") acc.push({ base: src.off, strides: this.broadcastStrides(src, dst.shape) });
+    if (assign === "=" && this.isWhole(dst)) {
+      if (src.kind !== "view") {
+        out.push(`${this.ref(dst.buf)}.fill(${src.expr});`);
+        return;
+      }
+      const info = this.bufs.get(src.buf);
+      if (src.off === "0" && this.isContiguous(src) && info && sizeEq(info.size, product(dst.shape)) && sizeEq(product(src.shape), info.size)) {
+        out.push(`${this.ref(dst.buf)}.set(${this.ref(src.buf)});`);
+        return;
+      }
+    }
+    out.push(
+      ...nest(t, dst.shape, acc, (ix) => [
+        `${this.read(dst, ix[0])} ${assign} ${src.kind === "view" ? this.read(src, ix[1]) : src.expr};`,
+      ]),
+    );
+  }
+
+  // ---- functions -------------------------------------------------------------
+
+  /** Emits the nodes of a block in order. */
+  private block(nodes: readonly Node[], out: string[]): void {
+    for (const n of nodes) {
+      if (!this.plan.live.has(n) || this.plan.fused.has(n)) continue;
+      this.node(n, out);
+    }
+  }
+
+  private node(n: Node, out: string[]): void {
+    const a = n.attrs;
+    switch (n.op) {
+      case "input":
+      case "param":
+        return;
+      case "const":
+        this.values.set(n, { kind: "lit", expr: lit(a.value as number) });
+        return;
+      case "full":
+        this.values.set(n, { kind: "lit", expr: lit(a.value as number) });
+        return;
+      case "numel":
+        this.values.set(n, { kind: "lit", expr: sizeAtom(product(this.sizes(a.dims as Dim[]))) });
+        return;
+      case "loop_index":
+      case "carry":
+        throw new Error(`internal error: ${n.op} outside a loop header`);
+      case "sum":
+      case "mean":
+      case "max":
+      case "min":
+        return this.reduce(n, n.op, a.axes as number[], out);
+      case "sum_to":
+        return this.reduce(n, "sum", this.sumToAxes(n), out);
+      case "logsumexp":
+      case "argmax":
+      case "first_extreme_mask":
+        return this.scan(n, out);
+      case "matmul":
+        return this.matmul(n, out);
+      case "transpose":
+      case "reshape":
+      case "broadcast_to":
+      case "slice":
+        return this.layoutView(n, out);
+      case "concat":
+        return this.concat(n, out);
+      case "unslice": {
+        this.comment([n], out);
+        const dst = this.out(n);
+        out.push(`${this.ref(dst.buf)}.fill(0);`);
+        this.copy(this.sliceView(dst, n), this.value(n.inputs[0]), out);
+        return;
+      }
+      case "index":
+      case "unindex":
+      case "index_add":
+        return this.indexOp(n, out);
+      case "softmax":
+      case "log_softmax":
+        return this.softmax(n, out);
+      case "cross_entropy":
+      case "pick":
+        return this.rowPick(n, out);
+      case "one_hot": {
+        this.comment([n], out);
+        const idx = this.contiguous(this.value(n.inputs[0]), this.sizes(n.inputs[0].shape), "int", "indices", out);
+        const dst = this.out(n);
+        const count = product(idx.shape);
+        out.push(
+          `${this.use("oneHot")}(${this.ref(dst.buf)}, ${this.ref(idx.buf)}, ${idx.off}, ${sizeStr(count)}, ${sizeStr(this.dimSize(a.n as Dim))}, ${str(`one_hot (line ${n.span.line}): ${this.display(n.inputs[0])}`)});`,
+        );
+        return;
+      }
+      case "loop":
+        return this.loop(n, out);
+      case "loop_out": {
+        const info = this.loops.get(n.inputs[0]);
+        if (!info) throw new Error("internal error: loop_out before its loop");
+        this.values.set(n, info.carried[a.k as number]);
+        return;
+      }
+      case "loop_tape": {
+        const info = this.loops.get(n.inputs[0]);
+        const t = info?.tape[a.k as number];
+        if (!t) throw new Error("internal error: loop_tape without its tape");
+        this.values.set(n, t);
+        return;
+      }
+      default:
+        if (isElementwise(n)) return this.elementwise(n, out);
+        throw new Error(`internal error: codegen has no kernel for op ${n.op}`);
+    }
+  }
+
+  // ---- elementwise -----------------------------------------------------------
+
+  /** The fused tree under `root`: its internal nodes (topological, root last) and its leaves. */
+  private tree(root: Node): { nodes: Node[]; leaves: Node[] } {
+    const nodes: Node[] = [];
+    const leaves: Node[] = [];
+    const seen = new Set<Node>();
+    const visit = (n: Node, isRoot: boolean): void => {
+      if (seen.has(n)) return;
+      seen.add(n);
+      if (isRoot || this.plan.fused.has(n)) {
+        for (const i of n.inputs) visit(i, false);
+        nodes.push(n);
+      } else leaves.push(n);
+    };
+    visit(root, true);
+    return { nodes, leaves };
+  }
+
+  /**
+   * Statements computing a fused tree for one element, given the index of
+   * each leaf view in `leafIndex`. Internal nodes become `const` locals named
+   * after their source names; returns the root's expression.
+   */
+  private scalarCode(nodes: readonly Node[], leafExpr: (n: Node) => string): { stmts: string[]; expr: string } {
+    const exprs = new Map<Node, string>();
+    const stmts: string[] = [];
+    const arg = (n: Node): string => exprs.get(n) ?? leafExpr(n);
+    nodes.forEach((n, i) => {
+      const def = OPS[n.op];
+      const e = IDENTITY_OPS.has(n.op) ? arg(n.inputs[0]) : (def.scalar as NonNullable<typeof def.scalar>)(n.inputs.map(arg), n.attrs);
+      if (i === nodes.length - 1) exprs.set(n, e);
+      else {
+        const l = this.local(n);
+        stmts.push(`const ${l} = ${e};`);
+        exprs.set(n, l);
+      }
+    });
+    return { stmts, expr: exprs.get(nodes[nodes.length - 1]) as string };
+  }
+
+  /** Leaf accesses of a tree walked over `iter`, and a function giving each leaf's element expression. */
+  private leafAccesses(leaves: readonly Node[], iter: Size[]): { accesses: Access[]; expr: (n: Node, ix: string[]) => string } {
+    const accesses: Access[] = [];
+    const slot = new Map<Node, number>();
+    for (const l of leaves) {
+      const v = this.value(l);
+      if (v.kind === "view") {
+        slot.set(l, accesses.length);
+        accesses.push({ base: v.off, strides: this.broadcastStrides(v, iter) });
+      }
+    }
+    return {
+      accesses,
+      expr: (n, ix) => {
+        const v = this.value(n);
+        if (v.kind === "view") return this.read(v, ix[slot.get(n) as number]);
+        return v.expr;
+      },
+    };
+  }
+
+  private elementwise(n: Node, out: string[]): void {
+    const { nodes, leaves } = this.tree(n);
+    // Identity ops (stop_gradient, clip_grad) on a value that already exists: the same value.
+    if (nodes.length === 1 && IDENTITY_OPS.has(n.op)) {
+      this.values.set(n, this.value(n.inputs[0]));
+      return;
+    }
+    // All leaves are numbers: a number.
+    if (leaves.every((l) => this.value(l).kind === "lit")) {
+      const { stmts, expr } = this.scalarCode(nodes, (l) => (this.value(l) as { expr: string }).expr);
+      if (stmts.length === 0) {
+        this.values.set(n, { kind: "lit", expr: `(${expr})` });
+        return;
+      }
+    }
+    this.comment(nodes, out);
+    const dst = this.out(n);
+    const t = new Temps(this.names);
+    const la = this.leafAccesses(leaves, dst.shape);
+    out.push(
+      ...nest(t, dst.shape, [{ base: "0", strides: dst.strides }, ...la.accesses], (ix) => {
+        const leafIx = ix.slice(1);
+        const { stmts, expr } = this.scalarCode(nodes, (l) => la.expr(l, leafIx));
+        return [...stmts, `${this.read(dst, ix[0])} = ${expr};`];
+      }),
+    );
+  }
+
+  // ---- reductions ------------------------------------------------------------
+
+  private sumToAxes(n: Node): number[] {
+    const s = n.inputs[0].shape;
+    const target = n.shape;
+    const lead = s.length - target.length;
+    const axes: number[] = [];
+    s.forEach((d, a) => {
+      if (a < lead || (target[a - lead] === 1 && d !== 1)) axes.push(a);
+    });
+    return axes;
+  }
+
+  /** sum, mean, max, min over `axes` of the input, which may be a fused elementwise tree. */
+  private reduce(n: Node, kind: "sum" | "mean" | "max" | "min", axes: number[], out: string[]): void {
+    const x = n.inputs[0];
+    const fusedInput = this.plan.fused.has(x);
+    const { nodes, leaves } = fusedInput ? this.tree(x) : { nodes: [] as Node[], leaves: [x] };
+    this.comment([...nodes, n], out);
+    const iter = this.sizes(x.shape);
+    const dst = this.out(n);
+    const keptAxes = iter.map((_, a) => a).filter((a) => !axes.includes(a));
+    const keptStrides = rowMajor(keptAxes.map((a) => iter[a]));
+    const outStrides = iter.map((_, a) => (axes.includes(a) ? ZERO : keptStrides[keptAxes.indexOf(a)]));
+    const count = product(axes.map((a) => iter[a]));
+    const la = this.leafAccesses(leaves, iter);
+    const t = new Temps(this.names);
+    const element = (ix: string[]): { stmts: string[]; expr: string } =>
+      nodes.length ? this.scalarCode(nodes, (l) => la.expr(l, ix)) : { stmts: [], expr: la.expr(x, ix) };
+    const o = this.ref(dst.buf);
+
+    const leading = axes.length > 0 && keptAxes.length > 0 && Math.max(...axes) < Math.min(...keptAxes);
+    if ((kind === "sum" || kind === "mean") && leading) {
+      // Reduced axes lead (a bias gradient): walk the input in memory order, accumulating rows.
+      out.push(`${o}.fill(0);`);
+      out.push(
+        ...nest(t, iter, [{ base: "0", strides: outStrides }, ...la.accesses], (ix) => {
+          const e = element(ix.slice(1));
+          return [...e.stmts, `${o}[${ix[0]}] += ${e.expr};`];
+        }),
+      );
+      if (kind === "mean") out.push(...nest(t, dst.shape, [{ base: "0", strides: dst.strides }], (ix) => [`${o}[${ix[0]}] /= ${sizeAtom(count)};`]));
+      return;
+    }
+    const keep = (s: readonly Size[]): Size[] => keptAxes.map((a) => s[a]);
+    const red = (s: readonly Size[]): Size[] => axes.map((a) => s[a]);
+    const accName = t.fresh("acc");
+    const init = kind === "max" ? "-Infinity" : kind === "min" ? "Infinity" : "0";
+    out.push(
+      ...nest(t, keep(iter), [{ base: "0", strides: keep(outStrides) }, ...la.accesses.map((a) => ({ base: a.base, strides: keep(a.strides) }))], (ox) => [
+        `let ${accName} = ${init};`,
+        ...nest(t, red(iter), la.accesses.map((a, i) => ({ base: ox[i + 1], strides: red(a.strides) })), (ix) => {
+          const e = element(ix);
+          const step =
+            kind === "max"
+              ? `${accName} = Math.max(${accName}, ${e.expr});`
+              : kind === "min"
+                ? `${accName} = Math.min(${accName}, ${e.expr});`
+                : `${accName} += ${e.expr};`;
+          return [...e.stmts, step];
+        }),
+        `${o}[${ox[0]}] = ${kind === "mean" ? `${accName} / ${sizeAtom(count)}` : accName};`,
+      ]),
+    );
+  }
+
+  /** logsumexp, argmax and first_extreme_mask: a kept-axes loop around one or two passes over the reduced axes. */
+  private scan(n: Node, out: string[]): void {
+    this.comment([n], out);
+    const x = n.inputs[0];
+    const axes = n.attrs.axes as number[];
+    const iter = this.sizes(x.shape);
+    const xv = this.value(x);
+    const src: View = xv.kind === "view" ? xv : this.contiguous(xv, iter, "float", "filled", out);
+    const dst = this.out(n);
+    const keptAxes = iter.map((_, a) => a).filter((a) => !axes.includes(a));
+    const keep = (s: readonly Size[]): Size[] => keptAxes.map((a) => s[a]);
+    const red = (s: readonly Size[]): Size[] => axes.map((a) => s[a]);
+    const keptStrides = rowMajor(keep(iter));
+    // The mask has the input's shape; the others the kept axes'.
+    const outStrides =
+      n.op === "first_extreme_mask" ? rowMajor(iter) : iter.map((_, a) => (axes.includes(a) ? ZERO : keptStrides[keptAxes.indexOf(a)]));
+    const xs = this.broadcastStrides(src, iter);
+    const t = new Temps(this.names);
+    const o = this.ref(dst.buf);
+    const inner = (ox: string[], f: (xi: string, oi: string) => string[]): string[] =>
+      nest(t, red(iter), [{ base: ox[0], strides: red(outStrides) }, { base: ox[1], strides: red(xs) }], (ix) => f(this.read(src, ix[1]), ix[0]));
+    const outer = (f: (ox: string[]) => string[]): string[] =>
+      nest(t, keep(iter), [{ base: "0", strides: keep(outStrides) }, { base: src.off, strides: keep(xs) }], f);
+
+    if (n.op === "logsumexp") {
+      const m = t.fresh("max");
+      const s = t.fresh("sum");
+      out.push(
+        ...outer((ox) => [
+          `let ${m} = -Infinity;`,
+          ...inner(ox, (v) => [`${m} = Math.max(${m}, ${v});`]),
+          `let ${s} = 0;`,
+          ...inner(ox, (v) => [`${s} += Math.exp(${v} - ${m});`]),
+          `${o}[${ox[0]}] = ${m} === -Infinity ? ${m} : ${m} + Math.log(${s});`,
+        ]),
+      );
+    } else if (n.op === "argmax") {
+      const best = t.fresh("best");
+      const arg = t.fresh("arg");
+      const r = t.fresh("r");
+      out.push(
+        ...outer((ox) => [
+          `let ${best} = 0;`,
+          `let ${arg} = 0;`,
+          `let ${r} = 0;`,
+          ...inner(ox, (v) => [`if (${r} === 0 || ${v} > ${best}) {`, `${best} = ${v};`, `${arg} = ${r};`, `}`, `${r}++;`]),
+          `${o}[${ox[0]}] = ${arg};`,
+        ]),
+      );
+    } else {
+      // first_extreme_mask: 1 at the first maximal (minimal) element of each group, 0 elsewhere.
+      const cmp = n.attrs.mode === "min" ? "<" : ">";
+      const best = t.fresh("best");
+      const at = t.fresh("at");
+      out.push(
+        ...outer((ox) => [
+          `let ${best} = 0;`,
+          `let ${at} = -1;`,
+          ...inner(ox, (v, oi) => [`${o}[${oi}] = 0;`, `if (${at} < 0 || ${v} ${cmp} ${best}) {`, `${best} = ${v};`, `${at} = ${oi};`, `}`]),
+          `${o}[${at}] = 1;`,
+        ]),
+      );
+    }
+  }
+
+  // ---- linear algebra and layout ---------------------------------------------
+
+  /** A matmul operand: its buffer and offset, and whether it is stored transposed (column-major). */
+  private operand(v: Value, shape: Size[], out: string[]): { buf: string; off: string; colMajor: boolean } {
+    if (v.kind === "view") {
+      const [r, c] = v.shape;
+      const [s0, s1] = v.strides;
+      if ((isOne(c) || isOne(s1)) && (isOne(r) || sizeEq(s0, c))) return { buf: v.buf, off: v.off, colMajor: false };
+      if ((isOne(r) || isOne(s0)) && (isOne(c) || sizeEq(s1, r))) return { buf: v.buf, off: v.off, colMajor: true };
+    }
+    const m = this.contiguous(v, shape, "float", "operand", out);
+    return { buf: m.buf, off: m.off, colMajor: false };
+  }
+
+  private matmul(n: Node, out: string[]): void {
+    this.comment([n], out);
+    const [x, y] = n.inputs;
+    const a = this.operand(this.value(x), this.sizes(x.shape), out);
+    const b = this.operand(this.value(y), this.sizes(y.shape), out);
+    const tA = (n.attrs.transA === true) !== a.colMajor;
+    const tB = (n.attrs.transB === true) !== b.colMajor;
+    const dst = this.out(n);
+    const [M, N] = dst.shape;
+    const K = this.dimSize(n.attrs.transA === true ? x.shape[0] : x.shape[1]);
+    const f = this.use(`matmul${tA ? "T" : "N"}${tB ? "T" : "N"}` as Helper);
+    out.push(`${f}(${this.ref(dst.buf)}, ${this.ref(a.buf)}, ${a.off}, ${this.ref(b.buf)}, ${b.off}, ${sizeStr(M)}, ${sizeStr(K)}, ${sizeStr(N)});`);
+  }
+
+  /** A static slice of a view (also the region unslice writes). */
+  private sliceView(v: View, n: Node): View {
+    const starts = n.attrs.starts as number[];
+    const ends = n.attrs.ends as Dim[];
+    const drop = n.attrs.drop as number[];
+    const off = addTerms(v.off, ...starts.map((s, a) => scaled(String(s), v.strides[a])).filter((s) => !/^0/.test(s)));
+    const shape: Size[] = [];
+    const strides: Size[] = [];
+    v.shape.forEach((d, a) => {
+      if (drop.includes(a)) return;
+      const e = ends[a];
+      shape.push(typeof e === "number" ? constSize(e - starts[a]) : d);
+      strides.push(v.strides[a]);
+    });
+    return { ...v, off, shape, strides };
+  }
+
+  private layoutView(n: Node, out: string[]): void {
+    const x = n.inputs[0];
+    const v = this.value(x);
+    if (v.kind !== "view") {
+      this.values.set(n, v);
+      return;
+    }
+    const shape = this.sizes(n.shape);
+    switch (n.op) {
+      case "transpose":
+        this.values.set(n, { ...v, shape, strides: [v.strides[1], v.strides[0]] });
+        return;
+      case "broadcast_to":
+        this.values.set(n, { ...v, shape, strides: this.broadcastStrides(v, shape) });
+        return;
+      case "slice":
+        this.values.set(n, this.sliceView(v, n));
+        return;
+      case "reshape": {
+        const c = this.isContiguous(v) ? v : this.contiguous(v, v.shape, v.dtype, `${this.local(n)}_data`, out);
+        this.values.set(n, { ...c, shape, strides: rowMajor(shape) });
+        return;
+      }
+    }
+  }
+
+  private concat(n: Node, out: string[]): void {
+    this.comment([n], out);
+    const [x, y] = n.inputs;
+    const axis = n.attrs.axis as number;
+    const dst = this.out(n);
+    const split = this.dimSize(x.shape[axis]);
+    this.copy({ ...dst, shape: this.sizes(x.shape) }, this.value(x), out);
+    const off = scaled(sizeAtom(split), dst.strides[axis]);
+    this.copy({ ...dst, off, shape: this.sizes(y.shape) }, this.value(y), out);
+  }
+
+  /**
+   * Runs `f` with the JS expression of an int scalar index into an axis of
+   * size `size`, after a bounds check unless a loop counter's range proves it.
+   */
+  private withIndex(i: Node, size: Size, what: string, out: string[], f: (k: string) => string[]): void {
+    const iv = this.value(i);
+    if (iv.kind === "int") {
+      const range = this.counters.get(iv.expr);
+      const safe =
+        range !== undefined &&
+        ((range.start === 0 && sizeEq(range.count, size)) ||
+          (range.count.syms.length === 0 && size.syms.length === 0 && range.start >= 0 && range.start + range.count.k <= size.k));
+      if (!safe) out.push(`${this.use("checkIndex")}(${str(what)}, ${iv.expr}, ${sizeStr(size)});`);
+      out.push(...f(iv.expr));
+      return;
+    }
+    if (iv.kind === "lit") throw new Error("internal error: a float used as an index");
+    const t = new Temps(this.names);
+    const k = t.fresh("index");
+    out.push(`{`, `const ${k} = ${this.read(iv, iv.off)};`, `${this.use("checkIndex")}(${str(what)}, ${k}, ${sizeStr(size)});`, ...f(k), `}`);
+  }
+
+  /** index (xs[t]: a view when t is a loop counter), unindex and index_add. */
+  private indexOp(n: Node, out: string[]): void {
+    const what = `${this.display(n.op === "index" ? n.inputs[0] : n)} (line ${n.span.line})`;
+    if (n.op === "index") {
+      const [x, i] = n.inputs;
+      const v = this.value(x);
+      if (v.kind !== "view") {
+        this.values.set(n, v);
+        return;
+      }
+      const row = (k: string): View => ({ ...v, off: addTerms(v.off, scaled(k, v.strides[0])), shape: v.shape.slice(1), strides: v.strides.slice(1) });
+      const iv = this.value(i);
+      if (iv.kind === "int") {
+        this.withIndex(i, v.shape[0], what, out, () => []);
+        this.values.set(n, row(iv.expr));
+        return;
+      }
+      this.comment([n], out);
+      const dst = this.out(n);
+      this.withIndex(i, v.shape[0], what, out, (k) => {
+        const body: string[] = [];
+        this.copy(dst, row(k), body);
+        return body;
+      });
+      return;
+    }
+    this.comment([n], out);
+    const rowOf = (dst: View, k: string): View => ({ ...dst, off: scaled(k, dst.strides[0]), shape: dst.shape.slice(1), strides: dst.strides.slice(1) });
+    if (n.op === "unindex") {
+      const [v, i] = n.inputs;
+      const dst = this.out(n);
+      out.push(`${this.ref(dst.buf)}.fill(0);`);
+      this.withIndex(i, dst.shape[0], what, out, (k) => {
+        const body: string[] = [];
+        this.copy(rowOf(dst, k), this.value(v), body);
+        return body;
+      });
+      return;
+    }
+    // index_add: acc with row i increased by v, in place when this is acc's only reader.
+    const [acc, v, i] = n.inputs;
+    const av = this.value(acc);
+    const readers = this.plan.readers.get(acc)?.size ?? 0;
+    const inPlace =
+      av.kind === "view" && readers === 1 && !this.plan.pinned.has(acc) && this.isWhole(av) && this.bufs.get(av.buf)?.owner === acc;
+    let dst: View;
+    if (inPlace) {
+      dst = av;
+      this.values.set(n, av);
+    } else {
+      dst = this.out(n);
+      this.copy(dst, av, out);
+    }
+    this.withIndex(i, dst.shape[0], what, out, (k) => {
+      const body: string[] = [];
+      this.copy(rowOf(dst, k), this.value(v), body, "+=");
+      return body;
+    });
+  }
+
+  // ---- neural-network ops ----------------------------------------------------
+
+  private softmax(n: Node, out: string[]): void {
+    this.comment([n], out);
+    const x = n.inputs[0];
+    const shape = this.sizes(x.shape);
+    const src = this.contiguous(this.value(x), shape, "float", "logits", out);
+    const axis = normAxis(n.attrs.axis as number, shape.length) as number;
+    const dst = this.out(n);
+    const outer = product(shape.slice(0, axis));
+    const inner = product(shape.slice(axis + 1));
+    const f = this.use(n.op === "softmax" ? "softmax" : "logSoftmax");
+    out.push(`${f}(${this.ref(dst.buf)}, ${this.ref(src.buf)}, ${src.off}, ${sizeStr(outer)}, ${sizeStr(shape[axis])}, ${sizeStr(inner)});`);
+  }
+
+  /** cross_entropy(z, labels) and pick(x, idx): one element per row, chosen by an int index. */
+  private rowPick(n: Node, out: string[]): void {
+    this.comment([n], out);
+    const [x, idx] = n.inputs;
+    const shape = this.sizes(x.shape);
+    const src = this.contiguous(this.value(x), shape, "float", "rows", out);
+    const iv = this.contiguous(this.value(idx), this.sizes(idx.shape), "int", "indices", out);
+    const dst = this.out(n);
+    const f = this.use(n.op === "pick" ? "pick" : "crossEntropy");
+    const role = n.op === "pick" ? "indices" : "labels";
+    const what = `${n.op} (line ${n.span.line}): ${role} ${this.display(idx)}`;
+    out.push(
+      `${f}(${this.ref(dst.buf)}, ${this.ref(src.buf)}, ${src.off}, ${this.ref(iv.buf)}, ${iv.off}, ${sizeStr(shape[0])}, ${sizeStr(shape[1])}, ${str(what)});`,
+    );
+  }
+
+  // ---- loops -----------------------------------------------------------------
+
+  /**
+   * A `for` loop over the body. Carried values live in buffers that the body
+   * reads; the results are copied in after the whole step (through a staging
+   * buffer when a result still reads a carried buffer), and tape entries are
+   * stored as row t of a [count, ...] buffer.
+   */
+  private loop(n: Node, out: string[]): void {
+    const b = n.body;
+    if (!b) throw new Error("internal error: loop without a body");
+    const start = (n.attrs.start as number | undefined) ?? 0;
+    const count = this.dimSize(n.attrs.count as Dim);
+    const reverse = n.attrs.reverse === true;
+    const header: string[] = [];
+    this.fn.lastLine = -1;
+    this.comment([n], header);
+    out.push(...header);
+
+    const carried = b.carried.map((c, k) => {
+      const v = this.alloc(this.local(c), this.sizes(c.shape), c.dtype, c);
+      this.values.set(c, v);
+      this.copy(v, this.value(n.inputs[k]), out);
+      return v;
+    });
+    const usedTape = new Set<number>();
+    const markTape = (nodes: readonly Node[]): void => {
+      for (const m of nodes) {
+        if (m.op === "loop_tape" && m.inputs[0] === n && this.plan.live.has(m)) usedTape.add(m.attrs.k as number);
+        if (m.body) markTape(m.body.nodes);
+      }
+    };
+    markTape(this.g.nodes);
+    const tape = b.tape.map((tv, k) =>
+      usedTape.has(k) ? this.alloc(this.names.claim(`${tv.name ?? `${tv.op}${tv.id}`}_tape`), [count, ...this.sizes(tv.shape)], tv.dtype) : null,
+    );
+    this.loops.set(n, { carried, tape });
+
+    const t = this.local(b.index);
+    this.values.set(b.index, { kind: "int", expr: t });
+    this.counters.set(t, { start, count });
+    const end = start === 0 ? sizeStr(count) : `${start} + ${sizeAtom(count)}`;
+    out.push(
+      reverse
+        ? `for (let ${t} = ${end} - 1; ${t} >= ${start}; ${t}--) {`
+        : `for (let ${t} = ${start}; ${t} < ${end}; ${t}++) {`,
+    );
+    const body: string[] = [];
+    this.block(b.nodes, body);
+    const step = start === 0 ? t : `(${t} - ${start})`;
+    b.tape.forEach((tv, k) => {
+      const dst = tape[k];
+      if (!dst) return;
+      const row: View = { ...dst, off: scaled(step, dst.strides[0]), shape: dst.shape.slice(1), strides: dst.strides.slice(1) };
+      this.copy(row, this.value(tv), body);
+    });
+    // Results: skip a result that is its own carried buffer; stage any that read a carried buffer.
+    const carriedBufs = new Set(carried.map((c) => c.buf));
+    const pending: { dst: View; src: Value }[] = [];
+    b.results.forEach((r, k) => {
+      const rv = this.value(r);
+      const dst = carried[k];
+      if (rv.kind === "view" && rv.buf === dst.buf && rv.off === "0" && this.isContiguous(rv)) return;
+      if (rv.kind === "view" && carriedBufs.has(rv.buf)) {
+        const stage = this.alloc(this.names.claim(`${dst.buf}_next`), dst.shape, dst.dtype);
+        this.copy(stage, rv, body);
+        pending.push({ dst, src: stage });
+      } else pending.push({ dst, src: rv });
+    });
+    if (pending.length) body.push(`// carry to the next step`);
+    for (const p of pending) this.copy(p.dst, p.src, body);
+    out.push(...body, `}`);
+    this.counters.delete(t);
+    this.fn.lastLine = -1;
+  }
+
+  // ---- functions and the module ----------------------------------------------
+
+  /** The prologue declaring every dim, buffer and argument a function body refers to. */
+  private prologue(dimsFrom: string, refs: Set<string>): string[] {
+    const lines: string[] = [];
+    const dims = this.dimOrder().map((d) => this.dimLocal.get(d.dim) as string);
+    const byHome = (h: BufInfo["home"]): string[] => [...refs].filter((r) => this.bufs.get(r)?.home === h).sort();
+    const fw = byHome("fw");
+    const bw = byHome("bw");
+    if (dimsFrom === "fw") {
+      if (dims.length || fw.length) lines.push(`const { ${[...dims, ...fw].join(", ")} } = fw;`);
+      if (bw.length) lines.push(`const { ${bw.join(", ")} } = bw;`);
+    }
+    for (const home of ["params", "inputs"] as const) {
+      const names = byHome(home);
+      if (!names.length) continue;
+      const parts = names.map((l) => {
+        const k = this.bufs.get(l)?.key as string;
+        return k === l ? l : `${key(k) === `["__proto__"]` ? "__proto__" : k}: ${l}`;
+      });
+      lines.push(`const { ${parts.join(", ")} } = ${home};`);
+    }
+    return lines;
+  }
+
+  /** An owned, whole buffer holding `v`, for handing out: copies when v is a view, an argument or a number. */
+  private handOut(v: Value, shape: Size[], dtype: DType, name: string, out: string[]): View {
+    if (this.isWhole(v)) return v;
+    const dst = this.alloc(this.names.claim(name), shape, dtype);
+    this.copy(dst, v, out);
+    return dst;
+  }
+
+  private scalarOf(v: Value): string {
+    return v.kind === "view" ? this.read(v, v.off) : v.expr;
+  }
+
+  private computeForward(): string {
+    this.fn = { phase: "fwd", refs: new Set(), lastLine: -1 };
+    const body: string[] = [];
+    this.block(
+      this.g.nodes.filter((n) => n.phase === "fwd"),
+      body,
+    );
+    const fields: string[] = [`loss: ${this.scalarOf(this.value(this.g.loss))}`];
+    const outs: string[] = [];
+    for (const o of this.g.outputs) {
+      const v = this.value(o.node);
+      if (o.node.shape.length === 0) {
+        fields.push(`${key(o.name)}: ${this.scalarOf(v)}`);
+        continue;
+      }
+      const h = this.handOut(v, this.sizes(o.node.shape), o.node.dtype, `${o.name}_out`, outs);
+      fields.push(`${key(o.name)}: ${this.ref(h.buf)}`);
+    }
+    if (outs.length) body.push(`// outputs handed to the caller`, ...outs);
+    return [
+      `/** Runs the forward pass in \`fw\`; the arrays returned are \`fw\`'s buffers. */`,
+      `function computeForward(fw: ForwardWorkspace, params: Params, inputs: Inputs): Outputs {`,
+      ...this.prologue("fw", this.fn.refs),
+      ...body,
+      `return { ${fields.join(", ")} };`,
+      `}`,
+    ].join("\n");
+  }
+
+  private computeBackward(): string {
+    this.fn = { phase: "bwd", refs: new Set(), lastLine: -1 };
+    const body: string[] = [];
+    this.block(
+      this.g.nodes.filter((n) => n.phase === "bwd"),
+      body,
+    );
+    const fields: string[] = [];
+    const outs: string[] = [];
+    for (const name of this.gradNames) {
+      const gr = this.g.grads.find((x) => x.name === name);
+      const of = [...this.g.params, ...this.g.inputs].find((p) => p.name === name) as Node;
+      const shape = this.sizes(of.shape);
+      if (!gr) {
+        const z = this.alloc(this.names.claim(`d${name}`), shape, "float");
+        outs.push(`${this.ref(z.buf)}.fill(0); // ${commentText(name)} does not reach the loss`);
+        fields.push(`${key(name)}: ${z.buf}`);
+        continue;
+      }
+      const h = this.handOut(this.value(gr.node), shape, "float", `d${name}`, outs);
+      fields.push(`${key(name)}: ${this.ref(h.buf)}`);
+    }
+    if (outs.length) body.push(`// gradients handed to the caller`, ...outs);
+    const loss = this.scalarOf(this.value(this.g.loss));
+    return [
+      `/** Runs the backward pass in \`bw\`, reading the forward values in \`fw\`. */`,
+      `function computeBackward(fw: ForwardWorkspace, bw: BackwardWorkspace, params: Params, inputs: Inputs): { loss: number; grads: Grads } {`,
+      ...this.prologue("fw", this.fn.refs),
+      ...body,
+      `return { loss: ${loss}, grads: { ${fields.join(", ")} } };`,
+      `}`,
+    ].join("\n");
+  }
+
+  private workspace(phase: "fw" | "bw", fnName: string, typeName: string): string {
+    const dims = this.dimOrder().map((d) => this.dimLocal.get(d.dim) as string);
+    const fields = [...this.bufs.entries()]
+      .filter(([, b]) => b.home === phase)
+      .map(([name, b]) => `${name}: new ${b.dtype === "int" ? "Int32Array" : this.FA}(${sizeStr(b.size)})`);
+    return [
+      `function ${fnName}(${dims.map((d) => `${d}: number`).join(", ")}) {`,
+      `return { ${[...dims, ...fields].join(", ")} };`,
+      `}`,
+      `type ${typeName} = ReturnType<typeof ${fnName}>;`,
+      `let ${phase}: ${typeName} | undefined;`,
+    ].join("\n");
+  }
+
+  /** Argument checks and dim binding, shared by forward and backward. */
+  private bindDims(): string {
+    const g = this.g;
+    const out: string[] = [];
+    const dims = this.dimOrder();
+    const dimLocals = dims.map((d) => this.dimLocal.get(d.dim) as string);
+    const retType = dims.length ? `{ ${dimLocals.map((d) => `${d}: number`).join("; ")} }` : "void";
+    out.push(`/** Checks the arguments against the model and reads the symbolic dims off the inputs' lengths. */`);
+    out.push(`function bindDims(params: Params, inputs: Inputs): ${retType} {`);
+    out.push(`${this.use("checkKeys")}("params", params, ${JSON.stringify(g.params.map((p) => p.name))});`);
+    out.push(`checkKeys("inputs", inputs, ${JSON.stringify(g.inputs.map((p) => p.name))});`);
+    const known = new Map<string, string>(); // dim -> where it came from
+    const shapeText = (s: Shape, dtype: DType): string => {
+      const base = str(`${dtype === "int" ? "int" : ""}${showShape(s)}`);
+      const syms = [...new Set(s.filter((d): d is string => typeof d === "string" && known.has(d)))];
+      if (!syms.length) return base;
+      const parts = syms.map((d, i) => `${str(`${i ? ", " : " with "}${d} = `)} + ${this.dimLocal.get(d)}${known.get(d) === "" ? "" : ` + ${str(` (from ${known.get(d)})`)}`}`);
+      return `${base} + ${parts.join(" + ")}`;
+    };
+    const typeOf = (n: Node): string => (n.dtype === "int" ? "Int32Array" : this.FA);
+    for (const p of g.params) {
+      const what = `params.${p.name}`;
+      const acc = prop("params", p.name as string);
+      out.push(`${this.use("checkArray")}(${str(what)}, ${acc}, ${typeOf(p)}, ${shapeText(p.shape, "float")}, ${sizeStr(product(this.sizes(p.shape)))});`);
+      out.push(`${this.use("checkFinite")}(${str(what)}, ${acc});`);
+    }
+    const inferredBy = new Map(dims.map((d) => [d.input, d]));
+    for (const n of g.inputs) {
+      const what = `inputs.${n.name}`;
+      const acc = prop("inputs", n.name as string);
+      const d = inferredBy.get(n);
+      if (d) {
+        const rest = product(n.shape.filter((x) => x !== d.dim).map((x) => this.dimSize(x)));
+        out.push(
+          `const ${this.dimLocal.get(d.dim)} = ${this.use("inferDim")}(${str(what)}, ${acc}, ${typeOf(n)}, ${shapeText(n.shape, n.dtype)}, ${str(d.dim)}, ${sizeStr(rest)});`,
+        );
+        known.set(d.dim, what);
+      } else {
+        out.push(`checkArray(${str(what)}, ${acc}, ${typeOf(n)}, ${shapeText(n.shape, n.dtype)}, ${sizeStr(product(this.sizes(n.shape)))});`);
+        this.use("checkArray");
+      }
+      if (n.dtype === "float") out.push(`${this.use("checkFinite")}(${str(what)}, ${acc});`);
+    }
+    if (dims.length) out.push(`return { ${dimLocals.join(", ")} };`);
+    out.push(`}`);
+    return out.join("\n");
+  }
+
+  private initFn(): string {
+    const FA = this.FA;
+    const fields = this.g.params.map((p, k) => {
+      const shape = p.shape as number[];
+      const n = shape.reduce((a, b) => a * b, 1);
+      const args = (p.attrs.initArgs as number[] | undefined) ?? [];
+      const init = p.attrs.init as string;
+      const next = `${this.use("rng")}(seed, ${k})`;
+      let expr: string;
+      let note = "";
+      switch (init) {
+        case "zeros":
+          expr = `new ${FA}(${n})`;
+          break;
+        case "ones":
+          expr = `new ${FA}(${n}).fill(1)`;
+          break;
+        case "const":
+          expr = `new ${FA}(${n}).fill(${lit(args[0])})`;
+          break;
+        case "normal":
+          expr = `${this.use("fillNormal")}(new ${FA}(${n}), ${next}, ${lit(args[0])}, ${lit(args[1])})`;
+          break;
+        case "uniform":
+          expr = `${this.use("fillUniform")}(new ${FA}(${n}), ${next}, ${lit(args[0])}, ${lit(args[1])})`;
+          break;
+        case "xavier": {
+          const rf = shape.slice(2).reduce((a, b) => a * b, 1);
+          const fanIn = shape[0] * rf;
+          const fanOut = shape[1] * rf;
+          note = `(Glorot uniform: fan_in ${fanIn}, fan_out ${fanOut})`;
+          expr = `${this.use("fillUniform")}(new ${FA}(${n}), ${next}, -Math.sqrt(6 / ${fanIn + fanOut}), Math.sqrt(6 / ${fanIn + fanOut}))`;
+          break;
+        }
+        case "he":
+          note = `(Kaiming normal: fan_in ${shape[0]})`;
+          expr = `${this.use("fillNormal")}(new ${FA}(${n}), ${next}, 0, Math.sqrt(2 / ${shape[0]}))`;
+          break;
+        case "orthogonal":
+          expr = `${this.use("orthogonal")}(new ${FA}(${n}), ${next}, ${shape[0]}, ${shape[1]})`;
+          break;
+        default:
+          throw new Error(`internal error: unknown initializer ${init}`);
+      }
+      return `// ${this.sourceLine(p.span.line)}${note && ` ${commentText(note)}`}\n${key(p.name as string)}: ${expr},`;
+    });
+    return [
+      `/**`,
+      ` * Fresh parameters, initialised as declared. Deterministic: the same seed`,
+      ` * gives the same values; each parameter draws from its own stream.`,
+      ` */`,
+      `export function init(seed = 0): Params {`,
+      `if (!Number.isFinite(seed)) throw new Error(\`init: seed must be a finite number, got \${seed}\`);`,
+      `return {`,
+      ...fields,
+      `};`,
+      `}`,
+    ].join("\n");
+  }
+
+  private typeDecl(name: string, fields: [string, string][]): string {
+    if (!fields.length) return `export type ${name} = Record<string, never>;`;
+    return `export type ${name} = { ${fields.map(([k, t]) => `${/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? k : str(k)}: ${t}`).join("; ")} };`;
+  }
+
+  module(): string {
+    const g = this.g;
+    const FA = this.FA;
+    const floatType = this.opts.precision === "f64" ? "float64" : "float32";
+    const hasBackward = g.grads.length > 0 || g.nodes.some((n) => n.phase === "bwd") || this.gradNames.length === 0;
+
+    const forwardBody = this.computeForward();
+    const backwardBody = hasBackward ? this.computeBackward() : null;
+
+    const arr = (dtype: DType): string => (dtype === "int" ? "Int32Array" : FA);
+    const shapeLit = (s: Shape): string => `[${s.map((d) => (typeof d === "number" ? String(d) : str(d))).join(", ")}]`;
+    const meta = [
+      `export const model: ModelInfo = {`,
+      `name: ${str(g.name)},`,
+      `precision: ${str(this.opts.precision)},`,
+      `dims: { ${g.dims.map((d) => `${key(d.name)}: ${d.value === null ? "null" : d.value}`).join(", ")} },`,
+      `params: { ${g.params.map((p) => `${key(p.name as string)}: { shape: ${shapeLit(p.shape)} }`).join(", ")} },`,
+      `inputs: { ${g.inputs.map((n) => `${key(n.name as string)}: { shape: ${shapeLit(n.shape)}, dtype: ${str(n.dtype === "int" ? "int32" : floatType)} }`).join(", ")} },`,
+      `outputs: ${JSON.stringify(g.outputs.map((o) => o.name))},`,
+      `grads: ${JSON.stringify(this.gradNames)},`,
+      `};`,
+    ].join("\n");
+
+    const dims = this.dimOrder().map((d) => this.dimLocal.get(d.dim) as string);
+    const bind = dims.length ? `const { ${dims.join(", ")} } = bindDims(params, inputs);` : `bindDims(params, inputs);`;
+    const stale = (ws: string): string => (dims.length ? `${ws} === undefined || ${dims.map((d) => `${ws}.${d} !== ${d}`).join(" || ")}` : `${ws} === undefined`);
+    const wsArgs = dims.join(", ");
+    const ownership = [
+      ` * The arrays returned belong to the module: they are overwritten by the next`,
+      ` * call of forward or backward (no array is allocated per call). Copy one with`,
+      ` * \`.slice()\` to keep it. Neither \`params\` nor \`inputs\` is modified.`,
+    ];
+    const forward = [
+      `/**`,
+      ` * The forward pass: the loss and every output.`,
+      ...ownership,
+      ` * Throws an Error naming the tensor on a missing or extra key, a wrong array`,
+      ` * type or length, inconsistent dims, a non-finite value or an index out of range.`,
+      ` */`,
+      `export function forward(params: Params, inputs: Inputs): Outputs {`,
+      bind,
+      `if (${stale("fw")}) fw = forwardWorkspace(${wsArgs});`,
+      `return computeForward(fw, params, inputs);`,
+      `}`,
+    ].join("\n");
+    const backward = backwardBody
+      ? [
+          `/**`,
+          ` * The loss and its gradient with respect to ${this.gradNames.length ? this.gradNames.map(commentText).join(", ") : "nothing (the model has no parameters)"}.`,
+          ...ownership,
+          ` */`,
+          `export function backward(params: Params, inputs: Inputs): { loss: number; grads: Grads } {`,
+          bind,
+          `if (${stale("fw")}) fw = forwardWorkspace(${wsArgs});`,
+          `if (${stale("bw")}) bw = backwardWorkspace(${wsArgs});`,
+          `computeForward(fw, params, inputs);`,
+          `return computeBackward(fw, bw, params, inputs);`,
+          `}`,
+        ].join("\n")
+      : [
+          `/** Not available: this module was compiled without the backward pass. */`,
+          `export function backward(params: Params, inputs: Inputs): { loss: number; grads: Grads } {`,
+          `bindDims(params, inputs);`,
+          `throw new Error("backward: this module was compiled without gradients");`,
+          `}`,
+        ].join("\n");
+
+    const helperOrder: Helper[] = [
+      "describe", "checkKeys", "checkArray", "inferDim", "checkFinite", "checkIndex",
+      "rng", "gauss", "fillNormal", "fillUniform", "orthogonal",
+      "matmulNN", "matmulNT", "matmulTN", "matmulTT", "softmax", "logSoftmax", "crossEntropy", "pick", "oneHot",
+    ];
+    const initText = this.initFn();
+    const bindText = this.bindDims();
+    const helpers = helperOrder.filter((h) => this.helpers.has(h)).map((h) => helperSource(h, FA).trim());
+
+    return [
+      `// Generated by bpc from ${commentText(g.file)}. Do not edit.`,
+      `// Model ${commentText(g.name)}, ${this.opts.precision === "f64" ? "float64 (--precision f64)" : "float32"}.`,
+      ``,
+      `export interface ModelInfo {`,
+      `name: string;`,
+      `precision: "f32" | "f64";`,
+      `dims: Record<string, number | null>;`,
+      `params: Record<string, { shape: (number | string)[] }>;`,
+      `inputs: Record<string, { shape: (number | string)[]; dtype: "${floatType}" | "int32" }>;`,
+      `outputs: string[];`,
+      `grads: string[];`,
+      `}`,
+      ``,
+      `/** What the model declares: dims (null when symbolic), parameters, inputs, outputs and gradients. */`,
+      meta,
+      ``,
+      this.typeDecl("Params", g.params.map((p) => [p.name as string, FA])),
+      this.typeDecl("Inputs", g.inputs.map((n) => [n.name as string, arr(n.dtype)])),
+      this.typeDecl("Outputs", [["loss", "number"], ...g.outputs.map((o): [string, string] => [o.name, o.node.shape.length === 0 ? "number" : arr(o.node.dtype)])]),
+      this.typeDecl("Grads", this.gradNames.map((n) => [n, FA])),
+      ``,
+      initText,
+      ``,
+      forward,
+      ``,
+      backward,
+      ``,
+      `// ---- internals ----`,
+      ``,
+      bindText,
+      ``,
+      this.workspace("fw", "forwardWorkspace", "ForwardWorkspace"),
+      ``,
+      ...(backwardBody ? [this.workspace("bw", "backwardWorkspace", "BackwardWorkspace"), ``] : []),
+      forwardBody,
+      ``,
+      ...(backwardBody ? [backwardBody, ``] : []),
+      ...helpers.flatMap((h) => [h, ``]),
+    ].join("\n");
+  }
+}

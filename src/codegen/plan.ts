@@ -1,0 +1,97 @@
+// What codegen decides before writing a line: which nodes are live, who
+// reads each node, and which elementwise nodes are fused into the loop of
+// their single reader (so `relu(x @ W + b)` is one loop after the matmul and
+// `x @ W + b` never gets a buffer of its own).
+import { OPS } from "../ir/ops.js";
+import { sameShape } from "../ir/shape.js";
+import type { Graph, Node } from "../ir/types.js";
+
+/** Reductions whose loop can evaluate a fused elementwise input in place. */
+export const FUSING_REDUCTIONS = new Set(["sum", "mean", "max", "min", "sum_to"]);
+
+export interface Plan {
+  live: Set<Node>;
+  /** Distinct live readers of each node (nodes whose inputs include it). */
+  readers: Map<Node, Set<Node>>;
+  /** Nodes read by something other than a node input: outputs, loss, grads, loop results and tapes. */
+  pinned: Set<Node>;
+  /** Elementwise nodes computed inside their reader's loop instead of a buffer. */
+  fused: Set<Node>;
+  /** The block (top level or a loop body) each node belongs to. */
+  block: Map<Node, number>;
+}
+
+export function isElementwise(n: Node): boolean {
+  return OPS[n.op].class === "elementwise" && OPS[n.op].scalar !== undefined;
+}
+
+/** Every node of a block and the blocks nested in it, with the block each belongs to. */
+function walk(nodes: readonly Node[], id: { next: number }, blockId: number, f: (n: Node, block: number) => void): void {
+  for (const n of nodes) {
+    f(n, blockId);
+    if (n.body) {
+      const inner = id.next++;
+      f(n.body.index, inner);
+      for (const c of n.body.carried) f(c, inner);
+      walk(n.body.nodes, id, inner, f);
+    }
+  }
+}
+
+export function plan(g: Graph): Plan {
+  // Liveness: from the loss, the outputs and the gradients back through inputs;
+  // a live loop keeps its results, a live loop_tape keeps its tape entry.
+  const live = new Set<Node>();
+  const work: Node[] = [];
+  const mark = (n: Node): void => {
+    if (!live.has(n)) {
+      live.add(n);
+      work.push(n);
+    }
+  };
+  mark(g.loss);
+  for (const o of g.outputs) mark(o.node);
+  for (const gr of g.grads) mark(gr.node);
+  while (work.length) {
+    const n = work.pop() as Node;
+    for (const i of n.inputs) mark(i);
+    if (n.op === "loop" && n.body) {
+      for (const r of n.body.results) mark(r);
+      for (const c of n.body.carried) mark(c);
+      mark(n.body.index);
+    }
+    if (n.op === "loop_tape") {
+      const loop = n.inputs[0];
+      const t = loop.body?.tape[n.attrs.k as number];
+      if (t) mark(t);
+    }
+  }
+
+  const readers = new Map<Node, Set<Node>>();
+  const pinned = new Set<Node>([g.loss, ...g.outputs.map((o) => o.node), ...g.grads.map((x) => x.node)]);
+  const block = new Map<Node, number>();
+  walk(g.nodes, { next: 1 }, 0, (n, b) => {
+    block.set(n, b);
+    if (!live.has(n)) return;
+    for (const i of n.inputs) {
+      let s = readers.get(i);
+      if (!s) readers.set(i, (s = new Set()));
+      s.add(n);
+    }
+    if (n.body) {
+      for (const r of n.body.results) pinned.add(r);
+      n.body.tape.forEach((t) => pinned.add(t));
+    }
+  });
+
+  const fused = new Set<Node>();
+  for (const [n, rs] of readers) {
+    if (!isElementwise(n) || n.dtype !== "float" || pinned.has(n) || rs.size !== 1) continue;
+    const [r] = rs;
+    if (r.phase !== n.phase || block.get(r) !== block.get(n)) continue;
+    const ok =
+      (isElementwise(r) && sameShape(r.shape, n.shape)) || (FUSING_REDUCTIONS.has(r.op) && r.inputs[0] === n);
+    if (ok) fused.add(n);
+  }
+  return { live, readers, pinned, fused, block };
+}

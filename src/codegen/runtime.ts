@@ -1,0 +1,331 @@
+// The helper functions a generated module carries: input validation, the
+// seeded PRNG and initializers, and the kernels that are the same for every
+// call site (matmul, softmax, cross-entropy, ...). Each is TypeScript source
+// text over the module's float array type; the emitter includes only those a
+// model uses.
+
+export type Helper =
+  | "checkKeys"
+  | "checkArray"
+  | "checkFinite"
+  | "inferDim"
+  | "describe"
+  | "rng"
+  | "gauss"
+  | "fillNormal"
+  | "fillUniform"
+  | "orthogonal"
+  | "matmulNN"
+  | "matmulNT"
+  | "matmulTN"
+  | "matmulTT"
+  | "softmax"
+  | "logSoftmax"
+  | "crossEntropy"
+  | "pick"
+  | "oneHot"
+  | "checkIndex";
+
+/** Helpers each helper calls. */
+export const HELPER_DEPS: Partial<Record<Helper, Helper[]>> = {
+  checkArray: ["describe"],
+  checkKeys: ["describe"],
+  inferDim: ["describe"],
+  fillNormal: ["gauss"],
+  orthogonal: ["gauss"],
+};
+
+export function helperSource(h: Helper, FA: string): string {
+  switch (h) {
+    case "describe":
+      return `
+/** How a value looks in an error message: \`Float32Array(10)\`, \`number\`, \`null\`. */
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return \`Array(\${v.length})\`;
+  if (ArrayBuffer.isView(v)) return \`\${v.constructor.name}(\${(v as unknown as { length: number }).length})\`;
+  return typeof v;
+}`;
+    case "checkKeys":
+      return `
+/** Throws unless \`obj\` has exactly the own keys \`expected\`. */
+function checkKeys(what: string, obj: unknown, expected: readonly string[]): void {
+  if (typeof obj !== "object" || obj === null) {
+    throw new Error(\`\${what}: expected an object with keys \${expected.join(", ")}, got \${describe(obj)}\`);
+  }
+  for (const k of expected) {
+    if (!Object.prototype.hasOwnProperty.call(obj, k)) {
+      throw new Error(\`\${what}: missing key \${JSON.stringify(k)} (expected keys: \${expected.join(", ")})\`);
+    }
+  }
+  for (const k of Object.keys(obj)) {
+    if (!expected.includes(k)) {
+      throw new Error(\`\${what}: unexpected key \${JSON.stringify(k)} (expected keys: \${expected.join(", ")})\`);
+    }
+  }
+}`;
+    case "checkArray":
+      return `
+/** Throws unless \`a\` is an array of \`type\` with \`length\` elements; \`shape\` describes the expected shape. */
+function checkArray(
+  what: string,
+  a: unknown,
+  type: typeof ${FA} | typeof Int32Array,
+  shape: string,
+  length: number,
+): void {
+  if (!(a instanceof type)) {
+    throw new Error(\`\${what}: expected a \${type.name} of shape \${shape}, got \${describe(a)}\`);
+  }
+  if (a.length !== length) {
+    throw new Error(\`\${what}: expected shape \${shape} (\${length} elements), got \${a.length} elements\`);
+  }
+}`;
+    case "inferDim":
+      return `
+/**
+ * Reads a symbolic dim off an input's length: \`a.length / rest\`, which must
+ * be a positive integer.
+ */
+function inferDim(
+  what: string,
+  a: unknown,
+  type: typeof ${FA} | typeof Int32Array,
+  shape: string,
+  dim: string,
+  rest: number,
+): number {
+  if (!(a instanceof type)) {
+    throw new Error(\`\${what}: expected a \${type.name} of shape \${shape}, got \${describe(a)}\`);
+  }
+  const n = a.length / rest;
+  if (!Number.isInteger(n) || n < 1) {
+    throw new Error(
+      \`\${what}: expected shape \${shape}, a positive multiple of \${rest} elements, got \${a.length} elements (\${dim} would be \${n})\`,
+    );
+  }
+  return n;
+}`;
+    case "checkFinite":
+      return `
+/** Throws at the first NaN or infinite element: bad input must not come out as NaN. */
+function checkFinite(what: string, a: ${FA}): void {
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i])) throw new Error(\`\${what}: element \${i} is \${a[i]}; expected finite numbers\`);
+  }
+}`;
+    case "checkIndex":
+      return `
+/** Throws unless \`k\` is an index into an axis of size \`n\`. */
+function checkIndex(what: string, k: number, n: number): void {
+  if (!(k >= 0 && k < n)) throw new Error(\`\${what}: index \${k} is out of range [0, \${n})\`);
+}`;
+    case "rng":
+      return `
+/** A seeded PRNG (mulberry32) for stream \`stream\` of \`seed\`: uniform numbers in [0, 1). */
+function rng(seed: number, stream: number): () => number {
+  let s = Math.imul(Math.floor(seed) | 0, 0x9e3779b9) ^ Math.imul(stream + 1, 0x85ebca6b);
+  s = Math.imul(s ^ (s >>> 16), 0x7feb352d);
+  s = Math.imul(s ^ (s >>> 15), 0x846ca68b);
+  s ^= s >>> 16;
+  return () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}`;
+    case "gauss":
+      return `
+/** A standard normal sample (Box-Muller). */
+function gauss(next: () => number): number {
+  const u = 1 - next(); // in (0, 1]
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());
+}`;
+    case "fillNormal":
+      return `
+function fillNormal(a: ${FA}, next: () => number, mean: number, std: number): ${FA} {
+  for (let i = 0; i < a.length; i++) a[i] = mean + std * gauss(next);
+  return a;
+}`;
+    case "fillUniform":
+      return `
+function fillUniform(a: ${FA}, next: () => number, lo: number, hi: number): ${FA} {
+  for (let i = 0; i < a.length; i++) a[i] = lo + (hi - lo) * next();
+  return a;
+}`;
+    case "orthogonal":
+      return `
+/**
+ * A random [rows, cols] matrix with orthonormal columns (rows >= cols) or rows
+ * (rows < cols): Gram-Schmidt, twice for accuracy, of a normal matrix.
+ */
+function orthogonal(a: ${FA}, next: () => number, rows: number, cols: number): ${FA} {
+  const n = Math.max(rows, cols);
+  const m = Math.min(rows, cols);
+  const q = new Float64Array(n * m); // column j is q[j * n .. j * n + n)
+  for (let i = 0; i < q.length; i++) q[i] = gauss(next);
+  for (let j = 0; j < m; j++) {
+    const qj = j * n;
+    for (let pass = 0; pass < 2; pass++) {
+      for (let p = 0; p < j; p++) {
+        const qp = p * n;
+        let dot = 0;
+        for (let i = 0; i < n; i++) dot += q[qp + i] * q[qj + i];
+        for (let i = 0; i < n; i++) q[qj + i] -= dot * q[qp + i];
+      }
+    }
+    let norm = 0;
+    for (let i = 0; i < n; i++) norm += q[qj + i] * q[qj + i];
+    norm = Math.sqrt(norm);
+    for (let i = 0; i < n; i++) q[qj + i] /= norm;
+  }
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) a[r * cols + c] = rows >= cols ? q[c * n + r] : q[r * n + c];
+  }
+  return a;
+}`;
+    case "matmulNN":
+      return `
+/** out[M, N] = a[M, K] @ b[K, N]; a and b start at offsets ao and bo. */
+function matmulNN(out: ${FA}, a: ${FA}, ao: number, b: ${FA}, bo: number, M: number, K: number, N: number): void {
+  for (let i = 0; i < M; i++) {
+    const oi = i * N;
+    const ai = ao + i * K;
+    out.fill(0, oi, oi + N);
+    for (let k = 0; k < K; k++) {
+      const aik = a[ai + k];
+      const bk = bo + k * N;
+      for (let j = 0; j < N; j++) out[oi + j] += aik * b[bk + j];
+    }
+  }
+}`;
+    case "matmulTN":
+      return `
+/** out[M, N] = a^T @ b where a is stored [K, M] and b [K, N]. */
+function matmulTN(out: ${FA}, a: ${FA}, ao: number, b: ${FA}, bo: number, M: number, K: number, N: number): void {
+  out.fill(0, 0, M * N);
+  for (let k = 0; k < K; k++) {
+    const ak = ao + k * M;
+    const bk = bo + k * N;
+    for (let i = 0; i < M; i++) {
+      const aki = a[ak + i];
+      const oi = i * N;
+      for (let j = 0; j < N; j++) out[oi + j] += aki * b[bk + j];
+    }
+  }
+}`;
+    case "matmulNT":
+      return `
+/** out[M, N] = a @ b^T where a is stored [M, K] and b [N, K]. */
+function matmulNT(out: ${FA}, a: ${FA}, ao: number, b: ${FA}, bo: number, M: number, K: number, N: number): void {
+  for (let i = 0; i < M; i++) {
+    const ai = ao + i * K;
+    for (let j = 0; j < N; j++) {
+      const bj = bo + j * K;
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += a[ai + k] * b[bj + k];
+      out[i * N + j] = acc;
+    }
+  }
+}`;
+    case "matmulTT":
+      return `
+/** out[M, N] = a^T @ b^T where a is stored [K, M] and b [N, K]. */
+function matmulTT(out: ${FA}, a: ${FA}, ao: number, b: ${FA}, bo: number, M: number, K: number, N: number): void {
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      const bj = bo + j * K;
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += a[ao + k * M + i] * b[bj + k];
+      out[i * N + j] = acc;
+    }
+  }
+}`;
+    case "softmax":
+      return `
+/** Softmax over the middle axis of x viewed as [outer, n, inner]; stable (max-subtracted). */
+function softmax(out: ${FA}, x: ${FA}, xo: number, outer: number, n: number, inner: number): void {
+  for (let a = 0; a < outer; a++) {
+    for (let c = 0; c < inner; c++) {
+      const base = a * n * inner + c;
+      let m = -Infinity;
+      for (let r = 0; r < n; r++) m = Math.max(m, x[xo + base + r * inner]);
+      let s = 0;
+      for (let r = 0; r < n; r++) {
+        const e = Math.exp(x[xo + base + r * inner] - m);
+        out[base + r * inner] = e;
+        s += e;
+      }
+      for (let r = 0; r < n; r++) out[base + r * inner] /= s;
+    }
+  }
+}`;
+    case "logSoftmax":
+      return `
+/** Log-softmax over the middle axis of x viewed as [outer, n, inner]: x - max - log(sum(exp(x - max))). */
+function logSoftmax(out: ${FA}, x: ${FA}, xo: number, outer: number, n: number, inner: number): void {
+  for (let a = 0; a < outer; a++) {
+    for (let c = 0; c < inner; c++) {
+      const base = a * n * inner + c;
+      let m = -Infinity;
+      for (let r = 0; r < n; r++) m = Math.max(m, x[xo + base + r * inner]);
+      let s = 0;
+      for (let r = 0; r < n; r++) s += Math.exp(x[xo + base + r * inner] - m);
+      const shift = m + Math.log(s);
+      for (let r = 0; r < n; r++) out[base + r * inner] = x[xo + base + r * inner] - shift;
+    }
+  }
+}`;
+    case "crossEntropy":
+      return `
+/**
+ * out[i] = logsumexp(z[i, :]) - z[i, y[i]] for z [B, C]: softmax cross-entropy,
+ * fused and stable. Throws when a label is outside [0, C).
+ */
+function crossEntropy(
+  out: ${FA},
+  z: ${FA},
+  zo: number,
+  y: Int32Array,
+  yo: number,
+  B: number,
+  C: number,
+  what: string,
+): void {
+  for (let i = 0; i < B; i++) {
+    const row = zo + i * C;
+    const label = y[yo + i];
+    if (!(label >= 0 && label < C)) {
+      throw new Error(\`\${what}: label \${label} at position \${i} is out of range [0, \${C})\`);
+    }
+    let m = -Infinity;
+    for (let c = 0; c < C; c++) m = Math.max(m, z[row + c]);
+    let s = 0;
+    for (let c = 0; c < C; c++) s += Math.exp(z[row + c] - m);
+    out[i] = m + Math.log(s) - z[row + label];
+  }
+}`;
+    case "pick":
+      return `
+/** out[i] = x[i, idx[i]] for x [B, N]. Throws when an index is outside [0, N). */
+function pick(out: ${FA}, x: ${FA}, xo: number, idx: Int32Array, io: number, B: number, N: number, what: string): void {
+  for (let i = 0; i < B; i++) {
+    const k = idx[io + i];
+    if (!(k >= 0 && k < N)) throw new Error(\`\${what}: index \${k} at position \${i} is out of range [0, \${N})\`);
+    out[i] = x[xo + i * N + k];
+  }
+}`;
+    case "oneHot":
+      return `
+/** out[i, :] = one-hot of idx[i] over n classes. Throws when an index is outside [0, n). */
+function oneHot(out: ${FA}, idx: Int32Array, io: number, count: number, n: number, what: string): void {
+  out.fill(0, 0, count * n);
+  for (let i = 0; i < count; i++) {
+    const k = idx[io + i];
+    if (!(k >= 0 && k < n)) throw new Error(\`\${what}: index \${k} at position \${i} is out of range [0, \${n})\`);
+    out[i * n + k] = 1;
+  }
+}`;
+  }
+}
