@@ -278,7 +278,8 @@ export const OPS: Record<OpKind, OpDef> = {
     (b, n, ct, needs) => {
       const [, y] = n.inputs;
       const dx = b.op("div", [ct, y]);
-      return [needs[0] ? dx : null, needs[1] ? b.op("neg", [b.op("div", [b.op("mul", [dx, n]), y])]) : null];
+      // d(x/y)/dy = -x/y^2 = -(1/y) * (x/y): reuse dx and the output.
+      return [needs[0] ? dx : null, needs[1] ? b.op("neg", [b.op("mul", [dx, n])]) : null];
     },
     { inputs: [1], output: true },
   ),

@@ -1,0 +1,40 @@
+// Test helper: .bp source text to a loaded, compiled module.
+import { emitModule } from "../../src/codegen/emit.js";
+import { loadModule } from "../../src/codegen/runtime-load.js";
+import type { Graph } from "../../src/ir/types.js";
+import { compileStages } from "../../src/passes/pipeline.js";
+
+export type AnyArray = Float32Array | Float64Array | Int32Array;
+export interface Module {
+  model: {
+    name: string;
+    dims: Record<string, number | null>;
+    params: Record<string, { shape: (number | string)[] }>;
+    inputs: Record<string, { shape: (number | string)[]; dtype: "float32" | "int32" }>;
+    outputs: string[];
+    grads: string[];
+  };
+  init(seed?: number): Record<string, Float32Array | Float64Array>;
+  forward(params: Record<string, AnyArray>, inputs: Record<string, AnyArray>): Record<string, number | AnyArray> & { loss: number };
+  backward(
+    params: Record<string, AnyArray>,
+    inputs: Record<string, AnyArray>,
+  ): { loss: number; grads: Record<string, Float32Array | Float64Array> };
+}
+
+export interface Compiled {
+  mod: Module;
+  graph: Graph;
+  ts: string;
+}
+
+export async function compileSource(
+  source: string,
+  opts: { precision?: "f32" | "f64"; inputGrads?: string[]; file?: string } = {},
+): Promise<Compiled> {
+  const file = opts.file ?? "test.bp";
+  const st = compileStages(source, file, { inputGrads: opts.inputGrads ?? [], verify: true });
+  const ts = await emitModule(st.opt, { precision: opts.precision ?? "f64", inputGrads: opts.inputGrads ?? [] });
+  const mod = (await loadModule(ts)) as unknown as Module;
+  return { mod, graph: st.opt, ts };
+}
