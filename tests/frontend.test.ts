@@ -259,3 +259,22 @@ describe("front-end fuzz", () => {
     fc.assert(fc.property(fc.string({ maxLength: 80 }), (s) => run(s)), { numRuns: 300, seed: 11 });
   });
 });
+
+describe("scoping", () => {
+  it("a def sees declarations, not top-level assignments", () => {
+    const e = errorOf(`${HEAD}k = x @ W\ndef f(a) = a + k\nminimize sum(f(x @ W))\n`);
+    expect(e.message).toContain("unknown name 'k'");
+  });
+  it("rebinding an input at top level does not change what a def sees", () => {
+    const { ir } = frontEnd(`${HEAD}def f(a) = a + x\nx = x * 2\nminimize sum(f(x))\n`, "t.bp");
+    const add = ir.nodes.find((n) => n.op === "add")!;
+    expect(add.inputs[0].op).toBe("mul");
+    expect(add.inputs[1].op).toBe("input");
+  });
+  it("a loop-local name stays in the loop body", () => {
+    const { ir } = frontEnd(`${HEAD}h = x @ W\nfor t in 0..2 {\n  z = tanh(h)\n  h = z * 2\n}\nminimize sum(h)\n`, "t.bp");
+    verifyGraph(ir);
+    const loop = ir.nodes.find((n) => n.op === "loop")!;
+    expect(loop.body!.carried.map((c) => c.name)).toEqual(["h"]);
+  });
+});

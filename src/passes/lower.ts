@@ -17,7 +17,15 @@ type Binding = { kind: "tensor"; node: Node } | { kind: "dim"; dim: Dim; span: S
 
 class Env {
   private readonly vars = new Map<string, Binding>();
-  constructor(readonly parent: Env | null) {}
+  /**
+   * `scope` envs (the top level, a def's body) own their assignments; a loop
+   * body's env is not a scope, so assigning a name defined outside the loop
+   * updates it there (a carried value).
+   */
+  constructor(
+    readonly parent: Env | null,
+    readonly scope = true,
+  ) {}
   get(name: string): Binding | undefined {
     return this.vars.get(name) ?? this.parent?.get(name);
   }
@@ -27,15 +35,14 @@ class Env {
   set(name: string, b: Binding): void {
     this.vars.set(name, b);
   }
-  /** Rebinds a name where it is defined (a loop body updating a carried value) or here. */
+  /** Rebinds the name where it is bound, looking no further than the enclosing scope; else binds it here. */
   assign(name: string, b: Binding): void {
-    let e: Env | null = this;
-    while (e) {
+    for (let e: Env | null = this; e; e = e.parent) {
       if (e.vars.has(name)) {
         e.vars.set(name, b);
         return;
       }
-      e = e.parent;
+      if (e.scope) break;
     }
     this.vars.set(name, b);
   }
@@ -123,7 +130,10 @@ export function lower(program: Program): Graph {
 
 class Lowering {
   private readonly b = new Builder();
+  /** Dims, inputs and params: what every def sees. */
   private readonly globals = new Env(null);
+  /** Top-level assignments. */
+  private readonly top = new Env(this.globals);
   private readonly defs = new Map<string, Def>();
   private readonly dims: DimDecl[] = [];
   private readonly inputs: Node[] = [];
@@ -148,7 +158,7 @@ class Lowering {
     // Declarations first, so statements may use a param declared further down.
     for (const s of stmts) this.declare(s);
     this.checkDimsInferable();
-    for (const s of stmts) this.statement(s, this.globals);
+    for (const s of stmts) this.statement(s, this.top);
     if (!this.loss) {
       const last = stmts[stmts.length - 1].span;
       throw new BpcError("no 'minimize' statement: a model needs exactly one scalar to minimize", last, [
@@ -386,7 +396,7 @@ class Lowering {
       c.name = carriedNames[i];
       return c;
     });
-    const inner = new Env(env);
+    const inner = new Env(env, false);
     inner.set(s.var.name, { kind: "tensor", node: index });
     carriedNames.forEach((n, i) => inner.set(n, { kind: "tensor", node: carried[i] }));
     for (const st of s.body) {
