@@ -1,0 +1,83 @@
+// The work behind each CLI command, as functions that return text, so tests
+// can call them without spawning processes.
+import pc from "picocolors";
+import { emitModule } from "../codegen/emit.js";
+import { loadModule } from "../codegen/runtime-load.js";
+import { BpcError, noSpan } from "../diag.js";
+import { printGraph } from "../ir/print.js";
+import type { Graph } from "../ir/types.js";
+import { printAst } from "../parser/print.js";
+import { runLint } from "../passes/lint/index.js";
+import { compileStages, frontEnd, readSource } from "../passes/pipeline.js";
+import { runGraph } from "../viz/graph-command.js";
+import { checkGradients, formatCheck } from "./check.js";
+
+/** Sources read during this run, so an error can show its code frame. */
+export const sources = new Map<string, string>();
+
+function read(file: string): string {
+  const text = readSource(file);
+  sources.set(file, text);
+  return text;
+}
+
+/** Resolves `--input-grads all|a,b` against the model's float inputs. */
+export function inputGradNames(g: Graph, spec: string | undefined): string[] {
+  if (!spec) return [];
+  const floats = g.inputs.filter((n) => n.dtype === "float").map((n) => n.name as string);
+  if (spec === "all") return floats;
+  const names = spec.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const n of names) {
+    const inp = g.inputs.find((x) => x.name === n);
+    if (!inp) {
+      throw new BpcError(`--input-grads: '${n}' is not an input of this model (its inputs: ${g.inputs.map((x) => x.name).join(", ")})`, noSpan);
+    }
+    if (inp.dtype !== "float") throw new BpcError(`--input-grads: '${n}' is an int input; only float inputs have gradients`, inp.span);
+  }
+  return names;
+}
+
+export async function compileFile(file: string, precision: "f32" | "f64", inputGrads?: string): Promise<string> {
+  const source = read(file);
+  const { ir } = frontEnd(source, file);
+  const names = inputGradNames(ir, inputGrads);
+  const st = compileStages(source, file, { inputGrads: names });
+  return emitModule(st.opt, { precision, inputGrads: names });
+}
+
+export const commands = {
+  compile: compileFile,
+
+  async inspect(file: string, stage: "ast" | "ir" | "grad" | "opt" | "ts", inputGrads?: string): Promise<string> {
+    if (stage === "ts") return compileFile(file, "f32", inputGrads);
+    const source = read(file);
+    if (stage === "ast") return printAst(frontEnd(source, file).ast);
+    const { ir } = frontEnd(source, file);
+    const st = compileStages(source, file, { inputGrads: inputGradNames(ir, inputGrads) });
+    return printGraph(stage === "ir" ? st.ir : stage === "grad" ? st.grad : st.opt);
+  },
+
+  async lint(files: string[], format: "text" | "json" | "sarif"): Promise<{ output: string; exitCode: number }> {
+    return runLint(files, format, { color: format === "text" && pc.isColorSupported && process.stdout.isTTY === true });
+  },
+
+  async graph(file: string, out: string | undefined): Promise<{ output?: string; wrote?: string }> {
+    read(file);
+    return runGraph(file, out);
+  },
+
+  async check(file: string, tolerance: number, seed: number): Promise<{ output: string; ok: boolean }> {
+    const source = read(file);
+    const { ir } = frontEnd(source, file);
+    const names = inputGradNames(ir, "all");
+    const st = compileStages(source, file, { inputGrads: names });
+    const mod = await loadModule(await emitModule(st.opt, { precision: "f64", inputGrads: names }));
+    const report = checkGradients(mod, st.opt, { seed, tolerance });
+    return { output: formatCheck(report, tolerance), ok: report.every((r) => r.maxRelError <= tolerance) };
+  },
+
+  async demo(opts: { epochs: number; out: string; saturation: boolean }): Promise<void> {
+    const { runDemo } = await import("./demo.js");
+    await runDemo(opts);
+  },
+};

@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+// The `bpc` command line. Every user-facing error is printed as
+// `file:line:column: message` with a code frame and exits 2; no stack traces
+// unless BPC_DEBUG is set.
+import { readFileSync, writeFileSync } from "node:fs";
+import { Command, CommanderError, Option } from "commander";
+import pc from "picocolors";
+import { BpcError, formatDiagnostic } from "../diag.js";
+import { commands, sources } from "./commands.js";
+
+const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+
+function fail(e: unknown): never {
+  if (e instanceof BpcError) {
+    const color = pc.isColorSupported && process.stderr.isTTY === true;
+    for (const d of e.diagnostics) process.stderr.write(formatDiagnostic(d, sources.get(d.span.file), color) + "\n");
+    process.exit(2);
+  }
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2);
+  const err = e as Error;
+  process.stderr.write(`bpc: internal error: ${err?.message ?? String(e)}\n`);
+  if (process.env.BPC_DEBUG) process.stderr.write(`${err?.stack ?? ""}\n`);
+  else process.stderr.write("(set BPC_DEBUG=1 for details; this is a bug in bpc, please report it)\n");
+  process.exit(2);
+}
+
+function output(text: string, out: string | undefined): void {
+  if (!out) {
+    process.stdout.write(text.endsWith("\n") ? text : text + "\n");
+    return;
+  }
+  try {
+    writeFileSync(out, text);
+  } catch (e) {
+    throw new BpcError(`cannot write ${out}: ${(e as Error).message}`, { file: out, line: 0, col: 0, endLine: 0, endCol: 0 });
+  }
+  process.stderr.write(`wrote ${out}\n`);
+}
+
+const program = new Command()
+  .name("bpc")
+  .description("Compiles .bp models to TypeScript forward/backward code and lints their gradients.")
+  .version(pkg.version, "-v, --version")
+  .showHelpAfterError("(run bpc --help for usage)")
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command("compile")
+  .description("compile FILE.bp to a self-contained TypeScript module")
+  .argument("<file>", "the .bp model")
+  .option("-o, --output <out.ts>", "write the module here (default: stdout)")
+  .addOption(new Option("--precision <p>", "float precision of the module").choices(["f32", "f64"]).default("f32"))
+  .option("--input-grads <names>", "also return gradients of these float inputs: all, or NAME,NAME")
+  .action(async (file: string, o: { output?: string; precision: "f32" | "f64"; inputGrads?: string }) => {
+    output(await commands.compile(file, o.precision, o.inputGrads), o.output);
+  });
+
+program
+  .command("inspect")
+  .description("print a compiler stage: ast, ir (forward), grad (raw backward), opt (simplified), ts (generated code)")
+  .argument("<file>", "the .bp model")
+  .addOption(new Option("--stage <stage>", "the stage to print").choices(["ast", "ir", "grad", "opt", "ts"]).default("opt"))
+  .option("--input-grads <names>", "as for compile")
+  .action(async (file: string, o: { stage: "ast" | "ir" | "grad" | "opt" | "ts"; inputGrads?: string }) => {
+    output(await commands.inspect(file, o.stage, o.inputGrads), undefined);
+  });
+
+program
+  .command("lint")
+  .description("find where gradients will be zero, vanish or explode, before training")
+  .argument("<files...>", "the .bp models")
+  .addOption(new Option("--format <f>", "output format").choices(["text", "json", "sarif"]).default("text"))
+  .action(async (files: string[], o: { format: "text" | "json" | "sarif" }) => {
+    const r = await commands.lint(files, o.format);
+    if (r.output) process.stdout.write(r.output.endsWith("\n") ? r.output : r.output + "\n");
+    process.exitCode = r.exitCode;
+  });
+
+program
+  .command("graph")
+  .description("draw the computational graph: forward in black, backward in red")
+  .argument("<file>", "the .bp model")
+  .option("-o, --output <out>", "write OUT.svg or OUT.dot (default: DOT on stdout)")
+  .action(async (file: string, o: { output?: string }) => {
+    const r = await commands.graph(file, o.output);
+    if (r.output) process.stdout.write(r.output);
+    if (r.wrote) process.stderr.write(`wrote ${r.wrote}\n`);
+  });
+
+program
+  .command("check")
+  .description("check backward against central finite differences in f64")
+  .argument("<file>", "the .bp model")
+  .option("--tolerance <t>", "maximum relative error", "1e-5")
+  .option("--seed <n>", "seed of the random point", "1")
+  .action(async (file: string, o: { tolerance: string; seed: string }) => {
+    const r = await commands.check(file, Number(o.tolerance), Number(o.seed));
+    process.stdout.write(r.output);
+    process.exitCode = r.ok ? 0 : 1;
+  });
+
+program
+  .command("demo")
+  .description("the tour on bundled data: compile examples/mnist_mlp.bp, train it on MNIST digits, plot the loss")
+  .option("--epochs <n>", "training epochs", "3")
+  .option("--out <dir>", "where to write the loss curves", "out")
+  .option("--saturation", "also run the article's first lesson: raw pixels and a large init next to normalised ones")
+  .action(async (o: { epochs: string; out: string; saturation?: boolean }) => {
+    await commands.demo({ epochs: Number(o.epochs), out: o.out, saturation: o.saturation === true });
+  });
+
+program.parseAsync(process.argv).catch(fail);
