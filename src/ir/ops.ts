@@ -61,8 +61,14 @@ export interface OpDef {
    * "outside" (clip-like: zero outside a range of the input).
    */
   zeroGrad?: "everywhere" | "outside";
-  /** Approximate floating-point operations per output element (elementwise) or per node. */
-  flops?(node: Node): number;
+  /**
+   * Floating-point operations of one execution of the node; `dimValue` gives
+   * the size of each dim (symbolic ones bound). Each arithmetic operation,
+   * comparison or Math call counts as 1. Ops without an entry (sources,
+   * layout, gathers, loops) move data only and count 0; src/ir/flops.ts sums
+   * these over a graph, loop bodies times their count.
+   */
+  flops?(node: Node, dimValue: (d: Dim) => number): number;
 }
 
 // ---- helpers for the entries ---------------------------------------------
@@ -88,7 +94,7 @@ function broadcastInfer(inputs: readonly Node[]): { shape: Dim[]; dtype: DType }
   return { shape, dtype: "float" };
 }
 
-const size = (n: Node): number => n.shape.reduce<number>((p, d) => p * (typeof d === "number" ? d : 32), 1);
+const size = (n: Node, dv: (d: Dim) => number): number => n.shape.reduce<number>((p, d) => p * dv(d), 1);
 
 function unary(
   scalar: (x: string, a: Attrs) => string,
@@ -104,7 +110,7 @@ function unary(
     scalar: ([x], a) => scalar(x, a),
     vjp,
     saves,
-    flops: (n) => flops * size(n),
+    flops: (n, dv) => flops * size(n, dv),
     ...extra,
   };
 }
@@ -122,7 +128,7 @@ function binary(
     scalar: ([x, y]) => scalar(x, y),
     vjp,
     saves,
-    flops: (n) => size(n),
+    flops: (n, dv) => size(n, dv),
     ...extra,
   };
 }
@@ -154,7 +160,7 @@ function reduceInfer(inputs: readonly Node[], a: Attrs): { shape: Dim[]; dtype: 
 }
 
 function reduction(extra: Partial<OpDef>): OpDef {
-  return { class: "reduce", arity: 1, infer: reduceInfer, flops: (n) => size(n.inputs[0]), ...extra };
+  return { class: "reduce", arity: 1, infer: reduceInfer, flops: (n, dv) => size(n.inputs[0], dv), ...extra };
 }
 
 function axisInfer(inputs: readonly Node[], a: Attrs): { shape: Dim[]; dtype: DType } {
@@ -293,7 +299,7 @@ export const OPS: Record<OpKind, OpDef> = {
       ];
     },
     { inputs: [0, 1], output: true },
-    { flops: (n) => 10 * size(n) },
+    { flops: (n, dv) => size(n, dv) },
   ),
   maximum: binary(
     (x, y) => `(${x} >= ${y} ? ${x} : ${y})`,
@@ -321,13 +327,12 @@ export const OPS: Record<OpKind, OpDef> = {
   ne: comparison("!=="),
 
   neg: unary((x) => `-${x}`, (b, _n, ct) => [b.op("neg", [ct])], { inputs: [], output: false }),
-  exp: unary((x) => `Math.exp(${x})`, (b, n, ct) => [b.op("mul", [ct, n])], { inputs: [], output: true }, 10),
-  log: unary((x) => `Math.log(${x})`, (b, n, ct) => [b.op("div", [ct, n.inputs[0]])], { inputs: [0], output: false }, 10),
+  exp: unary((x) => `Math.exp(${x})`, (b, n, ct) => [b.op("mul", [ct, n])], { inputs: [], output: true }),
+  log: unary((x) => `Math.log(${x})`, (b, n, ct) => [b.op("div", [ct, n.inputs[0]])], { inputs: [0], output: false }),
   sqrt: unary(
     (x) => `Math.sqrt(${x})`,
     (b, n, ct) => [b.op("div", [ct, b.op("mul", [b.const(2), n])])],
     { inputs: [], output: true },
-    4,
   ),
   abs: unary((x) => `Math.abs(${x})`, (b, n, ct) => [b.op("mul", [ct, b.op("sign", [n.inputs[0]])])], {
     inputs: [0],
@@ -341,13 +346,12 @@ export const OPS: Record<OpKind, OpDef> = {
     (x) => `1 / (1 + Math.exp(-${x}))`,
     (b, n, ct) => [b.op("mul", [ct, b.op("mul", [n, b.op("sub", [b.const(1), n])])])],
     { inputs: [], output: true },
-    12,
+    4, // negate, exp, add, divide
   ),
   tanh: unary(
     (x) => `Math.tanh(${x})`,
     (b, n, ct) => [b.op("mul", [ct, b.op("sub", [b.const(1), b.op("square", [n])])])],
     { inputs: [], output: true },
-    12,
   ),
   relu: unary(
     (x) => `(${x} > 0 ? ${x} : 0)`,
@@ -361,22 +365,22 @@ export const OPS: Record<OpKind, OpDef> = {
     (x) => `(${x} > 0 ? ${x} + Math.log1p(Math.exp(-${x})) : Math.log1p(Math.exp(${x})))`,
     (b, n, ct) => [b.op("mul", [ct, b.op("sigmoid", [n.inputs[0]])])],
     { inputs: [0], output: false },
-    20,
+    4, // compare, exp, log1p, add
   ),
   sin: unary((x) => `Math.sin(${x})`, (b, n, ct) => [b.op("mul", [ct, b.op("cos", [n.inputs[0]])])], {
     inputs: [0],
     output: false,
-  }, 10),
+  }),
   cos: unary(
     (x) => `Math.cos(${x})`,
     (b, n, ct) => [b.op("neg", [b.op("mul", [ct, b.op("sin", [n.inputs[0]])])])],
     { inputs: [0], output: false },
-    10,
   ),
   leaky_relu: unary(
     (x, a) => `(${x} > 0 ? ${x} : ${lit(num(a, "a"))} * ${x})`,
     (b, n, ct) => [b.op("where", [b.op("gt", [n.inputs[0], b.const(0)]), ct, b.op("mul", [ct, b.const(num(n.attrs, "a"))])])],
     { inputs: [0], output: false },
+    2, // compare, multiply
   ),
   elu: unary(
     (x, a) => `(${x} > 0 ? ${x} : ${lit(num(a, "a"))} * (Math.exp(${x}) - 1))`,
@@ -389,7 +393,7 @@ export const OPS: Record<OpKind, OpDef> = {
       ]),
     ],
     { inputs: [0], output: true },
-    10,
+    4, // compare, exp, subtract, multiply
   ),
   huber: unary(
     (x, a) => `(Math.abs(${x}) <= ${lit(num(a, "delta"))} ? 0.5 * ${x} * ${x} : ${lit(num(a, "delta"))} * (Math.abs(${x}) - ${lit(0.5 * num(a, "delta"))}))`,
@@ -399,7 +403,7 @@ export const OPS: Record<OpKind, OpDef> = {
       return [b.op("mul", [ct, b.op("clip", [n.inputs[0], b.const(-d), b.const(d)])])];
     },
     { inputs: [0], output: false },
-    4,
+    4, // abs, compare, multiply, multiply
   ),
   sign: zeroUnary((x) => `Math.sign(${x})`),
   // Round half to even, as NumPy and JAX do.
@@ -422,7 +426,7 @@ export const OPS: Record<OpKind, OpDef> = {
     },
     saves: { inputs: [0, 1, 2], output: false },
     zeroGrad: "outside",
-    flops: (n) => 2 * size(n),
+    flops: (n, dv) => 2 * size(n, dv),
   },
   where: {
     class: "elementwise",
@@ -435,7 +439,7 @@ export const OPS: Record<OpKind, OpDef> = {
       return [null, needs[1] ? b.op("where", [c, ct, zero]) : null, needs[2] ? b.op("where", [c, zero, ct]) : null];
     },
     saves: { inputs: [0], output: false },
-    flops: (n) => size(n),
+    flops: (n, dv) => size(n, dv),
   },
 
   // Gradient control.
@@ -477,7 +481,8 @@ export const OPS: Record<OpKind, OpDef> = {
       return [b.op("mul", [b.op("exp", [b.op("sub", [x, y])]), broadcastBack(b, n, ct)])];
     },
     saves: { inputs: [0], output: true },
-    flops: (n) => 12 * size(n.inputs[0]),
+    // max, subtract, exp, add per element; log and add per result.
+    flops: (n, dv) => 4 * size(n.inputs[0], dv) + 2 * size(n, dv),
   }),
   argmax: {
     class: "reduce",
@@ -489,6 +494,7 @@ export const OPS: Record<OpKind, OpDef> = {
     vjp: () => [null],
     saves: { inputs: [], output: false },
     zeroGrad: "everywhere",
+    flops: (n, dv) => size(n.inputs[0], dv),
   },
   /** 1 at the first maximal (or minimal) element along `axes`, 0 elsewhere: max's gradient route. */
   first_extreme_mask: {
@@ -497,6 +503,8 @@ export const OPS: Record<OpKind, OpDef> = {
     infer: (inputs) => ({ shape: [...inputs[0].shape], dtype: "float" }),
     vjp: () => [null],
     zeroGrad: "everywhere",
+    // Find the extreme, then compare each element with it.
+    flops: (n, dv) => 2 * size(n, dv),
   },
 
   // Linear algebra and layout.
@@ -526,10 +534,11 @@ export const OPS: Record<OpKind, OpDef> = {
       return [needs[0] ? dx : null, needs[1] ? dy : null];
     },
     saves: { inputs: [0, 1], output: false },
-    flops: (n) => {
+    // 2 M N K: a multiply and an add per term.
+    flops: (n, dv) => {
       const x = n.inputs[0];
       const k = (n.attrs.transA ? x.shape[0] : x.shape[1]) as Dim;
-      return 2 * size(n) * (typeof k === "number" ? k : 32);
+      return 2 * size(n, dv) * dv(k);
     },
   },
   transpose: {
@@ -581,7 +590,7 @@ export const OPS: Record<OpKind, OpDef> = {
     },
     vjp: (b, n, ct) => [b.op("broadcast_to", [ct], { shape: n.inputs[0].shape })],
     saves: { inputs: [], output: false },
-    flops: (n) => size(n.inputs[0]),
+    flops: (n, dv) => size(n.inputs[0], dv),
   },
   concat: {
     class: "layout",
@@ -685,6 +694,7 @@ export const OPS: Record<OpKind, OpDef> = {
       if (!sameShape(acc.shape.slice(1), v.shape)) fail(`cannot add ${showShape(v.shape)} into a row of ${showShape(acc.shape)}`);
       return { shape: [...acc.shape], dtype: "float" };
     },
+    flops: (n, dv) => size(n.inputs[1], dv),
   },
 
   // Neural-network ops.
@@ -698,7 +708,8 @@ export const OPS: Record<OpKind, OpDef> = {
       return [b.op("mul", [n, b.op("sub", [ct, dot])])];
     },
     saves: { inputs: [], output: true },
-    flops: (n) => 15 * size(n),
+    // max, subtract, exp, sum, divide per element.
+    flops: (n, dv) => 5 * size(n, dv),
   },
   log_softmax: {
     class: "nn",
@@ -710,7 +721,8 @@ export const OPS: Record<OpKind, OpDef> = {
       return [b.op("sub", [ct, b.op("mul", [b.op("exp", [n]), total])])];
     },
     saves: { inputs: [], output: true },
-    flops: (n) => 15 * size(n),
+    // max, subtract, exp, sum, subtract per element (the log is per row).
+    flops: (n, dv) => 5 * size(n, dv),
   },
   /** Mean-free softmax cross-entropy per row: logsumexp(z) - z[label]. */
   cross_entropy: {
@@ -733,7 +745,8 @@ export const OPS: Record<OpKind, OpDef> = {
       return [b.op("mul", [b.op("sub", [p, hot]), col]), null];
     },
     saves: { inputs: [0, 1], output: false },
-    flops: (n) => 15 * size(n.inputs[0]),
+    // max, subtract, exp, sum per element; log, add, subtract per row.
+    flops: (n, dv) => 4 * size(n.inputs[0], dv) + 3 * size(n, dv),
   },
   /** out[i] = x[i, idx[i]]: DQN's Q[:, a]. */
   pick: {
