@@ -1,0 +1,98 @@
+/**
+ * Rule `exploding-gradient` (severity: warning).
+ *
+ * Fires when a loop-carried value is multiplied by the same parameter matrix
+ * at every step and, at init, the gradient through the loop grows by more
+ * than 1e3 over the loop's length: the "exploding gradients in RNNs" of the
+ * article (Whh = randn(H, H): the largest eigenvalue is > 1).
+ *
+ * The per-step factor is the spectral radius of the matrix at init (power
+ * iteration on the seeded sample of its initializer) times the activation's
+ * largest slope (tanh 1, sigmoid 0.25, relu 1), combined over every path of
+ * the loop body (see recurrence.ts); its T-th power bounds the growth. The
+ * rule also needs the growth measured by running the recurrence at init on
+ * the sample to exceed 1e3 (when the model can be sampled): a bound that the
+ * activations' actual slopes keep in check is not reported.
+ *
+ * Threshold: 1e3. A gradient 1000× larger at the start of the loop than at
+ * its end makes a step size that suits the last steps overshoot by 1000× on
+ * the first ones; that is where gradient clipping becomes necessary.
+ *
+ * Message: the matrix, its radius (and the asymptotic value for its init),
+ * the activation and slope, the per-step factor and its T-th power, the
+ * measured growth. Fix: orthogonal init (an edit), clip_grad inside the loop,
+ * or a gated cell. Span: the `h @ W` expression. Params: those whose gradient
+ * flows through the recurrence.
+ */
+import { LintContext } from "./context.js";
+import { recurrences, type Recurrence } from "./recurrence.js";
+import { fmt } from "./stats.js";
+import type { Edit, LintDiagnostic, Rule } from "./types.js";
+
+export const EXPLODE = 1e3;
+
+/** `b^T ≈ 1e45` without overflowing. */
+export function power(base: number, t: number): string {
+  const l = t * Math.log10(base);
+  const v = Math.abs(l) < 6 ? fmt(10 ** l) : `1e${Math.round(l)}`;
+  return `${fmt(base)}^${t} ≈ ${v}`;
+}
+
+/** The common part of the exploding and vanishing messages. */
+export function describe(ctx: LintContext, r: Recurrence): string {
+  const names = r.carried.map((c) => c.name ?? `%${c.id}`);
+  const what = names.length === 1 ? `${names[0]} is` : `${names.join(" and ")} are`;
+  const mats = r.matrices.map((m) => {
+    const asym = m.asymptotic !== null && Number.isFinite(m.asymptotic) ? `; ≈ ${fmt(m.asymptotic)} for this init as n grows` : "";
+    return `${m.param.name}'s spectral radius at init is ≈ ${fmt(m.radius)} (${ctx.initText(m.param)} on ${m.param.shape.join("×")}, power iteration on a seeded sample${asym})`;
+  });
+  const acts = r.activations.length
+    ? `times ${r.activations.map((a) => `${a.op}'s largest slope ${fmt(a.slope)}`).join(" and ")}`
+    : "with no activation in between";
+  const steps = r.symbolicSteps ? `${r.steps} steps (the loop length is a symbolic dim; ${r.steps} assumed)` : `${r.steps} steps`;
+  return `${what} multiplied by ${r.matrices.map((m) => m.param.name).join(" and ")} at every step of the loop at line ${r.loop.span.line}: ${mats.join("; ")}, ${acts}, gives a per-step factor of ≈ ${fmt(r.factor!)}; over ${steps} the gradient through ${names.join(" and ")} scales by up to ${power(r.factor!, r.steps)}`;
+}
+
+export function measured(r: Recurrence): string {
+  if (r.measuredPerStep === null) return "";
+  return `. Running the loop at init on the sample, a perturbation of ${r.carried.map((c) => c.name).join(" and ")} changes by ${power(r.measuredPerStep, r.steps)} over the ${r.steps} steps`;
+}
+
+export function initEdit(ctx: LintContext, r: Recurrence, init: string): Edit[] {
+  const edits: Edit[] = [];
+  for (const m of r.matrices) {
+    const s = ctx.initSpan(m.param);
+    if (s && m.param.attrs.init !== init) edits.push({ span: s, text: init });
+  }
+  return edits;
+}
+
+export const explodingGradient: Rule = {
+  meta: {
+    id: "exploding-gradient",
+    severity: "warning",
+    summary: "A loop multiplies a carried value by the same matrix every step, and its gradient grows by more than 1e3 over the loop.",
+    help: "Backprop through time multiplies the gradient by the recurrent matrix (and the activation's slope) once per step; with a spectral radius above 1 it grows exponentially in the loop length. Initialise the recurrent matrix with orthogonal, clip the gradient (clip_grad) inside the loop, or use a gated cell (LSTM).",
+  },
+  run(ctx) {
+    const out: LintDiagnostic[] = [];
+    for (const r of recurrences(ctx)) {
+      if (r.factor === null || r.steps * Math.log10(r.factor) <= Math.log10(EXPLODE)) continue;
+      if (r.measuredPerStep !== null && r.steps * Math.log10(r.measuredPerStep) <= Math.log10(EXPLODE)) continue;
+      const edits = initEdit(ctx, r, "orthogonal");
+      const names = r.carried.map((c) => c.name);
+      out.push({
+        rule: "exploding-gradient",
+        severity: "warning",
+        message: `the gradient explodes through the loop: ${describe(ctx, r)}${measured(r)}`,
+        span: r.matrices[0].matmul.span,
+        params: ctx.paramNames(r.params),
+        fix: {
+          description: `initialise ${r.matrices.map((m) => m.param.name).join(" and ")} with orthogonal (spectral radius 1); clip the gradient inside the loop (${names[0]} = clip_grad(..., -1, 1)); or use a gated cell such as an LSTM`,
+          ...(edits.length ? { edits } : {}),
+        },
+      });
+    }
+    return out;
+  },
+};

@@ -1,0 +1,113 @@
+/**
+ * The gradient linter: reads a model's forward IR before any training run and
+ * says where gradients will be exactly zero, vanish or explode (spec section
+ * 8). Each rule lives in its own file with a doc comment stating when it
+ * fires, its severity, its message and its fix; the analyses they share
+ * (gradient paths, intervals and moments, the seeded Monte Carlo sample, the
+ * recurrence analysis) are computed once per model in a LintContext.
+ *
+ *   lint(graph, source)                    -> diagnostics of one model
+ *   runLint(files, format, { color })      -> what `bpc lint` prints, and its exit code
+ *   formatText / formatJson / formatSarif  -> the three output formats
+ */
+import { BpcError, formatDiagnostic } from "../../diag.js";
+import type { Graph } from "../../ir/types.js";
+import { frontEnd, readSource } from "../pipeline.js";
+import { clipBeforeLoss } from "./clip-before-loss.js";
+import { LintContext } from "./context.js";
+import { deadRelu } from "./dead-relu.js";
+import { explodingGradient } from "./exploding-gradient.js";
+import { formatJson, formatSarif, formatText } from "./format.js";
+import { noGradient } from "./no-gradient.js";
+import { numericInstability } from "./numeric-instability.js";
+import { saturation } from "./saturation.js";
+import type { LintDiagnostic, Rule, RuleMeta } from "./types.js";
+import { vanishingGradient } from "./vanishing-gradient.js";
+import { zeroGradientOp } from "./zero-gradient-op.js";
+
+export type { Edit, Fix, LintDiagnostic, RuleMeta, Severity } from "./types.js";
+export { formatJson, formatSarif, formatText } from "./format.js";
+
+/** Every rule, in the spec's order. */
+export const RULES: readonly Rule[] = [
+  clipBeforeLoss,
+  zeroGradientOp,
+  noGradient,
+  saturation,
+  deadRelu,
+  explodingGradient,
+  vanishingGradient,
+  numericInstability,
+];
+
+export const RULE_META: readonly RuleMeta[] = RULES.map((r) => r.meta);
+
+const ALLOW = /#\s*lint:\s*allow\s+([A-Za-z0-9_,\s-]+)/;
+
+/** The rules silenced on each line by `# lint: allow RULE` on the line before. */
+export function allowances(source: string): Map<number, Set<string>> {
+  const out = new Map<number, Set<string>>();
+  source.split(/\r?\n/).forEach((text, i) => {
+    const m = ALLOW.exec(text);
+    if (!m) return;
+    const rules = m[1].split(/[\s,]+/).filter(Boolean);
+    out.set(i + 2, new Set(rules));
+  });
+  return out;
+}
+
+/** Lints one model's forward IR. Diagnostics are sorted by position, duplicates (a def inlined twice) merged. */
+export function lint(graph: Graph, source: string): LintDiagnostic[] {
+  const ctx = new LintContext(graph, source);
+  const found: LintDiagnostic[] = [];
+  for (const rule of RULES) found.push(...rule.run(ctx));
+  const allow = allowances(source);
+  const order = new Map(graph.params.map((p, i) => [p.name ?? "", i] as const));
+  const merged = new Map<string, LintDiagnostic>();
+  for (const d of found) {
+    if (allow.get(d.span.line)?.has(d.rule)) continue;
+    const key = `${d.rule}@${d.span.line}:${d.span.col}-${d.span.endLine}:${d.span.endCol}`;
+    const prev = merged.get(key);
+    if (!prev) merged.set(key, { ...d, params: [...d.params] });
+    else prev.params = [...new Set([...prev.params, ...d.params])].sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
+  }
+  const rank = new Map(RULES.map((r, i) => [r.meta.id, i] as const));
+  return [...merged.values()].sort(
+    (a, b) => a.span.line - b.span.line || a.span.col - b.span.col || (rank.get(a.rule) ?? 0) - (rank.get(b.rule) ?? 0),
+  );
+}
+
+export interface LintRun {
+  /** What to print on stdout. */
+  output: string;
+  /** 0: clean or warnings only; 1: an error-level diagnostic; 2: a file could not be read or compiled. */
+  exitCode: number;
+  /** Positioned messages for files that could not be linted (for stderr). */
+  errors: string;
+  diagnostics: LintDiagnostic[];
+}
+
+/** `bpc lint FILE... --format F`: reads, compiles and lints each file. */
+export function runLint(files: string[], format: "text" | "json" | "sarif", opts: { color: boolean }): LintRun {
+  const diagnostics: LintDiagnostic[] = [];
+  const sources = new Map<string, string>();
+  const errors: string[] = [];
+  let failed = 0;
+  for (const file of files) {
+    let source: string | undefined;
+    try {
+      source = readSource(file);
+      sources.set(file, source);
+      const { ir } = frontEnd(source, file);
+      diagnostics.push(...lint(ir, source));
+    } catch (e) {
+      if (!(e instanceof BpcError)) throw e;
+      failed++;
+      for (const d of e.diagnostics) errors.push(formatDiagnostic(d, source, opts.color));
+    }
+  }
+  const output =
+    format === "json" ? formatJson(diagnostics) : format === "sarif" ? formatSarif(diagnostics, RULE_META) : formatText(diagnostics, sources, { color: opts.color, files: files.length - failed });
+  const exitCode = errors.length ? 2 : diagnostics.some((d) => d.severity === "error") ? 1 : 0;
+  return { output, exitCode, errors: errors.length ? errors.join("\n\n") + "\n" : "", diagnostics };
+}

@@ -1,0 +1,153 @@
+/**
+ * Rule `numeric-instability` (severity: warning).
+ *
+ * Fires where the forward value or the gradient becomes inf or NaN:
+ *   - `log(softmax(z))` (also through indexing or `pick`): softmax underflows
+ *     to 0 for logits ~100 apart in float32, log(0) = -inf and its gradient
+ *     1/p is infinite. Fix: `log_softmax(z)`, or `-cross_entropy(z, y)` for
+ *     `log(pick(softmax(z), y))` (mechanical edits when written inline);
+ *   - `log(sigmoid(z))`, `log(1 - sigmoid(z))`: the same underflow. Fix:
+ *     `-softplus(-z)`, `-softplus(z)`;
+ *   - `log(x)`, `sqrt(x)` where x depends on a parameter and its interval
+ *     (for any parameter values) reaches 0 or below: log'(0) and sqrt'(0) are
+ *     infinite (`sqrt(mean(square(x - mu)))`: a constant feature has
+ *     variance 0). Fix: an epsilon, `sqrt(var + 1e-5)` (mechanical edit);
+ *   - `a / b` on a gradient path where b's interval touches 0 at an end it
+ *     reaches (a relu, an abs, a variance, a count that can be 0): the
+ *     quotient and both gradients blow up. Fix: `a / (b + 1e-8)`.
+ * A denominator of unknown sign (a learned `x @ W`) is not reported, nor one
+ * already reported as a sqrt.
+ *
+ * Span: the log, sqrt or division. Params: those the argument depends on.
+ */
+import type { Node } from "../../ir/types.js";
+import { LintContext, callParts, listText } from "./context.js";
+import { reachesZero, showInterval } from "./stats.js";
+import type { Fix, LintDiagnostic, Rule } from "./types.js";
+
+const LAYOUT = new Set(["pick", "index", "slice", "reshape", "transpose"]);
+
+export const numericInstability: Rule = {
+  meta: {
+    id: "numeric-instability",
+    severity: "warning",
+    summary: "log(softmax), log(sigmoid), or log/sqrt/division of a value that can reach 0: the gradient becomes inf or NaN.",
+    help: "softmax and sigmoid underflow to exactly 0 in float32, and log, sqrt and division have infinite derivatives at 0, so one extreme example turns the loss and every gradient into inf or NaN. Use log_softmax, cross_entropy or -softplus(-z), or add an epsilon: sqrt(var + 1e-5).",
+  },
+  run(ctx) {
+    const out: LintDiagnostic[] = [];
+    const { flow } = ctx;
+    const flaggedSqrt = new Set<Node>();
+    for (const n of flow.nodes) {
+      if (!flow.reachesUncut.has(n)) continue;
+      if (n.op !== "log" && n.op !== "sqrt" && n.op !== "div") continue;
+      const arg = n.op === "div" ? n.inputs[1] : n.inputs[0];
+      const deps = n.op === "div" ? new Set([...(flow.deps.get(n.inputs[0]) ?? []), ...(flow.deps.get(n.inputs[1]) ?? [])]) : flow.deps.get(arg);
+      if (!deps || deps.size === 0) continue;
+      const names = ctx.paramNames(deps);
+      const push = (message: string, fix: Fix): void => {
+        out.push({ rule: "numeric-instability", severity: "warning", message, span: n.span, params: names, fix });
+      };
+      const grads = `the loss and the gradients of ${listText(names)} become inf or NaN`;
+
+      if (n.op === "log") {
+        const inner = throughLayout(arg);
+        if (inner.node.op === "softmax") {
+          push(
+            `log(softmax(..)) is unstable: softmax underflows to exactly 0 when logits differ by about 100 (float32), then log gives -inf and its gradient 1/p is infinite, so ${grads}`,
+            softmaxFix(ctx, n, inner.node, inner.pick),
+          );
+          continue;
+        }
+        const sig = sigmoidOf(arg);
+        if (sig) {
+          const zText = argText(ctx, sig.sigmoid) ?? "z";
+          const rewrite = sig.complement ? `-softplus(${zText})` : `-softplus(-${wrap(zText)})`;
+          push(
+            `${ctx.show(n)} is unstable: sigmoid rounds to exactly ${sig.complement ? "1" : "0"} for large ${sig.complement ? "positive" : "negative"} inputs, then log gives -inf and its gradient is infinite, so ${grads}`,
+            ctx.text(n.span).includes(ctx.text(sig.sigmoid.span))
+              ? { description: `use the identity ${ctx.show(n)} = ${rewrite}, which is exact and stable`, edits: [{ span: n.span, text: rewrite }] }
+              : { description: `compute it from the logits: log(sigmoid(z)) = -softplus(-z) and log(1 - sigmoid(z)) = -softplus(z), exact and stable` },
+          );
+          continue;
+        }
+      }
+      const range = ctx.always.get(arg);
+      if (!range) continue;
+      if (n.op === "log" || n.op === "sqrt") {
+        if (!(range.lo < 0 || reachesZero(range))) continue;
+        const eps = n.op === "log" ? "1e-8" : "1e-5";
+        const a = argText(ctx, n);
+        const f = n.op === "log" ? "log(0) = -∞ and log'(x) = 1/x" : "sqrt'(x) = 1/(2·sqrt(x))";
+        const neg = range.lo < 0 ? `can be negative (${n.op} of a negative is NaN) and ` : "";
+        if (n.op === "sqrt") flaggedSqrt.add(n);
+        push(
+          `${n.op}'s argument ${ctx.show(arg)} ${neg}can reach 0 (its range is ${showInterval(range)}): ${f} is infinite there, so ${grads}`,
+          a
+            ? { description: `add an epsilon: ${n.op}(${a} + ${eps})`, edits: [{ span: n.span, text: `${n.op}(${a} + ${eps})` }] }
+            : { description: `add an epsilon to the argument of ${n.op}, e.g. + ${eps}` },
+        );
+        continue;
+      }
+      // Division by a value that reaches 0 at an end of its range.
+      if (flaggedSqrt.has(arg)) continue;
+      const touches = (range.lo === 0 && !range.loOpen) || (range.hi === 0 && !range.hiOpen);
+      if (!touches) continue;
+      push(
+        `the denominator ${ctx.show(arg)} can be 0 (its range is ${showInterval(range)}): the quotient and its gradient -a/b² are infinite there, so ${grads}`,
+        { description: `add an epsilon to the denominator: ${ctx.show(n.inputs[0])} / (${ctx.show(arg)} + 1e-8)` },
+      );
+    }
+    return out;
+  },
+};
+
+function throughLayout(n: Node): { node: Node; pick: Node | null } {
+  let cur = n;
+  let pick: Node | null = null;
+  while (LAYOUT.has(cur.op)) {
+    if (cur.op === "pick") pick = cur;
+    cur = cur.inputs[0];
+  }
+  return { node: cur, pick };
+}
+
+/** sigmoid(z) or 1 - sigmoid(z), through layout ops. */
+function sigmoidOf(n: Node): { sigmoid: Node; complement: boolean } | null {
+  const a = throughLayout(n).node;
+  if (a.op === "sigmoid") return { sigmoid: a, complement: false };
+  if (a.op === "sub" && a.inputs[0].op === "const" && a.inputs[0].attrs.value === 1) {
+    const b = throughLayout(a.inputs[1]).node;
+    if (b.op === "sigmoid") return { sigmoid: b, complement: true };
+  }
+  return null;
+}
+
+/** The text of a one-argument call's argument, from the source. */
+function argText(ctx: LintContext, n: Node): string | null {
+  const p = callParts(ctx.text(n.span));
+  return p && p.callee === n.op && p.args.length >= 1 ? p.args[0] : null;
+}
+
+const wrap = (t: string): string => (/^[\w.]+$/.test(t) || /^\w+\(.*\)$/.test(t) ? t : `(${t})`);
+
+function softmaxFix(ctx: LintContext, log: Node, softmax: Node, pick: Node | null): Fix {
+  const sm = callParts(ctx.text(softmax.span));
+  const zText = sm && sm.callee === "softmax" ? sm.args.join(", ") : null;
+  const logText = ctx.text(log.span);
+  const inline = logText.includes(ctx.text(softmax.span));
+  if (pick) {
+    const pp = callParts(ctx.text(pick.span));
+    const yText = pp && pp.callee === "pick" ? pp.args[1] : null;
+    const z1 = sm?.args[0];
+    if (z1 && yText && inline && (sm?.args.length ?? 0) === 1) {
+      const rewrite = `-cross_entropy(${z1}, ${yText})`;
+      return { description: `replace ${logText} with ${rewrite}: fused and stable`, edits: [{ span: log.span, text: rewrite }] };
+    }
+    return { description: "compute the log-probability of the label with -cross_entropy(logits, labels), or pick from log_softmax(logits)" };
+  }
+  if (zText && inline && logText.replace(/\s+/g, "") === `log(${ctx.text(softmax.span)})`.replace(/\s+/g, "")) {
+    return { description: `replace ${logText} with log_softmax(${zText})`, edits: [{ span: log.span, text: `log_softmax(${zText})` }] };
+  }
+  return { description: `use log_softmax(${zText ?? "z"}) instead of the log of softmax(${zText ?? "z"})` };
+}

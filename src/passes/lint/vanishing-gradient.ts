@@ -1,0 +1,57 @@
+/**
+ * Rule `vanishing-gradient` (severity: warning).
+ *
+ * Fires when a loop-carried value is multiplied by the same parameter matrix
+ * at every step and the gradient through the loop provably shrinks below
+ * 1e-3 of its size over the loop's length: the per-step factor (the
+ * matrix's spectral radius at init times the activation's largest slope,
+ * over every path of the body; see recurrence.ts) is an upper bound, so its
+ * T-th power below 1e-3 means the early steps get less than a thousandth of
+ * the gradient of the last ones and the model cannot learn dependencies
+ * across the loop. A sigmoid recurrence (slope at most 0.25) or a tiny
+ * recurrent init does this.
+ *
+ * A gated, additive cell state (an LSTM: c = f * c + i * g) is not reported:
+ * its direct path c -> c has a gain up to 1 (the forget gate), so the bound
+ * never falls below 1.
+ *
+ * Threshold: 1e-3. Message: the same numbers as exploding-gradient, and the
+ * growth measured at init. Fix: tanh instead of sigmoid, orthogonal init (an
+ * edit), or a gated cell. Span: the `h @ W` expression. Params: those whose
+ * gradient flows through the recurrence.
+ */
+import { describe, initEdit, measured } from "./exploding-gradient.js";
+import { recurrences } from "./recurrence.js";
+import type { LintDiagnostic, Rule } from "./types.js";
+
+export const VANISH = 1e-3;
+
+export const vanishingGradient: Rule = {
+  meta: {
+    id: "vanishing-gradient",
+    severity: "warning",
+    summary: "A loop multiplies a carried value by the same matrix every step, and its gradient provably shrinks below 1e-3 over the loop.",
+    help: "Backprop through time multiplies the gradient by the recurrent matrix and the activation's slope once per step; when their product is below 1 the gradient from early steps vanishes exponentially. Use tanh rather than sigmoid, initialise the recurrent matrix with orthogonal, or use a gated cell (LSTM) whose additive cell state carries the gradient.",
+  },
+  run(ctx) {
+    const out: LintDiagnostic[] = [];
+    for (const r of recurrences(ctx)) {
+      if (r.factor === null || r.steps * Math.log10(Math.max(r.factor, 1e-300)) >= Math.log10(VANISH)) continue;
+      const steps: string[] = [];
+      if (r.activations.some((a) => a.op === "sigmoid")) steps.push("use tanh (largest slope 1) instead of sigmoid for the state");
+      const small = r.matrices.filter((m) => m.radius < 0.9);
+      const edits = small.length ? initEdit(ctx, { ...r, matrices: small }, "orthogonal") : [];
+      if (small.length) steps.push(`initialise ${small.map((m) => m.param.name).join(" and ")} with orthogonal (spectral radius 1)`);
+      steps.push("or use a gated cell whose additive state carries the gradient (LSTM: c = f * c + i * g; h = o * tanh(c))");
+      out.push({
+        rule: "vanishing-gradient",
+        severity: "warning",
+        message: `the gradient vanishes through the loop: ${describe(ctx, r)}${measured(r)}`,
+        span: r.matrices[0].matmul.span,
+        params: ctx.paramNames(r.params),
+        fix: { description: steps.join("; "), ...(edits.length ? { edits } : {}) },
+      });
+    }
+    return out;
+  },
+};
