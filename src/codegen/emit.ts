@@ -63,6 +63,8 @@ interface BufInfo {
   dtype: DType;
   /** The node this buffer was allocated for (in-place updates need sole ownership). */
   owner?: Node;
+  /** A float64 scratch buffer, as long as the largest of `scratch` (f32 mode: accumulators). */
+  scratch?: Size[];
 }
 
 interface FnCtx {
@@ -78,6 +80,19 @@ interface LoopInfo {
 
 const IDENTITY_OPS = new Set(["stop_gradient", "clip_grad"]);
 
+/** The largest of some sizes, as an expression. */
+function maxSize(sizes: readonly Size[]): string {
+  const consts = sizes.filter((x) => x.syms.length === 0).map((x) => x.k);
+  const syms = sizes.filter((x) => x.syms.length > 0).map(sizeStr);
+  const parts = [...(consts.length ? [String(Math.max(...consts))] : []), ...syms];
+  return parts.length === 1 ? parts[0] : `Math.max(${parts.join(", ")})`;
+}
+
+/** An object literal field, shorthand when the key is the local's name. */
+function field(name: string, local: string): string {
+  return name === local ? name : `${key(name)}: ${local}`;
+}
+
 class ModuleEmitter {
   private readonly names = new Namer();
   private readonly FA: string;
@@ -90,6 +105,8 @@ class ModuleEmitter {
   private readonly loops = new Map<Node, LoopInfo>();
   /** Loop counters in scope and their ranges, for index bounds that need no runtime check. */
   private readonly counters = new Map<string, { start: number; count: Size }>();
+  /** For each result of a loop being emitted, the carried buffer it becomes. */
+  private readonly resultOf = new Map<Node, View>();
   private readonly lines: string[];
   private readonly gradNames: string[];
   private fn: FnCtx = { phase: "fwd", refs: new Set(), lastLine: -1 };
@@ -232,6 +249,22 @@ class ModuleEmitter {
     const v = this.value(n);
     if (v.kind !== "view") throw new Error(`internal error: %${n.id} (${n.op}) is not a buffer`);
     return v;
+  }
+
+  /**
+   * The current workspace's float64 scratch, at least `size` long: f32
+   * kernels accumulate sums in it and round once, as TF.js and NumPy do.
+   */
+  private scratch(size: Size): string {
+    const home = this.fn.phase === "fwd" ? "fw" : "bw";
+    let entry = [...this.bufs.entries()].find(([, b]) => b.home === home && b.scratch);
+    if (!entry) {
+      entry = [this.names.claim("scratch"), { home, size: ZERO, dtype: "float", scratch: [] }];
+      this.bufs.set(entry[0], entry[1]);
+    }
+    const sizes = entry[1].scratch as Size[];
+    if (!sizes.some((x) => sizeEq(x, size))) sizes.push(size);
+    return this.ref(entry[0]);
   }
 
   /** A fresh contiguous buffer in the current phase's workspace. */
@@ -412,7 +445,8 @@ class ModuleEmitter {
     const visit = (n: Node, isRoot: boolean): void => {
       if (seen.has(n)) return;
       seen.add(n);
-      if (isRoot || this.plan.fused.has(n)) {
+      // A fused node belongs to the tree of its reader in its own phase; the backward reads it as stored.
+      if (isRoot || (this.plan.fused.has(n) && n.phase === root.phase)) {
         for (const i of n.inputs) visit(i, false);
         nodes.push(n);
       } else leaves.push(n);
@@ -426,15 +460,32 @@ class ModuleEmitter {
    * each leaf view in `leafIndex`. Internal nodes become `const` locals named
    * after their source names; returns the root's expression.
    */
-  private scalarCode(nodes: readonly Node[], leafExpr: (n: Node) => string): { stmts: string[]; expr: string } {
+  private scalarCode(
+    nodes: readonly Node[],
+    leafExpr: (n: Node) => string,
+    keptIndex: (n: Node) => string = () => {
+      throw new Error("internal error: a kept node outside a kernel");
+    },
+  ): { stmts: string[]; expr: string } {
     const exprs = new Map<Node, string>();
     const stmts: string[] = [];
     const arg = (n: Node): string => exprs.get(n) ?? leafExpr(n);
+    // Nodes computed from numbers alone (`1 / B`) stay inline expressions rather than locals.
+    const numeric = new Set<Node>();
+    const isNumeric = (n: Node): boolean => numeric.has(n) || (!nodes.includes(n) && this.values.get(n)?.kind === "lit");
     nodes.forEach((n, i) => {
       const def = OPS[n.op];
       const e = IDENTITY_OPS.has(n.op) ? arg(n.inputs[0]) : (def.scalar as NonNullable<typeof def.scalar>)(n.inputs.map(arg), n.attrs);
-      if (i === nodes.length - 1) exprs.set(n, e);
-      else {
+      if (i < nodes.length - 1 && !this.plan.kept.has(n) && n.inputs.every(isNumeric)) {
+        numeric.add(n);
+        exprs.set(n, /^[A-Za-z0-9_.]+$/.test(e) ? e : `(${e})`);
+      } else if (i === nodes.length - 1 && !this.plan.kept.has(n)) exprs.set(n, e);
+      else if (this.plan.kept.has(n)) {
+        // Stored for the backward pass; later uses re-read it, as an unfused reader would.
+        const at = this.read(this.view(n), keptIndex(n));
+        stmts.push(`${at} = ${e};`);
+        exprs.set(n, at);
+      } else {
         const l = this.local(n);
         stmts.push(`const ${l} = ${e};`);
         exprs.set(n, l);
@@ -444,9 +495,18 @@ class ModuleEmitter {
   }
 
   /** Leaf accesses of a tree walked over `iter`, and a function giving each leaf's element expression. */
-  private leafAccesses(leaves: readonly Node[], iter: Size[]): { accesses: Access[]; expr: (n: Node, ix: string[]) => string } {
+  private leafAccesses(
+    leaves: readonly Node[],
+    iter: Size[],
+    kept: readonly Node[] = [],
+  ): { accesses: Access[]; expr: (n: Node, ix: string[]) => string; index: (n: Node, ix: string[]) => string } {
     const accesses: Access[] = [];
     const slot = new Map<Node, number>();
+    for (const k of kept) {
+      const v = this.out(k);
+      slot.set(k, accesses.length);
+      accesses.push({ base: "0", strides: v.strides });
+    }
     for (const l of leaves) {
       const v = this.value(l);
       if (v.kind === "view") {
@@ -456,6 +516,7 @@ class ModuleEmitter {
     }
     return {
       accesses,
+      index: (n, ix) => ix[slot.get(n) as number],
       expr: (n, ix) => {
         const v = this.value(n);
         if (v.kind === "view") return this.read(v, ix[slot.get(n) as number]);
@@ -480,16 +541,38 @@ class ModuleEmitter {
       }
     }
     this.comment(nodes, out);
-    const dst = this.out(n);
+    const dst = this.inPlaceCarry(n, leaves) ?? this.out(n);
     const t = new Temps(this.names);
-    const la = this.leafAccesses(leaves, dst.shape);
+    const la = this.leafAccesses(leaves, dst.shape, nodes.filter((k) => this.plan.kept.has(k)));
     out.push(
       ...nest(t, dst.shape, [{ base: "0", strides: dst.strides }, ...la.accesses], (ix) => {
         const leafIx = ix.slice(1);
-        const { stmts, expr } = this.scalarCode(nodes, (l) => la.expr(l, leafIx));
+        const { stmts, expr } = this.scalarCode(nodes, (l) => la.expr(l, leafIx), (k) => la.index(k, leafIx));
         return [...stmts, `${this.read(dst, ix[0])} = ${expr};`];
       }),
     );
+  }
+
+  /**
+   * A loop result computed elementwise from its own carried value (a running
+   * sum, a gradient accumulator: `acc = acc + v`) is written straight into the
+   * carried buffer, when nothing else reads the old value and every element
+   * is read at the position it is written.
+   */
+  private inPlaceCarry(n: Node, leaves: readonly Node[]): View | null {
+    const target = this.resultOf.get(n);
+    if (!target) return null;
+    const c = leaves.find((l) => {
+      const v = this.values.get(l);
+      return l.op === "carry" && v?.kind === "view" && v.buf === target.buf;
+    });
+    if (!c || this.plan.pinned.has(c) || (this.plan.readers.get(c)?.size ?? 0) !== 1) return null;
+    const v = this.value(c) as View;
+    if (v.off !== "0" || !this.isContiguous(v) || !sizeEq(product(v.shape), product(this.sizes(n.shape))) || v.shape.length !== n.shape.length)
+      return null;
+    if (!v.shape.every((d, a) => sizeEq(d, this.dimSize(n.shape[a])))) return null;
+    this.values.set(n, v);
+    return v;
   }
 
   // ---- reductions ------------------------------------------------------------
@@ -517,23 +600,30 @@ class ModuleEmitter {
     const keptStrides = rowMajor(keptAxes.map((a) => iter[a]));
     const outStrides = iter.map((_, a) => (axes.includes(a) ? ZERO : keptStrides[keptAxes.indexOf(a)]));
     const count = product(axes.map((a) => iter[a]));
-    const la = this.leafAccesses(leaves, iter);
+    const la = this.leafAccesses(leaves, iter, nodes.filter((k) => this.plan.kept.has(k)));
     const t = new Temps(this.names);
     const element = (ix: string[]): { stmts: string[]; expr: string } =>
-      nodes.length ? this.scalarCode(nodes, (l) => la.expr(l, ix)) : { stmts: [], expr: la.expr(x, ix) };
+      nodes.length ? this.scalarCode(nodes, (l) => la.expr(l, ix), (k) => la.index(k, ix)) : { stmts: [], expr: la.expr(x, ix) };
     const o = this.ref(dst.buf);
 
     const leading = axes.length > 0 && keptAxes.length > 0 && Math.max(...axes) < Math.min(...keptAxes);
     if ((kind === "sum" || kind === "mean") && leading) {
-      // Reduced axes lead (a bias gradient): walk the input in memory order, accumulating rows.
-      out.push(`${o}.fill(0);`);
+      // Reduced axes lead (a bias gradient): walk the input in memory order, accumulating
+      // rows (in float64 scratch for an f32 output, rounded once at the end).
+      const n = product(dst.shape);
+      const accBuf = this.opts.precision === "f32" ? this.scratch(n) : o;
+      out.push(accBuf === o ? `${o}.fill(0);` : `${accBuf}.fill(0, 0, ${sizeStr(n)});`);
       out.push(
         ...nest(t, iter, [{ base: "0", strides: outStrides }, ...la.accesses], (ix) => {
           const e = element(ix.slice(1));
-          return [...e.stmts, `${o}[${ix[0]}] += ${e.expr};`];
+          return [...e.stmts, `${accBuf}[${ix[0]}] += ${e.expr};`];
         }),
       );
-      if (kind === "mean") out.push(...nest(t, dst.shape, [{ base: "0", strides: dst.strides }], (ix) => [`${o}[${ix[0]}] /= ${sizeAtom(count)};`]));
+      if (kind === "mean" || accBuf !== o) {
+        const v = t.fresh("i");
+        const scale = kind === "mean" ? ` / ${sizeAtom(count)}` : "";
+        out.push(`for (let ${v} = 0; ${v} < ${sizeStr(n)}; ${v}++) ${o}[${v}] = ${accBuf}[${v}]${scale};`);
+      }
       return;
     }
     const keep = (s: readonly Size[]): Size[] => keptAxes.map((a) => s[a]);
@@ -648,7 +738,8 @@ class ModuleEmitter {
     const [M, N] = dst.shape;
     const K = this.dimSize(n.attrs.transA === true ? x.shape[0] : x.shape[1]);
     const f = this.use(`matmul${tA ? "T" : "N"}${tB ? "T" : "N"}` as Helper);
-    out.push(`${f}(${this.ref(dst.buf)}, ${this.ref(a.buf)}, ${a.off}, ${this.ref(b.buf)}, ${b.off}, ${sizeStr(M)}, ${sizeStr(K)}, ${sizeStr(N)});`);
+    const acc = !tB && this.opts.precision === "f32" ? `, ${this.scratch(N)}` : "";
+    out.push(`${f}(${this.ref(dst.buf)}, ${this.ref(a.buf)}, ${a.off}, ${this.ref(b.buf)}, ${b.off}, ${sizeStr(M)}, ${sizeStr(K)}, ${sizeStr(N)}${acc});`);
   }
 
   /** A static slice of a view (also the region unslice writes). */
@@ -856,13 +947,17 @@ class ModuleEmitter {
     );
     this.loops.set(n, { carried, tape });
 
+    b.results.forEach((r, k) => {
+      if (r.op !== "carry") this.resultOf.set(r, carried[k]);
+    });
     const t = this.local(b.index);
     this.values.set(b.index, { kind: "int", expr: t });
     this.counters.set(t, { start, count });
     const end = start === 0 ? sizeStr(count) : `${start} + ${sizeAtom(count)}`;
+    const last = count.syms.length === 0 ? String(start + count.k - 1) : `${end} - 1`;
     out.push(
       reverse
-        ? `for (let ${t} = ${end} - 1; ${t} >= ${start}; ${t}--) {`
+        ? `for (let ${t} = ${last}; ${t} >= ${start}; ${t}--) {`
         : `for (let ${t} = ${start}; ${t} < ${end}; ${t}++) {`,
     );
     const body: string[] = [];
@@ -891,6 +986,7 @@ class ModuleEmitter {
     for (const p of pending) this.copy(p.dst, p.src, body);
     out.push(...body, `}`);
     this.counters.delete(t);
+    for (const r of b.results) this.resultOf.delete(r);
     this.fn.lastLine = -1;
   }
 
@@ -947,7 +1043,7 @@ class ModuleEmitter {
         continue;
       }
       const h = this.handOut(v, this.sizes(o.node.shape), o.node.dtype, `${o.name}_out`, outs);
-      fields.push(`${key(o.name)}: ${this.ref(h.buf)}`);
+      fields.push(field(o.name, this.ref(h.buf)));
     }
     if (outs.length) body.push(`// outputs handed to the caller`, ...outs);
     return [
@@ -980,7 +1076,7 @@ class ModuleEmitter {
         continue;
       }
       const h = this.handOut(this.value(gr.node), shape, "float", `d${name}`, outs);
-      fields.push(`${key(name)}: ${this.ref(h.buf)}`);
+      fields.push(field(name, this.ref(h.buf)));
     }
     if (outs.length) body.push(`// gradients handed to the caller`, ...outs);
     const loss = this.scalarOf(this.value(this.g.loss));
@@ -998,7 +1094,11 @@ class ModuleEmitter {
     const dims = this.dimOrder().map((d) => this.dimLocal.get(d.dim) as string);
     const fields = [...this.bufs.entries()]
       .filter(([, b]) => b.home === phase)
-      .map(([name, b]) => `${name}: new ${b.dtype === "int" ? "Int32Array" : this.FA}(${sizeStr(b.size)})`);
+      .map(([name, b]) =>
+        b.scratch
+          ? `${name}: new Float64Array(${maxSize(b.scratch)})`
+          : `${name}: new ${b.dtype === "int" ? "Int32Array" : this.FA}(${sizeStr(b.size)})`,
+      );
     return [
       `function ${fnName}(${dims.map((d) => `${d}: number`).join(", ")}) {`,
       `return { ${[...dims, ...fields].join(", ")} };`,
@@ -1138,7 +1238,7 @@ class ModuleEmitter {
       `precision: ${str(this.opts.precision)},`,
       `dims: { ${g.dims.map((d) => `${key(d.name)}: ${d.value === null ? "null" : d.value}`).join(", ")} },`,
       `params: { ${g.params.map((p) => `${key(p.name as string)}: { shape: ${shapeLit(p.shape)} }`).join(", ")} },`,
-      `inputs: { ${g.inputs.map((n) => `${key(n.name as string)}: { shape: ${shapeLit(n.shape)}, dtype: ${str(n.dtype === "int" ? "int32" : floatType)} }`).join(", ")} },`,
+      `inputs: { ${g.inputs.map((n) => `${key(n.name as string)}: { shape: ${shapeLit(n.shape)}, dtype: ${str(n.dtype === "int" ? "int32" : floatType)} as const }`).join(", ")} },`,
       `outputs: ${JSON.stringify(g.outputs.map((o) => o.name))},`,
       `grads: ${JSON.stringify(this.gradNames)},`,
       `};`,

@@ -15,8 +15,10 @@ export interface Plan {
   readers: Map<Node, Set<Node>>;
   /** Nodes read by something other than a node input: outputs, loss, grads, loop results and tapes. */
   pinned: Set<Node>;
-  /** Elementwise nodes computed inside their reader's loop instead of a buffer. */
+  /** Elementwise nodes computed inside their reader's loop instead of a loop of their own. */
   fused: Set<Node>;
+  /** Fused nodes that also store their value, for readers in a later phase (the backward pass). */
+  kept: Set<Node>;
   /** The block (top level or a loop body) each node belongs to. */
   block: Map<Node, number>;
 }
@@ -84,14 +86,21 @@ export function plan(g: Graph): Plan {
     }
   });
 
+  // A node fuses into its one reader of the same phase and block; readers in
+  // the backward pass then read the value it also stores ("kept").
   const fused = new Set<Node>();
+  const kept = new Set<Node>();
   for (const [n, rs] of readers) {
-    if (!isElementwise(n) || n.dtype !== "float" || pinned.has(n) || rs.size !== 1) continue;
-    const [r] = rs;
-    if (r.phase !== n.phase || block.get(r) !== block.get(n)) continue;
+    if (!isElementwise(n) || n.dtype !== "float" || pinned.has(n)) continue;
+    const same = [...rs].filter((r) => r.phase === n.phase);
+    if (same.length !== 1) continue;
+    const [r] = same;
+    if (block.get(r) !== block.get(n)) continue;
     const ok =
       (isElementwise(r) && sameShape(r.shape, n.shape)) || (FUSING_REDUCTIONS.has(r.op) && r.inputs[0] === n);
-    if (ok) fused.add(n);
+    if (!ok) continue;
+    fused.add(n);
+    if (rs.size > 1) kept.add(n);
   }
-  return { live, readers, pinned, fused, block };
+  return { live, readers, pinned, fused, kept, block };
 }

@@ -39,7 +39,7 @@ export function helperSource(h: Helper, FA: string): string {
   switch (h) {
     case "describe":
       return `
-/** How a value looks in an error message: \`Float32Array(10)\`, \`number\`, \`null\`. */
+/** How a value looks in an error message: its array type and length, or its typeof. */
 function describe(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return \`Array(\${v.length})\`;
@@ -75,7 +75,7 @@ function checkArray(
   length: number,
 ): void {
   if (!(a instanceof type)) {
-    throw new Error(\`\${what}: expected a \${type.name} of shape \${shape}, got \${describe(a)}\`);
+    throw new Error(\`\${what}: expected \${type.name} of shape \${shape}, got \${describe(a)}\`);
   }
   if (a.length !== length) {
     throw new Error(\`\${what}: expected shape \${shape} (\${length} elements), got \${a.length} elements\`);
@@ -96,7 +96,7 @@ function inferDim(
   rest: number,
 ): number {
   if (!(a instanceof type)) {
-    throw new Error(\`\${what}: expected a \${type.name} of shape \${shape}, got \${describe(a)}\`);
+    throw new Error(\`\${what}: expected \${type.name} of shape \${shape}, got \${describe(a)}\`);
   }
   const n = a.length / rest;
   if (!Number.isInteger(n) || n < 1) {
@@ -186,7 +186,8 @@ function orthogonal(a: ${FA}, next: () => number, rows: number, cols: number): $
   return a;
 }`;
     case "matmulNN":
-      return `
+      return FA === "Float64Array"
+        ? `
 /** out[M, N] = a[M, K] @ b[K, N]; a and b start at offsets ao and bo. */
 function matmulNN(out: ${FA}, a: ${FA}, ao: number, b: ${FA}, bo: number, M: number, K: number, N: number): void {
   for (let i = 0; i < M; i++) {
@@ -199,20 +200,75 @@ function matmulNN(out: ${FA}, a: ${FA}, ao: number, b: ${FA}, bo: number, M: num
       for (let j = 0; j < N; j++) out[oi + j] += aik * b[bk + j];
     }
   }
+}`
+        : `
+/**
+ * out[M, N] = a[M, K] @ b[K, N]; a and b start at offsets ao and bo. Each row
+ * is accumulated in float64 (acc, N long) and rounded to float32 once.
+ */
+function matmulNN(
+  out: ${FA},
+  a: ${FA},
+  ao: number,
+  b: ${FA},
+  bo: number,
+  M: number,
+  K: number,
+  N: number,
+  acc: Float64Array,
+): void {
+  for (let i = 0; i < M; i++) {
+    const ai = ao + i * K;
+    acc.fill(0, 0, N);
+    for (let k = 0; k < K; k++) {
+      const aik = a[ai + k];
+      const bk = bo + k * N;
+      for (let j = 0; j < N; j++) acc[j] += aik * b[bk + j];
+    }
+    const oi = i * N;
+    for (let j = 0; j < N; j++) out[oi + j] = acc[j];
+  }
 }`;
     case "matmulTN":
-      return `
+      return FA === "Float64Array"
+        ? `
 /** out[M, N] = a^T @ b where a is stored [K, M] and b [K, N]. */
 function matmulTN(out: ${FA}, a: ${FA}, ao: number, b: ${FA}, bo: number, M: number, K: number, N: number): void {
-  out.fill(0, 0, M * N);
-  for (let k = 0; k < K; k++) {
-    const ak = ao + k * M;
-    const bk = bo + k * N;
-    for (let i = 0; i < M; i++) {
-      const aki = a[ak + i];
-      const oi = i * N;
+  for (let i = 0; i < M; i++) {
+    const oi = i * N;
+    out.fill(0, oi, oi + N);
+    for (let k = 0; k < K; k++) {
+      const aki = a[ao + k * M + i];
+      const bk = bo + k * N;
       for (let j = 0; j < N; j++) out[oi + j] += aki * b[bk + j];
     }
+  }
+}`
+        : `
+/**
+ * out[M, N] = a^T @ b where a is stored [K, M] and b [K, N]. Each row is
+ * accumulated in float64 (acc, N long) and rounded to float32 once.
+ */
+function matmulTN(
+  out: ${FA},
+  a: ${FA},
+  ao: number,
+  b: ${FA},
+  bo: number,
+  M: number,
+  K: number,
+  N: number,
+  acc: Float64Array,
+): void {
+  for (let i = 0; i < M; i++) {
+    acc.fill(0, 0, N);
+    for (let k = 0; k < K; k++) {
+      const aki = a[ao + k * M + i];
+      const bk = bo + k * N;
+      for (let j = 0; j < N; j++) acc[j] += aki * b[bk + j];
+    }
+    const oi = i * N;
+    for (let j = 0; j < N; j++) out[oi + j] = acc[j];
   }
 }`;
     case "matmulNT":
