@@ -30,7 +30,7 @@
 import type { Node } from "../../ir/types.js";
 import { LintContext, callParts, fraction, listText, pct } from "./context.js";
 import { descendants } from "./flow.js";
-import { Evaluator, elementwise, type Tensor } from "./sample.js";
+import { Evaluator, Rng, elementwise } from "./sample.js";
 import { fmt } from "./stats.js";
 import type { Fix, LintDiagnostic, Rule } from "./types.js";
 
@@ -104,37 +104,79 @@ function isHidden(ctx: LintContext, n: Node, down: Set<Node>, x: Node): boolean 
 }
 
 /**
- * Whether a flat side of the clip sits where the loss could still go down:
- * on the seeded sample, set the clipped value to the bound, then nudge it
- * into the range; true if that lowers the loss (or the check cannot run).
+ * Whether a flat side of the clip sits where the loss could still go down.
+ * On the small seeded sample, every element of the clipped value is set to
+ * the bound (all elements on the flat side), then a few elements at a time
+ * (each one alone when there are at most 32) are nudged into the range and
+ * the part of the model after the clip is re-run: the side is a bug if
+ * nudging some elements lowers the loss, i.e. the loss would pull them back
+ * into the range if the clip passed a gradient. True when the check cannot
+ * run (the structural finding stands).
  */
 function keepsLossUp(ctx: LintContext, n: Node, c: Clip): boolean {
   const s = ctx.small;
-  if (!s) return true;
-  const d = s.draw;
-  const lossWith = (bound: Node, nudge: number): number => {
-    const ev: Evaluator = new Evaluator(ctx.graph, d.dims, d.params, d.inputs, {
-      override: new Map([[n, (computed: Tensor) => elementwise((_v, b) => b + nudge, [computed, ev.get(bound)])]]),
-    });
-    ev.run();
-    return ev.get(ctx.graph.loss).data[0];
-  };
+  if (!s || ctx.flow.loopOf.has(n)) return true;
+  const base = s.evaluator;
+  const after = afterNode(ctx, n);
+  const g = ctx.graph;
   try {
-    const sides: [Node, number][] = [];
     const width = c.lo && c.hi ? Math.abs(numberOf(c.hi) - numberOf(c.lo)) : NaN;
     const delta = 1e-3 * (Number.isFinite(width) && width > 0 ? Math.min(1, width) : 1);
+    const shape = base.get(n).shape;
+    const size = base.get(n).data.length;
+    const groups = size <= 32 ? Array.from({ length: size }, (_, i) => [i]) : subsets(size, 32);
+    const lossWith = (bound: Node, nudge: number, group: number[] | null): number => {
+      const ev = new Evaluator(g, s.draw.dims, s.draw.params, s.draw.inputs);
+      for (const [k, v] of base.values) ev.values.set(k, v);
+      const flat = elementwise((_v, b) => b, [{ shape, data: new Float64Array(size) }, base.get(bound)]);
+      if (group) for (const i of group) flat.data[i] += nudge;
+      ev.values.set(n, flat);
+      ev.block(after);
+      return ev.get(g.loss).data[0];
+    };
+    const sides: [Node, number][] = [];
     if (c.hi) sides.push([c.hi, -delta]);
     if (c.lo) sides.push([c.lo, delta]);
     for (const [bound, nudge] of sides) {
-      const at = lossWith(bound, 0);
-      const inside = lossWith(bound, nudge);
-      if (!Number.isFinite(at) || !Number.isFinite(inside)) return true;
-      if (inside < at - 1e-12 * Math.max(1, Math.abs(at))) return true;
+      const at = lossWith(bound, 0, null);
+      if (!Number.isFinite(at)) return true;
+      for (const group of groups) {
+        const inside = lossWith(bound, nudge, group);
+        if (!Number.isFinite(inside)) return true;
+        if (inside < at - 1e-9 * Math.max(1e-6, Math.abs(at)) * delta) return true;
+      }
     }
     return false;
   } catch {
     return true;
   }
+}
+
+/** Top-level nodes after `n` that depend on it, in order. */
+function afterNode(ctx: LintContext, n: Node): Node[] {
+  const dep = new Set<Node>([n]);
+  const out: Node[] = [];
+  const nodes = ctx.graph.nodes;
+  for (let i = nodes.indexOf(n) + 1; i < nodes.length; i++) {
+    const m = nodes[i];
+    const reads = (x: Node): boolean => x.inputs.some((y) => dep.has(y)) || (x.body?.nodes.some(reads) ?? false);
+    if (reads(m)) {
+      dep.add(m);
+      out.push(m);
+    }
+  }
+  return out;
+}
+
+/** `k` disjoint groups covering 0..n-1 in a seeded random order. */
+function subsets(n: number, k: number): number[][] {
+  const rng = new Rng(11);
+  const idx = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [idx[i], idx[j]] = [idx[j], idx[i]];
+  }
+  return Array.from({ length: k }, (_, g) => idx.filter((_, i) => i % k === g));
 }
 
 function numberOf(n: Node | null): number {
@@ -152,8 +194,8 @@ function message(ctx: LintContext, n: Node, c: Clip, deps: Set<number>): string 
   const what = ctx.ref(c.x);
   const names = ctx.paramNames(deps);
   let msg =
-    `${ctx.show(n)} zeroes the gradient wherever ${what} is ${rangeText(ctx, c)}: there its gradient is exactly 0, ` +
-    `so ${listText(names)} get${names.length === 1 ? "s" : ""} no gradient from those elements and the loss cannot pull them back into the range`;
+    `${ctx.show(n)} zeroes the gradient wherever ${what} is ${rangeText(ctx, c)}: there the clip's gradient is exactly 0, ` +
+    `so those elements send no gradient to ${listText(names)} and the loss cannot pull ${what} back into the range`;
   const vals = ctx.samples?.values(c.x);
   const lo = numberOf(c.lo);
   const hi = numberOf(c.hi);
