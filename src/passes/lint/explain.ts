@@ -17,24 +17,48 @@ export interface Layer {
   biases: Node[];
 }
 
-/** Finds `a @ W (+ b)` behind a pre-activation, through add/sub/neg and layout ops. */
-export function layerOf(z: Node): Layer {
+/** Every `a @ W` summed into a pre-activation (through add/sub/neg and layout ops), and the params added to it. */
+function terms(z: Node): { matmuls: Node[]; biases: Node[] } {
   const biases: Node[] = [];
-  let matmul: Node | null = null;
+  const matmuls: Node[] = [];
   const walk = (n: Node, depth: number): void => {
-    if (depth > 6) return;
+    if (depth > 8) return;
     if (n.op === "param") biases.push(n);
-    else if (n.op === "matmul" && !matmul) matmul = n;
+    else if (n.op === "matmul") matmuls.push(n);
     else if (n.op === "add" || n.op === "sub") n.inputs.forEach((x) => walk(x, depth + 1));
-    else if (["neg", "reshape", "broadcast_to", "transpose"].includes(n.op)) walk(n.inputs[0], depth + 1);
+    else if (["neg", "reshape", "broadcast_to", "transpose", "slice"].includes(n.op)) walk(n.inputs[0], depth + 1);
   };
   walk(z, 0);
-  const m = matmul as Node | null;
+  return { matmuls, biases };
+}
+
+function layerFrom(m: Node | null, biases: Node[]): Layer {
   if (!m) return { matmul: null, input: null, weight: null, fanIn: null, biases };
   const [a, w] = m.inputs;
   const [x, W] = w.op === "param" ? [a, w] : a.op === "param" ? [w, a] : [a, null];
   const k = (m.attrs.transA ? a.shape[0] : a.shape[1]) as number | string;
   return { matmul: m, input: x, weight: W, fanIn: typeof k === "number" ? k : null, biases };
+}
+
+/** The layer behind a pre-activation: of several `a @ W` terms, the one contributing the most variance. */
+export function layerOf(ctx: LintContext, z: Node): Layer {
+  const { matmuls, biases } = terms(z);
+  let best: Node | null = null;
+  let bestVar = -1;
+  for (const m of matmuls) {
+    const l = layerFrom(m, biases);
+    let v = 0;
+    if (l.input && l.weight && l.fanIn) {
+      const xm = momentsOf(ctx, l.input);
+      const wm = initMoments(l.weight);
+      v = xm ? matmulMoments(xm, wm, l.fanIn).var : 0;
+    }
+    if (v > bestVar) {
+      bestVar = v;
+      best = m;
+    }
+  }
+  return layerFrom(best, biases);
 }
 
 /** Moments of a node: measured on the sample when recorded, else closed form. */
@@ -62,7 +86,7 @@ export interface Cause {
 }
 
 export function explain(ctx: LintContext, z: Node): Cause {
-  const layer = layerOf(z);
+  const layer = layerOf(ctx, z);
   const parts: string[] = [];
   let closedForm: string | null = null;
   let inputTooLarge = false;

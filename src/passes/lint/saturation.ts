@@ -133,7 +133,12 @@ function fixFor(ctx: LintContext, n: Node, cause: ReturnType<typeof explain>): F
     else if (range) steps.push(`scale ${input.name} to [0, 1] ((${input.name} - ${fmt(range[0])}) / ${fmt(range[1] - range[0])})`);
     else steps.push(`standardise ${input.name} to mean 0 and std 1`);
   }
-  if ((cause.initTooLarge || cause.weightShift) && weight && fanIn) {
+  const recurrent = input?.op === "carry" && weight?.shape[0] === weight?.shape[1];
+  if ((cause.initTooLarge || cause.weightShift) && weight && fanIn && recurrent) {
+    steps.push(`initialise the recurrent matrix ${weight.name} with orthogonal (spectral radius 1, entries of std ≈ ${fmt(1 / Math.sqrt(fanIn))}) instead of ${ctx.initText(weight)}`);
+    const s = ctx.initSpan(weight);
+    if (s) edits.push({ span: s, text: "orthogonal" });
+  } else if ((cause.initTooLarge || cause.weightShift) && weight && fanIn) {
     const fanOut = (weight.shape[1] as number) ?? 1;
     steps.push(`initialise ${weight.name} with xavier (std ≈ √(2/(${fanIn}+${fanOut})) ≈ ${fmt(Math.sqrt(2 / (fanIn + fanOut)))}) instead of ${ctx.initText(weight)}`);
     const s = ctx.initSpan(weight);
