@@ -1,8 +1,15 @@
 // `bpc check`: the compiled backward against central finite differences of
 // the compiled forward, in f64, at a seeded random point. Symbolic dims are
 // set to small sizes; float inputs are drawn from their hints, int inputs
-// from their ranges.
-import type { Graph } from "../ir/types.js";
+// from their ranges. stop_gradient values are frozen at the point for the
+// finite differences, as its definition says (identity forward, constant for
+// differentiation).
+import { emitModule } from "../codegen/emit.js";
+import { loadModule } from "../codegen/runtime-load.js";
+import type { Graph, Node } from "../ir/types.js";
+import { grad } from "../passes/autodiff.js";
+import { compileStages, frontEnd, simplify } from "../passes/pipeline.js";
+import { mapGraph } from "../passes/rewrite.js";
 
 type Tensor = Float64Array | Float32Array | Int32Array;
 /** The parts of a compiled module the check uses. */
@@ -62,15 +69,30 @@ export function sampleInputs(g: Graph, seed: number, symSize = 3): Record<string
   return out;
 }
 
+/** Given the point, the loss function to difference (called before any perturbation). */
+type LossAt = (
+  params: Record<string, Tensor>,
+  inputs: Record<string, Tensor>,
+) => (params: Record<string, Tensor>, inputs: Record<string, Tensor>) => number;
+
+/**
+ * Compares `mod.backward` with central differences of the loss that `lossAt`
+ * builds at the seeded point (by default `mod.forward`'s loss).
+ */
 export function checkGradients(
   mod: CheckableModule,
   g: Graph,
   opts: { seed: number; tolerance: number; perTensor?: number },
+  lossAt?: LossAt,
 ): CheckRow[] {
   const r = rng(opts.seed);
   const params = mod.init(opts.seed);
   const inputs = sampleInputs(g, opts.seed);
-  const call = (): number => mod.forward(params as never, inputs as never).loss;
+  const loss = lossAt ? lossAt(params, inputs) : (p: typeof params, i: typeof inputs) => mod.forward(p as never, i as never).loss;
+  const call = (): number => loss(params, inputs);
+  // Central differences resolve gradients down to about 1e-11 of the loss's
+  // scale; below 1e-6 of it a gradient counts as zero.
+  const floor = 1e-6 * Math.max(1, Math.abs(call()));
   const { grads } = mod.backward(params as never, inputs as never);
   const analytic = Object.fromEntries(Object.entries(grads).map(([k, v]) => [k, Float64Array.from(v)]));
   const rows: CheckRow[] = [];
@@ -86,6 +108,11 @@ export function checkGradients(
     const picks = new Set<number>([0, n - 1]);
     const want = Math.min(n, opts.perTensor ?? 24);
     while (picks.size < want) picks.add(Math.floor(r() * n));
+    // Elements whose gradient is tiny next to the tensor's largest (early
+    // steps of a vanishing RNN) are judged against that scale, since central
+    // differences resolve about 1e-11 in absolute terms.
+    let scale = 0;
+    for (let i = 0; i < a.length; i++) scale = Math.max(scale, Math.abs(a[i]));
     let maxRel = 0;
     let maxAbs = 0;
     for (const i of picks) {
@@ -98,7 +125,7 @@ export function checkGradients(
       t.arr[i] = x;
       const numeric = (up - down) / (2 * h);
       const abs = Math.abs(numeric - a[i]);
-      const rel = abs / Math.max(Math.abs(numeric), Math.abs(a[i]), 1e-6);
+      const rel = abs / Math.max(Math.abs(numeric), Math.abs(a[i]), 1e-3 * scale, floor);
       maxRel = Math.max(maxRel, rel);
       maxAbs = Math.max(maxAbs, abs);
     }
@@ -107,7 +134,71 @@ export function checkGradients(
   return rows;
 }
 
-export function formatCheck(rows: CheckRow[], tolerance: number): string {
+async function load(g: Graph, inputGrads: string[]): Promise<CheckableModule> {
+  return (await loadModule(await emitModule(g, { precision: "f64", inputGrads }))) as unknown as CheckableModule;
+}
+
+export interface CheckReport {
+  rows: CheckRow[];
+  notes: string[];
+}
+
+/** `bpc check`: every param and float input of a .bp source. */
+export async function checkFile(source: string, file: string, opts: { seed: number; tolerance: number }): Promise<CheckReport> {
+  const { ir } = frontEnd(source, file);
+  const names = ir.inputs.filter((n) => n.dtype === "float").map((n) => n.name as string);
+  const st = compileStages(source, file, { inputGrads: names });
+  const mod = await load(st.opt, names);
+  const notes: string[] = [];
+  const frozen = ir.nodes.filter((n) => n.op === "stop_gradient");
+  const inLoops = ir.nodes.some((n) => n.body?.nodes.some((x) => x.op === "stop_gradient"));
+  if (inLoops) notes.push("stop_gradient inside a loop is not frozen for the finite differences: expect differences there");
+  if (containsOp(ir.nodes, "clip_grad")) {
+    notes.push("clip_grad clips the gradient on purpose: where it clips, backward differs from finite differences");
+  }
+  let lossAt: LossAt | undefined;
+  if (frozen.length) {
+    // Probe the stop_gradient values at the point, then differentiate a copy
+    // of the model in which they are inputs held at those values.
+    const probeGraph: Graph = { ...ir, outputs: [...ir.outputs, ...frozen.map((n, k) => ({ name: `__frozen${k}`, node: n }))] };
+    const probe = await load(simplify(grad(probeGraph)), []);
+    const extra: Node[] = [];
+    const fdGraph = mapGraph(ir, {
+      rule: (b, n) => {
+        const k = frozen.indexOf(n);
+        if (k < 0) return null;
+        const input = b.source("input", { name: `__frozen${k}` }, n.shape, "float");
+        input.name = `__frozen${k}`;
+        extra.push(input);
+        return input;
+      },
+    });
+    const fd = await load(simplify(grad({ ...fdGraph, inputs: [...fdGraph.inputs, ...extra] })), []);
+    lossAt = (p0, i0) => {
+      const out = probe.forward(p0 as never, i0 as never) as unknown as Record<string, number | Float64Array>;
+      const held: Record<string, Tensor> = {};
+      frozen.forEach((_, k) => {
+        const v = out[`__frozen${k}`];
+        held[`__frozen${k}`] = typeof v === "number" ? Float64Array.of(v) : Float64Array.from(v);
+      });
+      return (p, i) => fd.forward(p as never, { ...i, ...held } as never).loss;
+    };
+    notes.push(`${frozen.length} stop_gradient value${frozen.length > 1 ? "s" : ""} held constant for the finite differences`);
+  }
+  const loss = mod.forward(mod.init(opts.seed) as never, sampleInputs(st.opt, opts.seed) as never).loss;
+  if (Math.abs(loss) > 1e10) {
+    notes.push(`the loss is ${loss.toExponential(2)} at this point: finite differences of a number this large cannot resolve small gradients`);
+  }
+  return { rows: checkGradients(mod, st.opt, opts, lossAt), notes };
+}
+
+function containsOp(nodes: readonly Node[], op: string): boolean {
+  return nodes.some((n) => n.op === op || (n.body ? containsOp(n.body.nodes, op) : false));
+}
+
+export function formatCheck(report: CheckReport | CheckRow[], tolerance: number): string {
+  const rows = Array.isArray(report) ? report : report.rows;
+  const notes = Array.isArray(report) ? [] : report.notes;
   const w = Math.max(6, ...rows.map((r) => r.tensor.length));
   const lines = [`${"tensor".padEnd(w)}  kind   checked  max rel error  max abs error`];
   for (const r of rows) {
@@ -117,6 +208,7 @@ export function formatCheck(rows: CheckRow[], tolerance: number): string {
     );
   }
   const bad = rows.filter((r) => r.maxRelError > tolerance).length;
+  for (const n of notes) lines.push(`note: ${n}`);
   lines.push(bad ? `${bad} of ${rows.length} tensors above tolerance ${tolerance}` : `all ${rows.length} tensors within tolerance ${tolerance}`);
   return lines.join("\n") + "\n";
 }

@@ -1,16 +1,13 @@
 // The work behind each CLI command, as functions that return text, so tests
 // can call them without spawning processes.
+// Heavy modules (prettier, graphviz, the linter) load on first use, so
+// `bpc --help` starts fast.
 import pc from "picocolors";
-import { emitModule } from "../codegen/emit.js";
-import { loadModule } from "../codegen/runtime-load.js";
 import { BpcError, noSpan } from "../diag.js";
 import { printGraph } from "../ir/print.js";
 import type { Graph } from "../ir/types.js";
 import { printAst } from "../parser/print.js";
-import { runLint } from "../passes/lint/index.js";
 import { compileStages, frontEnd, readSource } from "../passes/pipeline.js";
-import { runGraph } from "../viz/graph-command.js";
-import { checkGradients, formatCheck } from "./check.js";
 
 /** Sources read during this run, so an error can show its code frame. */
 export const sources = new Map<string, string>();
@@ -42,6 +39,7 @@ export async function compileFile(file: string, precision: "f32" | "f64", inputG
   const { ir } = frontEnd(source, file);
   const names = inputGradNames(ir, inputGrads);
   const st = compileStages(source, file, { inputGrads: names });
+  const { emitModule } = await import("../codegen/emit.js");
   return emitModule(st.opt, { precision, inputGrads: names });
 }
 
@@ -57,23 +55,22 @@ export const commands = {
     return printGraph(stage === "ir" ? st.ir : stage === "grad" ? st.grad : st.opt);
   },
 
-  async lint(files: string[], format: "text" | "json" | "sarif"): Promise<{ output: string; exitCode: number }> {
+  async lint(files: string[], format: "text" | "json" | "sarif"): Promise<{ output: string; errors: string; exitCode: number }> {
+    const { runLint } = await import("../passes/lint/index.js");
     return runLint(files, format, { color: format === "text" && pc.isColorSupported && process.stdout.isTTY === true });
   },
 
   async graph(file: string, out: string | undefined): Promise<{ output?: string; wrote?: string }> {
     read(file);
+    const { runGraph } = await import("../viz/graph-command.js");
     return runGraph(file, out);
   },
 
   async check(file: string, tolerance: number, seed: number): Promise<{ output: string; ok: boolean }> {
     const source = read(file);
-    const { ir } = frontEnd(source, file);
-    const names = inputGradNames(ir, "all");
-    const st = compileStages(source, file, { inputGrads: names });
-    const mod = await loadModule(await emitModule(st.opt, { precision: "f64", inputGrads: names }));
-    const report = checkGradients(mod, st.opt, { seed, tolerance });
-    return { output: formatCheck(report, tolerance), ok: report.every((r) => r.maxRelError <= tolerance) };
+    const { checkFile, formatCheck } = await import("./check.js");
+    const report = await checkFile(source, file, { seed, tolerance });
+    return { output: formatCheck(report, tolerance), ok: report.rows.every((r) => r.maxRelError <= tolerance) };
   },
 
   async demo(opts: { epochs: number; out: string; saturation: boolean }): Promise<void> {

@@ -73,6 +73,7 @@ program
   .addOption(new Option("--format <f>", "output format").choices(["text", "json", "sarif"]).default("text"))
   .action(async (files: string[], o: { format: "text" | "json" | "sarif" }) => {
     const r = await commands.lint(files, o.format);
+    if (r.errors) process.stderr.write(r.errors);
     if (r.output) process.stdout.write(r.output.endsWith("\n") ? r.output : r.output + "\n");
     process.exitCode = r.exitCode;
   });
