@@ -625,7 +625,7 @@ export const OPS: Record<OpKind, OpDef> = {
         });
       return [needs[0] ? part(0, split) : null, needs[1] ? part(split, total) : null];
     },
-    saves: { inputs: [0], output: false },
+    saves: { inputs: [], output: false },
   },
   /**
    * Static slice: per axis a half-open range [starts[i], ends[i]); axes in
