@@ -1,0 +1,248 @@
+// Independent TF.js twins of the examples in examples/*.bp, written from the
+// .bp sources and the language spec (not from the compiler's IR or output).
+// Each oracle declares its inputs (shapes with the symbolic dims bound, and a
+// generator that respects the range hints) and builds the loss and the
+// `output` values from TF.js ops, so TF.js autograd is the reference.
+import * as tf from "@tensorflow/tfjs";
+
+export type Tensors = Record<string, tf.Tensor>;
+
+/** How an input is drawn: the .bp range or distribution hint. */
+export type Gen =
+  | { kind: "normal"; mean: number; std: number }
+  | { kind: "uniform"; lo: number; hi: number }
+  /** Integers in [lo, hi). */
+  | { kind: "int"; lo: number; hi: number };
+
+export interface InputDecl {
+  shape: number[];
+  gen: Gen;
+}
+
+export interface Oracle {
+  /** Inputs by name, shapes with the symbolic dims bound. */
+  inputs: Record<string, InputDecl>;
+  /** The model: params and inputs to the minimized loss and each `output`. */
+  model(p: Tensors, x: Tensors): { loss: tf.Scalar; outputs: Tensors };
+  /**
+   * For a model that overflows f32 at its init by design: the test then only
+   * requires ours' loss to overflow too, and compares in full a second
+   * case with the init's params multiplied by `rescale` (by name).
+   */
+  finiteCase?: { why: string; rescale: Record<string, number> };
+}
+
+// ---- .bp built-ins that TF.js lacks or names differently --------------------
+
+/** stop_gradient: identity forward, zero gradient (TF.js 4 has no public op). */
+export const stopGradient = (x: tf.Tensor): tf.Tensor =>
+  tf.customGrad((a: tf.Tensor | tf.GradSaveFunc) => {
+    const t = a as tf.Tensor;
+    return { value: t.clone(), gradFunc: (dy: tf.Tensor | tf.Tensor[]) => tf.zerosLike(dy as tf.Tensor) };
+  })(x);
+
+/** cross_entropy(logits [B,C], labels int[B]) -> [B]. */
+export const crossEntropy = (logits: tf.Tensor, labels: tf.Tensor): tf.Tensor => {
+  const c = logits.shape[logits.shape.length - 1]!;
+  return tf.neg(tf.sum(tf.mul(tf.oneHot(labels as tf.Tensor1D, c), tf.logSoftmax(logits, -1)), -1));
+};
+
+/** pick(x [B,N], idx int[B]) -> [B]: out[i] = x[i, idx[i]]. */
+export const pick = (x: tf.Tensor, idx: tf.Tensor): tf.Tensor => {
+  const n = x.shape[x.shape.length - 1]!;
+  return tf.sum(tf.mul(x, tf.oneHot(idx as tf.Tensor1D, n)), -1);
+};
+
+/**
+ * huber(x, delta): x^2/2 where |x| <= delta, else delta * (|x| - delta/2),
+ * written as m^2/2 + delta * (|x| - m) with m = min(|x|, delta) (TF.js has
+ * no gradient through where's comparison).
+ */
+export const huber = (x: tf.Tensor, delta = 1): tf.Tensor => {
+  const ax = tf.abs(x);
+  const m = tf.minimum(ax, delta);
+  return tf.add(tf.mul(0.5, tf.square(m)), tf.mul(delta, tf.sub(ax, m)));
+};
+
+/** one_hot(idx, n) as float. */
+export const oneHotF = (idx: tf.Tensor, n: number): tf.Tensor => tf.cast(tf.oneHot(idx as tf.Tensor1D, n), "float32");
+
+const dense = (x: tf.Tensor, W: tf.Tensor, b: tf.Tensor): tf.Tensor =>
+  tf.add(tf.matMul(x as tf.Tensor2D, W as tf.Tensor2D), b);
+const meanCE = (logits: tf.Tensor, y: tf.Tensor): tf.Scalar => tf.mean(crossEntropy(logits, y)) as tf.Scalar;
+
+const normal = (mean = 0, std = 1): Gen => ({ kind: "normal", mean, std });
+const uniform = (lo: number, hi: number): Gen => ({ kind: "uniform", lo, hi });
+const int = (lo: number, hi: number): Gen => ({ kind: "int", lo, hi });
+
+/** The batch size bound to every symbolic batch dim. */
+export const BATCH = 6;
+const B = BATCH;
+
+// ---- the examples ----------------------------------------------------------
+
+/** A two-layer ReLU classifier: mlp, mnist_mlp, relu_he and dead_relu differ only in init. */
+const reluMlp = (D: number, C: number): Oracle => ({
+  inputs: { x: { shape: [B, D], gen: uniform(0, 1) }, y: { shape: [B], gen: int(0, C) } },
+  model(p, x) {
+    const h = tf.relu(dense(x.x!, p.W1!, p.b1!));
+    const logits = dense(h, p.W2!, p.b2!);
+    return { loss: meanCE(logits, x.y!), outputs: { logits } };
+  },
+});
+
+/** A sigmoid hidden layer and cross-entropy: sigmoid_mlp.bp and its raw-pixel twin. */
+const sigmoidCe = (D: number, C: number, pixelHi: number): Oracle => ({
+  inputs: { x: { shape: [B, D], gen: uniform(0, pixelHi) }, y: { shape: [B], gen: int(0, C) } },
+  model(p, x) {
+    const h = tf.sigmoid(dense(x.x!, p.W1!, p.b1!));
+    const logits = dense(h, p.W2!, p.b2!);
+    return { loss: meanCE(logits, x.y!), outputs: { logits } };
+  },
+});
+
+/** xs[t] of a [T, B, D] tensor. */
+const step = (xs: tf.Tensor, t: number): tf.Tensor2D =>
+  tf.squeeze(tf.slice(xs, [t, 0, 0], [1, -1, -1]), [0]) as tf.Tensor2D;
+
+/** A vanilla RNN h = act(xs[t] @ Wx + h @ Wh + bh) over T steps, classified from its last state. */
+const vanillaRnn = (T: number, D: number, H: number, C: number, act: (z: tf.Tensor) => tf.Tensor): Oracle => ({
+  inputs: { xs: { shape: [T, B, D], gen: normal() }, y: { shape: [B], gen: int(0, C) } },
+  model(p, x) {
+    let h: tf.Tensor = tf.zeros([B, H]);
+    for (let t = 0; t < T; t++)
+      h = act(
+        tf.add(
+          tf.add(tf.matMul(step(x.xs!, t), p.Wx! as tf.Tensor2D), tf.matMul(h as tf.Tensor2D, p.Wh! as tf.Tensor2D)),
+          p.bh!,
+        ),
+      );
+    const logits = dense(h, p.Wy!, p.by!);
+    return { loss: meanCE(logits, x.y!), outputs: { logits } };
+  },
+});
+
+/** The DQN Q-network: two relu layers and a linear head. */
+const qNet = (p: Tensors, s: tf.Tensor): tf.Tensor => {
+  const h1 = tf.relu(dense(s, p.W1!, p.b1!));
+  const h2 = tf.relu(dense(h1, p.W2!, p.b2!));
+  return dense(h2, p.W3!, p.b3!);
+};
+
+/** Sigmoid hidden layer, sigmoid outputs, squared error against one-hot labels. */
+const sigmoidMse = (P: number, C: number, pixelHi: number): Oracle => ({
+  inputs: { x: { shape: [B, P], gen: uniform(0, pixelHi) }, y: { shape: [B], gen: int(0, C) } },
+  model(p, x) {
+    const h = tf.sigmoid(dense(x.x!, p.W1!, p.b1!));
+    const logits = dense(h, p.W2!, p.b2!);
+    const pr = tf.sigmoid(logits);
+    const loss = tf.mean(tf.square(tf.sub(pr, oneHotF(x.y!, C)))) as tf.Scalar;
+    return { loss, outputs: { logits } };
+  },
+});
+
+export const ORACLES: Record<string, Oracle> = {
+  "mlp.bp": reluMlp(784, 10),
+  "mnist_mlp.bp": reluMlp(784, 10),
+  "mnist_sigmoid.bp": sigmoidMse(784, 10, 1),
+  "mnist_sigmoid_raw.bp": sigmoidMse(784, 10, 255),
+  "relu_he.bp": reluMlp(784, 10),
+  "dead_relu.bp": reluMlp(784, 10),
+  "sigmoid_mlp.bp": sigmoidCe(784, 10, 1),
+  // Pre-activations in the thousands: TF.js's own f32 rounding puts its dW1 about
+  // 6e-5 (relative) off the f64 value; the module (f64 accumulation) is closer.
+  "sigmoid_mlp_raw.bp": sigmoidCe(784, 10, 255),
+
+  "batchnorm.bp": {
+    inputs: { x: { shape: [B, 16], gen: normal() }, y: { shape: [B], gen: int(0, 4) } },
+    model(p, x) {
+      const z = tf.matMul(x.x! as tf.Tensor2D, p.W1! as tf.Tensor2D);
+      const mu = tf.mean(z, 0, true);
+      const zc = tf.sub(z, mu);
+      const v = tf.mean(tf.square(zc), 0, true);
+      const zhat = tf.div(zc, tf.sqrt(tf.add(v, 1e-5)));
+      const h = tf.relu(tf.add(tf.mul(p.gamma!, zhat), p.beta!));
+      const logits = dense(h, p.W2!, p.b2!);
+      return { loss: meanCE(logits, x.y!), outputs: { logits } };
+    },
+  },
+
+  "dqn.bp": {
+    inputs: {
+      s: { shape: [B, 8], gen: normal() },
+      a: { shape: [B], gen: int(0, 4) },
+      r: { shape: [B], gen: uniform(-1, 1) },
+      s_next: { shape: [B, 8], gen: normal() },
+      done: { shape: [B], gen: uniform(0, 1) },
+    },
+    model(p, x) {
+      const gamma = 0.99;
+      const qActed = pick(qNet(p, x.s!), x.a!);
+      const qNext = tf.max(qNet(p, x.s_next!), 1);
+      const target = stopGradient(tf.add(x.r!, tf.mul(tf.mul(gamma, tf.sub(1, x.done!)), qNext)));
+      const delta = tf.sub(target, qActed);
+      const loss = tf.mean(huber(delta, 1)) as tf.Scalar;
+      return { loss, outputs: { q_acted: qActed } };
+    },
+  },
+
+  "dqn_clipped.bp": {
+    inputs: {
+      s: { shape: [B, 8], gen: normal() },
+      a: { shape: [B], gen: int(0, 4) },
+      target_q: { shape: [B], gen: normal(0, 3) },
+    },
+    model(p, x) {
+      const qActed = pick(qNet(p, x.s!), x.a!);
+      const delta = tf.sub(x.target_q!, qActed);
+      const loss = tf.mean(tf.square(tf.clipByValue(delta, -1, 1))) as tf.Scalar;
+      return { loss, outputs: { q_acted: qActed } };
+    },
+  },
+
+  "rnn.bp": vanillaRnn(50, 32, 64, 10, tf.tanh),
+  "rnn_vanishing.bp": vanillaRnn(50, 16, 64, 10, tf.sigmoid),
+  "rnn_exploding.bp": {
+    ...vanillaRnn(50, 16, 64, 10, tf.relu),
+    finiteCase: {
+      why: "Wh ~ normal(0, 1) grows h about sqrt(H/2) = 5.7x per step: 5.7^50 overflows f32 (the lesson of the example)",
+      rescale: { Wh: 1 / 8 }, // normal(0, 1/sqrt(H)): spectral radius about 1
+    },
+  },
+
+  "lstm.bp": {
+    inputs: { xs: { shape: [50, B, 16], gen: normal() }, y: { shape: [B], gen: int(0, 10) } },
+    model(p, x) {
+      const T = 50;
+      const H = 64;
+      const cols = (z: tf.Tensor, lo: number, hi: number): tf.Tensor => tf.slice(z, [0, lo], [-1, hi - lo]);
+      let h: tf.Tensor = tf.zeros([B, H]);
+      let c: tf.Tensor = tf.zeros([B, H]);
+      for (let t = 0; t < T; t++) {
+        const z = tf.add(
+          tf.add(tf.matMul(step(x.xs!, t), p.Wx! as tf.Tensor2D), tf.matMul(h as tf.Tensor2D, p.Wh! as tf.Tensor2D)),
+          p.b!,
+        );
+        const i = tf.sigmoid(cols(z, 0, H));
+        const f = tf.sigmoid(tf.add(cols(z, H, 2 * H), p.bf!));
+        const o = tf.sigmoid(cols(z, 2 * H, 3 * H));
+        const g = tf.tanh(cols(z, 3 * H, 4 * H));
+        c = tf.add(tf.mul(f, c), tf.mul(i, g));
+        h = tf.mul(o, tf.tanh(c));
+      }
+      const logits = dense(h, p.Wy!, p.by!);
+      return { loss: meanCE(logits, x.y!), outputs: { logits } };
+    },
+  },
+
+  "softmax_classifier.bp": {
+    inputs: { x: { shape: [B, 20], gen: normal() }, y: { shape: [B], gen: int(0, 5) } },
+    model(p, x) {
+      const logits = dense(x.x!, p.W!, p.b!);
+      const logp = tf.logSoftmax(logits, -1);
+      const nll = tf.neg(tf.mean(tf.sum(tf.mul(logp, oneHotF(x.y!, 5)), 1)));
+      const loss = tf.add(nll, tf.mul(0.0001, tf.sum(tf.square(p.W!)))) as tf.Scalar;
+      return { loss, outputs: { logits } };
+    },
+  },
+};
