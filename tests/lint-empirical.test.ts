@@ -6,6 +6,7 @@
 // linter's estimate within a stated tolerance. Clip-before-loss: at a point
 // outside the clip range, the compiled backward gives exactly zero gradient
 // for every param the finding lists (and a nonzero one inside the range).
+process.env.BPC_LINT_STRICT = "1"; // a rule that throws fails the test instead of going silent
 import { describe, expect, it } from "vitest";
 import { LintContext } from "../src/passes/lint/context.js";
 import { lint } from "../src/passes/lint/index.js";

@@ -3,6 +3,7 @@
 // must point at with `# @expect RULE` and lists the params it must report;
 // each clean-but-tricky model must give no diagnostic at all (a false
 // positive is a failing test).
+process.env.BPC_LINT_STRICT = "1"; // a rule that throws fails the test instead of going silent
 import { describe, expect, it } from "vitest";
 import { frontEnd } from "../src/passes/pipeline.js";
 import { lint, RULE_META, type LintDiagnostic } from "../src/passes/lint/index.js";
@@ -501,6 +502,19 @@ minimize -mean(log(sigmoid(x @ w)))   # @expect numeric-instability
 `,
   },
   {
+    name: "a weight norm of a zero-initialised param",
+    rule: "numeric-instability",
+    params: ["V"],
+    source: `
+dim B
+input x: [B, 16] ~ normal(0, 1)
+input y: int[B] in [0, 10)
+param W: [16, 10] ~ he
+param V: [10, 10] ~ zeros
+minimize mean(cross_entropy(x @ W + x @ W @ V, y)) + 0.01 * sqrt(sum(square(V)))   # @expect numeric-instability
+`,
+  },
+  {
     name: "log of a relu",
     rule: "numeric-instability",
     params: ["W"],
@@ -791,6 +805,16 @@ for t in 0..T {
   loss = loss + mean(cross_entropy(h @ Wy, y))
 }
 minimize loss / 50
+`,
+  },
+  {
+    name: "a weight-norm penalty sqrt(sum(square(W))) on a he-initialised W",
+    source: `
+dim B
+input x: [B, 16] ~ normal(0, 1)
+input y: int[B] in [0, 10)
+param W: [16, 10] ~ he
+minimize mean(cross_entropy(x @ W, y)) + 0.01 * sqrt(sum(square(W)))
 `,
   },
   {

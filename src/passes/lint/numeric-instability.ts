@@ -16,7 +16,9 @@
  *     reaches (a relu, an abs, a variance, a count that can be 0): the
  *     quotient and both gradients blow up. Fix: `a / (b + 1e-8)`.
  * A denominator of unknown sign (a learned `x @ W`) is not reported, nor one
- * already reported as a sqrt.
+ * already reported as a sqrt. A value computed from parameters alone (a
+ * weight norm `sqrt(sum(square(W)))`) is 0 only at one point of parameter
+ * space: it is reported only when the initializer puts it there (zeros).
  *
  * Span: the log, sqrt or division. Params: those the argument depends on.
  */
@@ -74,6 +76,9 @@ export const numericInstability: Rule = {
       }
       const range = ctx.always.get(arg);
       if (!range) continue;
+      // A value computed from parameters alone (a weight norm) is 0 only at
+      // one point of parameter space: reported only if the init puts it there.
+      if (!readsData(ctx, arg) && !zeroAtInit(ctx, arg)) continue;
       if (n.op === "log" || n.op === "sqrt") {
         if (!(range.lo < 0 || reachesZero(range))) continue;
         const eps = n.op === "log" ? "1e-8" : "1e-5";
@@ -101,6 +106,31 @@ export const numericInstability: Rule = {
     return out;
   },
 };
+
+/** Whether the seeded sample at init has a value of `n` at or below 0 (or the init interval is exactly 0). */
+function zeroAtInit(ctx: LintContext, n: Node): boolean {
+  const v = ctx.flow.loopOf.has(n) ? undefined : ctx.samples?.evaluator.values.get(n);
+  if (v) return v.data.some((x) => x <= 0);
+  const i = ctx.atInit.get(n);
+  return i !== undefined && i.lo <= 0 && i.hi >= 0 && reachesZero(i) && i.hi - i.lo === 0;
+}
+
+/** Whether a value depends on an input (data), not only on parameters and constants. */
+function readsData(ctx: LintContext, n: Node): boolean {
+  const seen = new Set<Node>();
+  const stack = [n];
+  while (stack.length) {
+    const m = stack.pop()!;
+    if (m.op === "input") return true;
+    for (const e of ctx.flow.ins.get(m) ?? []) {
+      if (!seen.has(e.from)) {
+        seen.add(e.from);
+        stack.push(e.from);
+      }
+    }
+  }
+  return false;
+}
 
 function throughLayout(n: Node): { node: Node; pick: Node | null } {
   let cur = n;
