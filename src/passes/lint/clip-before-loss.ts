@@ -120,7 +120,7 @@ function keepsLossUp(ctx: LintContext, n: Node, c: Clip): boolean {
   const after = afterNode(ctx, n);
   const g = ctx.graph;
   try {
-    const width = c.lo && c.hi ? Math.abs(numberOf(c.hi) - numberOf(c.lo)) : NaN;
+    const width = c.lo && c.hi ? Math.abs(constValue(ctx, c.hi) - constValue(ctx, c.lo)) : NaN;
     const delta = 1e-3 * (Number.isFinite(width) && width > 0 ? Math.min(1, width) : 1);
     const shape = base.get(n).shape;
     const size = base.get(n).data.length;
@@ -179,8 +179,12 @@ function subsets(n: number, k: number): number[][] {
   return Array.from({ length: k }, (_, g) => idx.filter((_, i) => i % k === g));
 }
 
-function numberOf(n: Node | null): number {
-  return n && n.op === "const" ? (n.attrs.value as number) : NaN;
+/** A bound's value when it is a constant scalar expression (`1`, `1 - 1e-7`). */
+function constValue(ctx: LintContext, n: Node | null): number {
+  if (!n) return NaN;
+  if (n.op === "const") return n.attrs.value as number;
+  const i = ctx.always.get(n);
+  return i && i.lo === i.hi && Number.isFinite(i.lo) && n.shape.length === 0 ? i.lo : NaN;
 }
 
 function rangeText(ctx: LintContext, c: Clip): string {
@@ -197,8 +201,8 @@ function message(ctx: LintContext, n: Node, c: Clip, deps: Set<number>): string 
     `${ctx.show(n)} zeroes the gradient wherever ${what} is ${rangeText(ctx, c)}: there the clip's gradient is exactly 0, ` +
     `so those elements send no gradient to ${listText(names)} and the loss cannot pull ${what} back into the range`;
   const vals = ctx.samples?.values(c.x);
-  const lo = numberOf(c.lo);
-  const hi = numberOf(c.hi);
+  const lo = constValue(ctx, c.lo);
+  const hi = constValue(ctx, c.hi);
   if (vals && (c.lo === null || !Number.isNaN(lo)) && (c.hi === null || !Number.isNaN(hi))) {
     const f = fraction(vals, (v) => (c.lo !== null && v < lo) || (c.hi !== null && v > hi));
     msg += `; at init ${pct(f)} of ${what}'s sampled values are ${rangeText(ctx, c)} (estimated from the initializers and input hints)`;
@@ -209,11 +213,11 @@ function message(ctx: LintContext, n: Node, c: Clip, deps: Set<number>): string 
 function fixFor(ctx: LintContext, n: Node, c: Clip, down: Set<Node>): Fix {
   const parts = callParts(ctx.text(n.span));
   const xText = parts && parts.callee === n.op ? (n.op === "clip" ? parts.args[0] : parts.args.find((a) => a === ctx.ref(c.x)) ?? ctx.ref(c.x)) : ctx.ref(c.x);
-  const lo = numberOf(c.lo);
-  const hi = numberOf(c.hi);
+  const lo = constValue(ctx, c.lo);
+  const hi = constValue(ctx, c.hi);
   const square = [...ctx.flow.outs.get(n) ?? []]
     .map((e) => e.to)
-    .find((u) => down.has(u) && (u.op === "square" || (u.op === "mul" && u.inputs[0] === n && u.inputs[1] === n) || (u.op === "pow" && numberOf(u.inputs[1]) === 2)));
+    .find((u) => down.has(u) && (u.op === "square" || (u.op === "mul" && u.inputs[0] === n && u.inputs[1] === n) || (u.op === "pow" && constValue(ctx, u.inputs[1]) === 2)));
   if (n.op === "clip" && square && lo === -hi && hi > 0) {
     const rewrite = `huber(${xText}, ${fmt(hi)})`;
     return {
@@ -221,7 +225,12 @@ function fixFor(ctx: LintContext, n: Node, c: Clip, down: Set<Node>): Fix {
       edits: [{ span: square.span, text: rewrite }],
     };
   }
-  const range = c.lo && c.hi ? `${fmt(lo)}, ${fmt(hi)}` : "lo, hi";
+  if (c.x.op === "sigmoid" || c.x.op === "softmax") {
+    return {
+      description: `${c.x.op === "sigmoid" ? "compute the loss from the logits instead of clipping the probability: log(sigmoid(z)) = -softplus(-z) and log(1 - sigmoid(z)) = -softplus(z)" : "compute the loss from the logits instead of clipping the probability: log_softmax(z), or cross_entropy(z, y)"}; both are exact and keep a gradient everywhere`,
+    };
+  }
+  const range = c.lo && c.hi && !Number.isNaN(lo) && !Number.isNaN(hi) ? `${fmt(lo)}, ${fmt(hi)}` : "lo, hi";
   return {
     description: `to limit the gradient rather than the value, use clip_grad(${xText}, ${range}) (identity forward; the backward pass clips the gradient); to bound the value, use a smooth squashing function such as tanh or sigmoid, whose gradient is never exactly 0`,
   };

@@ -225,6 +225,7 @@ export function fraction(ts: readonly Tensor[], pred: (v: number) => boolean): n
 
 /** A percentage for a message: "99.6%", "100%", "<0.1%". */
 export function pct(f: number): string {
+  if (f === 0) return "0%";
   if (f >= 0.9995) return f === 1 ? "100%" : "99.9%";
   if (f > 0 && f < 0.001) return "<0.1%";
   const p = f * 100;

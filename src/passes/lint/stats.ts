@@ -53,7 +53,7 @@ export function fmt(v: number): string {
   if (!Number.isFinite(v)) return v > 0 ? "∞" : v < 0 ? "-∞" : "NaN";
   const a = Math.abs(v);
   if (a < 1e-12) return "0";
-  if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(1).replace("e+", "e");
+  if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(1).replace("e+", "e").replace(".0e", "e");
   if (a >= 100) return String(Math.round(v));
   return String(Number(v.toPrecision(3)));
 }
