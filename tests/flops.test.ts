@@ -52,12 +52,12 @@ describe("countFlops: hand-checked small graphs", () => {
   });
 
   it("a dense layer, backward: relu's mask, db's sum and the transposed matmul for dW", () => {
-    // The cotangent of sum is a broadcast of 1 (no flops). relu's rule:
-    // gt (8) and mul (8); db = sum_to over [2, 4] (8); dW = x^T g is
-    // 2 * 3*4 * 2 = 48 (K is B, read off the transposed operand). No dx:
+    // The cotangent of sum is a broadcast of 1, so relu's rule ct * (x > 0)
+    // simplifies to the mask gt (8); db = sum_to over [2, 4] (8); dW = x^T g
+    // is 2 * 3*4 * 2 = 48 (K is B, read off the transposed operand). No dx:
     // x is an input nobody asked a gradient of.
     const st = stages(DENSE);
-    expect(countFlops(st.opt, { B: 2 })).toEqual({ forward: 72, backward: 8 + 8 + 8 + 48 });
+    expect(countFlops(st.opt, { B: 2 })).toEqual({ forward: 72, backward: 8 + 8 + 48 });
   });
 
   it("symbolic dims scale the count; each call binds its own value", () => {
@@ -148,12 +148,7 @@ describe("issue 3 acceptance: examples/mlp.bp at batch 64", () => {
     expect(Math.abs(ours.backward - hand) / hand).toBeLessThan(1e-4);
   });
 
-  // KNOWN GAP (fails today by exactly B = 64 flops): mean's cotangent is built
-  // as div(broadcast_to(1, [B]), numel(B)), a [B] vector of 1/B, which the
-  // simplifier does not fold into a scalar 1/B before the broadcast. Drop
-  // `.fails` once simplify moves elementwise ops on broadcast scalars inside
-  // the broadcast (or folds this pattern).
-  it.fails("the simplified backward needs no more flops than the hand-written one (strict)", () => {
+  it("the simplified backward needs no more flops than the hand-written one (strict)", () => {
     expect(ours.backward).toBeLessThanOrEqual(hand);
   });
 });

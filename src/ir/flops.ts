@@ -46,12 +46,26 @@ export function nodeFlops(n: Node, dimValue: (d: Dim) => number): number {
   return f ? f(n, dimValue) : 0;
 }
 
-function countBlock(nodes: readonly Node[], times: number, dimValue: (d: Dim) => number, total: FlopCount): void {
+/**
+ * Scalars computed only from constants and dims (mean's 1/B) are known once
+ * the dims are bound: they cost nothing per element and are not counted.
+ */
+function isStatic(n: Node, memo: Map<number, boolean>): boolean {
+  const hit = memo.get(n.id);
+  if (hit !== undefined) return hit;
+  const v =
+    n.op === "const" || n.op === "numel" || (n.shape.length === 0 && n.inputs.length > 0 && OPS[n.op].class === "elementwise" && n.inputs.every((i) => isStatic(i, memo)));
+  memo.set(n.id, v);
+  return v;
+}
+
+function countBlock(nodes: readonly Node[], times: number, dimValue: (d: Dim) => number, total: FlopCount, memo = new Map<number, boolean>()): void {
   for (const n of nodes) {
     if (n.op === "loop" && n.body) {
-      countBlock(n.body.nodes, times * dimValue(n.attrs.count as Dim), dimValue, total);
+      countBlock(n.body.nodes, times * dimValue(n.attrs.count as Dim), dimValue, total, memo);
       continue;
     }
+    if (isStatic(n, memo)) continue;
     const f = nodeFlops(n, dimValue) * times;
     if (n.phase === "bwd") total.backward += f;
     else total.forward += f;

@@ -4,7 +4,7 @@
 // matmul flag can absorb); these passes make it what a person would write.
 import type { Builder } from "../ir/builder.js";
 import { OPS } from "../ir/ops.js";
-import { constSize, sameShape } from "../ir/shape.js";
+import { broadcastShapes, constSize, sameShape } from "../ir/shape.js";
 import type { Graph, LoopBody, Node } from "../ir/types.js";
 import { mapGraph, type Rule } from "./rewrite.js";
 
@@ -27,8 +27,31 @@ export const foldRule: Rule = (b, n, inputs) => {
   return Number.isFinite(value) ? b.const(value) : null;
 };
 
+/**
+ * An elementwise op on a broadcast value and scalars runs before the
+ * broadcast: div(broadcast_to(1, [B]), B) becomes broadcast_to(1 / B, [B]),
+ * one division instead of B.
+ */
+function hoistBroadcast(b: Builder, n: Node, inputs: Node[]): Node | null {
+  if (OPS[n.op].class !== "elementwise" || inputs.length === 0) return null;
+  // Elementwise ops broadcast by themselves: an explicit broadcast_to that
+  // the other inputs already imply is dropped.
+  const narrowed = inputs.map((i) => (i.op === "broadcast_to" ? i.inputs[0] : i));
+  if (narrowed.some((x, k) => x !== inputs[k]) && inputs.some((i) => i.op !== "broadcast_to")) {
+    const shape = broadcastShapes(narrowed.map((x) => x.shape));
+    if (shape && sameShape(shape, n.shape)) return b.op(n.op, narrowed, n.attrs);
+  }
+  const wide = inputs.filter((i) => i.shape.length > 0);
+  if (wide.length !== 1 || wide[0].op !== "broadcast_to") return null;
+  const inner = wide[0].inputs[0];
+  const moved = b.op(n.op, inputs.map((i) => (i === wide[0] ? inner : i)), n.attrs);
+  return b.op("broadcast_to", [moved], { shape: n.shape });
+}
+
 /** x*1, x+0, 0*x, neg(neg x), transposes absorbed by matmul, no-op reshapes. */
 export const algebraRule: Rule = (b, n, inputs) => {
+  const hoisted = hoistBroadcast(b, n, inputs);
+  if (hoisted) return hoisted;
   const [x, y] = inputs;
   const keeps = (v: Node): boolean => sameShape(v.shape, n.shape);
   const zeros = (): Node => b.op("full", [], { shape: n.shape, value: 0 });
@@ -67,8 +90,20 @@ export const algebraRule: Rule = (b, n, inputs) => {
     case "reshape":
       if (sameShape(x.shape, n.shape)) return x;
       if (x.op === "reshape") return b.op("reshape", [x.inputs[0]], n.attrs);
+      // A reshaped broadcast of one value is a broadcast of it.
+      if (x.op === "broadcast_to" && constSize(x.inputs[0].shape) === 1) {
+        const v = x.inputs[0].shape.length ? b.op("reshape", [x.inputs[0]], { shape: [] }) : x.inputs[0];
+        return b.op("broadcast_to", [v], { shape: n.shape });
+      }
       return null;
     case "broadcast_to":
+      if (sameShape(x.shape, n.shape)) return x;
+      if (x.op === "broadcast_to") return b.op("broadcast_to", [x.inputs[0]], n.attrs);
+      if (x.op === "reshape" && constSize(x.shape) === 1) {
+        const v = x.inputs[0].shape.length ? b.op("reshape", [x.inputs[0]], { shape: [] }) : x.inputs[0];
+        return v === x ? null : b.op("broadcast_to", [v], n.attrs);
+      }
+      return null;
     case "sum_to":
       if (sameShape(x.shape, n.shape)) return x;
       return null;
