@@ -1,0 +1,13 @@
+// The compiler as a library: source text in, stages and TypeScript out.
+export { BpcError, formatDiagnostic, type Diagnostic, type Span } from "./diag.js";
+export { parse } from "./parser/parse.js";
+export { lower } from "./passes/lower.js";
+export { grad } from "./passes/autodiff.js";
+export { compileStages, frontEnd, simplify, SIMPLIFY_PASSES, type Stages } from "./passes/pipeline.js";
+export { printGraph } from "./ir/print.js";
+export { verifyGraph } from "./ir/verify.js";
+export { OPS, OP_KINDS, type OpKind, type OpDef } from "./ir/ops.js";
+export type { Graph, Node, Shape, Dim } from "./ir/types.js";
+export { emitModule } from "./codegen/emit.js";
+export { lint } from "./passes/lint/index.js";
+export { countFlops } from "./ir/flops.js";
