@@ -1,0 +1,72 @@
+// The jax-js twins of the bench models, written from the .bp sources as a
+// JAX user would: a loss over a params tree, jit(valueAndGrad(loss)) on the
+// wasm device. jax-js arrays are reference-counted and every op consumes its
+// arguments, so a value read twice is passed as `.ref` (see jax-js's README).
+// The RNN's loop is a JS loop, unrolled into the jitted program.
+import { type Array as JArray, lax, nn, numpy as np, tree } from "@jax-js/jax";
+import type { BenchModel } from "./spec.js";
+
+export type JTree = Record<string, JArray>;
+export type JaxLoss = (p: JTree, x: JTree) => JArray;
+
+/** Mean softmax cross-entropy of logits [B, C] against int labels [B]. */
+function crossEntropy(logits: JArray, y: JArray, C: number): JArray {
+  return nn.logSoftmax(logits, -1).mul(nn.oneHot(y, C)).sum(1).mean().neg();
+}
+
+export function jaxLoss(m: BenchModel): JaxLoss {
+  const s = m.sizes;
+  switch (m.family) {
+    case "mlp":
+      return (p, x) => {
+        const h = nn.relu(np.matmul(x.x, p.W1).add(p.b1));
+        return crossEntropy(np.matmul(h, p.W2).add(p.b2), x.y, s.C);
+      };
+    case "rnn":
+      return (p, x) => {
+        let h = np.zeros([s.B, s.H]);
+        for (let t = 0; t < s.T; t++) {
+          h = np.tanh(np.matmul(x.xs.ref.slice(t), p.Wx.ref).add(np.matmul(h, p.Wh.ref)).add(p.bh.ref));
+        }
+        tree.dispose([x.xs, p.Wx, p.Wh, p.bh]);
+        return crossEntropy(np.matmul(h, p.Wy).add(p.by), x.y, s.C);
+      };
+    case "dqn": {
+      // Reads the params without consuming them (the caller disposes).
+      const q = (p: JTree, obs: JArray): JArray => {
+        const h1 = nn.relu(np.matmul(obs, p.W1.ref).add(p.b1.ref));
+        const h2 = nn.relu(np.matmul(h1, p.W2.ref).add(p.b2.ref));
+        return np.matmul(h2, p.W3.ref).add(p.b3.ref);
+      };
+      return (p, x) => {
+        const qActed = q(p, x.s).mul(nn.oneHot(x.a, s.A)).sum(1);
+        const qNext = q(p, x.s_next).max(1);
+        tree.dispose(p);
+        const target = lax.stopGradient(x.r.add(np.subtract(1, x.done).mul(0.99).mul(qNext)));
+        const delta = target.sub(qActed);
+        const ad = np.abs(delta.ref);
+        const hub = np.where(ad.ref.lessEqual(1), delta.ref.mul(delta).mul(0.5), ad.sub(0.5));
+        return hub.mean();
+      };
+    }
+    case "batchnorm":
+      return (p, x) => {
+        const z = np.matmul(x.x, p.W1);
+        const mu = z.ref.mean(0, { keepdims: true });
+        const zc = z.sub(mu);
+        const v = np.square(zc.ref).mean(0, { keepdims: true });
+        const zhat = zc.div(np.sqrt(v.add(1e-5)));
+        const h = nn.relu(p.gamma.mul(zhat).add(p.beta));
+        return crossEntropy(np.matmul(h, p.W2).add(p.b2), x.y, s.C);
+      };
+  }
+}
+
+/** Device arrays of the given data: floats as float32, ints as int32. */
+export function jaxArrays(data: Record<string, Float32Array | Int32Array>, shapes: Record<string, number[]>): JTree {
+  const out: JTree = {};
+  for (const [name, a] of Object.entries(data)) {
+    out[name] = a instanceof Int32Array ? np.array(a, { dtype: np.int32 }).reshape(shapes[name]) : np.array(a).reshape(shapes[name]);
+  }
+  return out;
+}

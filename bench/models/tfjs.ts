@@ -1,0 +1,91 @@
+// The TF.js twins of the bench models, written from the .bp sources the way a
+// TF.js user would: tf ops, softmax cross-entropy from tf.losses, autograd
+// with tf.valueAndGrads over the parameters. Labels are fed one-hot and the
+// RNN's sequence pre-split into steps (data preparation, outside the timed
+// step); stop_gradient is a value computed before the taped loss. Prod mode
+// (no per-op validation) is on in the worker.
+import * as tf from "@tensorflow/tfjs";
+import type { BenchModel } from "./spec.js";
+
+export type Tensors = Record<string, tf.Tensor>;
+
+export interface TfModel {
+  /** Turns the raw inputs into the tensors the loss reads (once, untimed). */
+  prepare(inputs: Record<string, Float32Array | Int32Array>): { tensors: Tensors; steps?: tf.Tensor[] };
+  /** Values outside the gradient (stop_gradient), computed each step before the taped loss. */
+  detached?(p: Tensors, x: Tensors): Tensors;
+  loss(p: Tensors, x: Tensors, steps: tf.Tensor[] | undefined, detached: Tensors): tf.Scalar;
+}
+
+const f32 = (a: Float32Array | Int32Array, shape: number[]): tf.Tensor => tf.tensor(Float32Array.from(a), shape, "float32");
+const oneHot = (a: Float32Array | Int32Array, n: number): tf.Tensor => tf.oneHot(tf.tensor1d(Int32Array.from(a), "int32"), n);
+
+export function tfjsModel(m: BenchModel): TfModel {
+  const s = m.sizes;
+  switch (m.family) {
+    case "mlp":
+      return {
+        prepare: (x) => ({ tensors: { x: f32(x.x, [s.B, s.D]), y: oneHot(x.y, s.C) } }),
+        loss: (p, x) => {
+          const h = tf.relu(tf.add(tf.matMul(x.x, p.W1), p.b1));
+          const logits = tf.add(tf.matMul(h, p.W2), p.b2);
+          return tf.losses.softmaxCrossEntropy(x.y, logits) as tf.Scalar;
+        },
+      };
+    case "rnn":
+      return {
+        prepare: (x) => {
+          const xs = f32(x.xs, [s.T, s.B, s.D]);
+          const steps = tf.unstack(xs);
+          xs.dispose();
+          return { tensors: { y: oneHot(x.y, s.C) }, steps };
+        },
+        loss: (p, x, steps) => {
+          let h: tf.Tensor = tf.zeros([s.B, s.H]);
+          for (const xt of steps ?? []) h = tf.tanh(tf.add(tf.add(tf.matMul(xt, p.Wx), tf.matMul(h, p.Wh)), p.bh));
+          const logits = tf.add(tf.matMul(h, p.Wy), p.by);
+          return tf.losses.softmaxCrossEntropy(x.y, logits) as tf.Scalar;
+        },
+      };
+    case "dqn": {
+      const q = (p: Tensors, x: tf.Tensor): tf.Tensor => {
+        const h1 = tf.relu(tf.add(tf.matMul(x, p.W1), p.b1));
+        const h2 = tf.relu(tf.add(tf.matMul(h1, p.W2), p.b2));
+        return tf.add(tf.matMul(h2, p.W3), p.b3);
+      };
+      return {
+        prepare: (x) => ({
+          tensors: {
+            s: f32(x.s, [s.B, s.S]),
+            a: oneHot(x.a, s.A),
+            r: f32(x.r, [s.B]),
+            s_next: f32(x.s_next, [s.B, s.S]),
+            done: f32(x.done, [s.B]),
+          },
+        }),
+        detached: (p, x) => ({
+          target: tf.add(x.r, tf.mul(tf.mul(0.99, tf.sub(1, x.done)), tf.max(q(p, x.s_next), 1))),
+        }),
+        loss: (p, x, _steps, d) => {
+          // huber(target - q_acted, 1), averaged (TF.js's where cannot differentiate its comparison).
+          const qActed = tf.sum(tf.mul(q(p, x.s), x.a), 1);
+          return tf.losses.huberLoss(d.target, qActed, undefined, 1, tf.Reduction.MEAN) as tf.Scalar;
+        },
+      };
+    }
+    case "batchnorm":
+      return {
+        prepare: (x) => ({ tensors: { x: f32(x.x, [s.B, s.D]), y: oneHot(x.y, s.C) } }),
+        loss: (p, x) => {
+          const z = tf.matMul(x.x, p.W1);
+          const mu = tf.mean(z, 0, true);
+          const zc = tf.sub(z, mu);
+          const v = tf.mean(tf.square(zc), 0, true);
+          const zhat = tf.div(zc, tf.sqrt(tf.add(v, 1e-5)));
+          const h = tf.relu(tf.add(tf.mul(p.gamma, zhat), p.beta));
+          const logits = tf.add(tf.matMul(h, p.W2), p.b2);
+          return tf.losses.softmaxCrossEntropy(x.y, logits) as tf.Scalar;
+        },
+      };
+  }
+}
