@@ -115,7 +115,13 @@ export function runLint(files: string[], format: "text" | "json" | "sarif", opts
     }
   }
   const output =
-    format === "json" ? formatJson(diagnostics) : format === "sarif" ? formatSarif(diagnostics, RULE_META) : formatText(diagnostics, sources, { color: opts.color, files: files.length - failed });
+    format === "json"
+      ? formatJson(diagnostics)
+      : format === "sarif"
+        ? formatSarif(diagnostics, RULE_META)
+        : failed === files.length
+          ? ""
+          : formatText(diagnostics, sources, { color: opts.color, files: files.length - failed });
   const exitCode = errors.length ? 2 : diagnostics.some((d) => d.severity === "error") ? 1 : 0;
   return { output, exitCode, errors: errors.length ? errors.join("\n\n") + "\n" : "", diagnostics };
 }
