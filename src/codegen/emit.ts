@@ -140,6 +140,18 @@ class ModuleEmitter {
     }
     this.gradNames = [...g.params.map((n) => n.name as string), ...floatInputs.filter((n) => wanted.includes(n))];
 
+    // Every name a value may be given later is off limits to kernel temporaries.
+    const blockNames = (nodes: readonly Node[]): void => {
+      for (const n of nodes) {
+        if (n.name) this.names.block(n.name);
+        if (n.body) {
+          blockNames([n.body.index, ...n.body.carried, ...n.body.nodes]);
+          for (const t of n.body.tape) if (t.name) this.names.block(`${t.name}_tape`);
+        }
+      }
+    };
+    blockNames(g.nodes);
+    for (const h of ["scratch", "operand", "logits", "rows", "indices", "filled"]) this.names.block(h);
     // Claim source names first so they keep their spelling: params, inputs, dims.
     for (const n of [...g.params, ...g.inputs]) this.nodeLocal.set(n, this.names.claim(n.name as string));
     for (const d of g.dims) this.dimLocal.set(d.name, this.names.claim(d.name));
@@ -221,7 +233,7 @@ class ModuleEmitter {
 
   /** `// line 16: h = relu(x @ W1 + b1)` before a kernel, once per run of nodes from the same line. */
   private comment(nodes: readonly Node[], out: string[]): void {
-    const lines = [...new Set(nodes.map((n) => n.span.line).filter((l) => l > 0 && l !== this.fn.lastLine))];
+    const lines = [...new Set(nodes.map((n) => n.span.line).filter((l) => l > 0 && l !== this.fn.lastLine))].sort((a, b) => a - b);
     if (lines.length === 0) return;
     const prefix = nodes[nodes.length - 1].phase === "bwd" ? "grad of line" : "line";
     for (const l of lines) out.push(`// ${prefix} ${l}: ${this.sourceLine(l)}`);
@@ -334,14 +346,16 @@ class ModuleEmitter {
     const t = new Temps(this.names);
     const acc: Access[] = [{ base: dst.off, strides: dst.strides }];
     if (src.kind === "view") acc.push({ base: src.off, strides: this.broadcastStrides(src, dst.shape) });
-    if (assign === "=" && this.isWhole(dst)) {
-      if (src.kind !== "view") {
-        out.push(`${this.ref(dst.buf)}.fill(${src.expr});`);
-        return;
-      }
+    if (assign === "=" && src.kind !== "view" && this.isWhole(dst)) {
+      out.push(`${this.ref(dst.buf)}.fill(${src.expr});`);
+      return;
+    }
+    // A whole buffer into a contiguous region (a carried value, a tape row): one typed-array copy.
+    if (assign === "=" && src.kind === "view" && this.isContiguous(dst) && src.off === "0" && this.isContiguous(src)) {
       const info = this.bufs.get(src.buf);
-      if (src.off === "0" && this.isContiguous(src) && info && sizeEq(info.size, product(dst.shape)) && sizeEq(product(src.shape), info.size)) {
-        out.push(`${this.ref(dst.buf)}.set(${this.ref(src.buf)});`);
+      const n = product(dst.shape);
+      if (info && !info.scratch && sizeEq(info.size, n) && sizeEq(product(src.shape), n)) {
+        out.push(`${this.ref(dst.buf)}.set(${this.ref(src.buf)}${dst.off === "0" ? "" : `, ${dst.off}`});`);
         return;
       }
     }

@@ -53,9 +53,20 @@ export class Namer {
     }
   }
 
-  /** Whether `name` is claimed (used by kernel temporaries to stay clear). */
+  private readonly blocked = new Set<string>();
+
+  /**
+   * Keeps temporaries away from a name that may be claimed later (names are
+   * claimed as kernels are written, but a kernel's loop counters are chosen
+   * before the names of the values computed inside it).
+   */
+  block(base: string): void {
+    this.blocked.add(base);
+  }
+
+  /** Whether kernel temporaries must avoid `name`. */
   has(name: string): boolean {
-    return this.taken.has(name);
+    return this.taken.has(name) || this.blocked.has(name);
   }
 }
 

@@ -86,12 +86,14 @@ export function plan(g: Graph): Plan {
     }
   });
 
-  // A node fuses into its one reader of the same phase and block; readers in
-  // the backward pass then read the value it also stores ("kept").
+  // A node fuses into its one reader of the same phase and block. It also
+  // stores its value ("kept") when something else reads it later: the backward
+  // pass, or a tape, loop result or output (read at the end of a step or call,
+  // after its reader's loop has run).
   const fused = new Set<Node>();
   const kept = new Set<Node>();
   for (const [n, rs] of readers) {
-    if (!isElementwise(n) || n.dtype !== "float" || pinned.has(n)) continue;
+    if (!isElementwise(n) || n.dtype !== "float") continue;
     const same = [...rs].filter((r) => r.phase === n.phase);
     if (same.length !== 1) continue;
     const [r] = same;
@@ -100,7 +102,7 @@ export function plan(g: Graph): Plan {
       (isElementwise(r) && sameShape(r.shape, n.shape)) || (FUSING_REDUCTIONS.has(r.op) && r.inputs[0] === n);
     if (!ok) continue;
     fused.add(n);
-    if (rs.size > 1) kept.add(n);
+    if (rs.size > 1 || pinned.has(n)) kept.add(n);
   }
   return { live, readers, pinned, fused, kept, block };
 }
