@@ -10,6 +10,7 @@ import type { Graph, Node } from "../ir/types.js";
 import { grad } from "../passes/autodiff.js";
 import { compileStages, frontEnd, simplify } from "../passes/pipeline.js";
 import { mapGraph } from "../passes/rewrite.js";
+import { rng } from "../train/data.js";
 
 type Tensor = Float64Array | Float32Array | Int32Array;
 /** The parts of a compiled module the check uses. */
@@ -25,17 +26,6 @@ export interface CheckRow {
   checked: number;
   maxRelError: number;
   maxAbsError: number;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function normal(r: () => number): number {

@@ -11,6 +11,7 @@ import { Builder } from "../ir/builder.js";
 import { OPS } from "../ir/ops.js";
 import { broadcastShapes, sameShape, showShape } from "../ir/shape.js";
 import type { Graph, LoopBody, Node } from "../ir/types.js";
+import { maxGraphId } from "./rewrite.js";
 
 export interface GradOptions {
   /** Float inputs whose gradients backward also returns. */
@@ -28,7 +29,7 @@ export function grad(g: Graph, opts: GradOptions = {}): Graph {
     if (inp.dtype !== "float") throw new BpcError(`--input-grads: '${name}' is an int input and has no gradient`, inp.span);
   }
   const targets = [...g.params, ...g.inputs.filter((n) => wanted.has(n.name as string))];
-  const b = new Builder({ startId: maxId(g) + 1, phase: "bwd" });
+  const b = new Builder({ startId: maxGraphId(g) + 1, phase: "bwd" });
   const ad = new Reverse(b, new Set(targets.map((n) => n.id)));
   ad.markRequires(g.nodes);
   b.span = g.loss.span;
@@ -41,22 +42,6 @@ export function grad(g: Graph, opts: GradOptions = {}): Graph {
     return { name: t.name as string, of: t, node };
   });
   return { ...g, nodes: [...g.nodes, ...b.nodes], grads };
-}
-
-function maxId(g: Graph): number {
-  let m = 0;
-  const walk = (nodes: readonly Node[]): void => {
-    for (const n of nodes) {
-      m = Math.max(m, n.id);
-      if (n.body) {
-        m = Math.max(m, n.body.index.id, ...n.body.carried.map((c) => c.id));
-        walk(n.body.nodes);
-      }
-    }
-  };
-  walk([...g.inputs, ...g.params]);
-  walk(g.nodes);
-  return m;
 }
 
 class Reverse {
