@@ -251,6 +251,12 @@ describe("generated modules", () => {
     expect(mlp.ts).toMatch(/add7\[o \+ j\] = matmul6\[o \+ j\] \+ b1\[j\];\n\s*h\[o \+ j\] = add7\[o \+ j\] > 0 \? add7\[o \+ j\] : 0;/);
   });
 
+  it("match their snapshots (a change to codegen or a pass shows up as a diff; update with vitest -u)", async () => {
+    await expect(mlp.ts).toMatchFileSnapshot("snapshots/codegen/mlp.ts.snap");
+    await expect(rnn.ts).toMatchFileSnapshot("snapshots/codegen/rnn.ts.snap");
+    await expect(dqn.ts).toMatchFileSnapshot("snapshots/codegen/dqn.ts.snap");
+  });
+
   it("allocate typed arrays only in the workspace builders and init", () => {
     for (const { ts: text } of [mlp, rnn, dqn]) {
       const chunks = text.split(/\n(?=(?:export )?function )/);
