@@ -1034,10 +1034,7 @@ class ModuleEmitter {
     for (const home of ["params", "inputs"] as const) {
       const names = byHome(home);
       if (!names.length) continue;
-      const parts = names.map((l) => {
-        const k = this.bufs.get(l)?.key as string;
-        return k === l ? l : `${key(k) === `["__proto__"]` ? "__proto__" : k}: ${l}`;
-      });
+      const parts = names.map((l) => field(this.bufs.get(l)?.key as string, l));
       lines.push(`const { ${parts.join(", ")} } = ${home};`);
     }
     return lines;
@@ -1098,10 +1095,9 @@ class ModuleEmitter {
       const of = [...this.g.params, ...this.g.inputs].find((p) => p.name === name) as Node;
       const shape = this.sizes(of.shape);
       if (!gr) {
-        const z = this.alloc(this.names.claim(`d${name}`), shape, "float");
-        outs.push(`${this.ref(z.buf)}.fill(0); // ${commentText(name)} does not reach the loss`);
-        fields.push(`${key(name)}: ${z.buf}`);
-        continue;
+        throw new Error(
+          `emitModule: the graph has no gradient for '${name}'; differentiate it with the same --input-grads (${this.opts.inputGrads.join(", ") || "none"})`,
+        );
       }
       const h = this.handOut(this.value(gr.node), shape, "float", `d${name}`, outs);
       fields.push(field(name, this.ref(h.buf)));
@@ -1228,7 +1224,8 @@ class ModuleEmitter {
         default:
           throw new Error(`internal error: unknown initializer ${init}`);
       }
-      return `// ${this.sourceLine(p.span.line)}${note && ` ${commentText(note)}`}\n${key(p.name as string)}: ${expr},`;
+      const text = `${p.span.line > 0 ? this.sourceLine(p.span.line) : ""}${note && ` ${commentText(note)}`}`.trim();
+      return `${text ? `// ${text}\n` : ""}${key(p.name as string)}: ${expr},`;
     });
     return [
       `/**`,
