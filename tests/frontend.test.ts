@@ -50,6 +50,7 @@ const BAD: [string, string, string, number, number][] = [
   ["index out of bounds", `${HEAD}h = x[:, 4]\nminimize sum(h)\n`, "out of bounds for axis 1 of size 4", 8, 10],
   ["def calling itself", `${HEAD}def f(a) = f(a) + 1\nminimize sum(f(x))\n`, "def f calls itself; recursion is not supported", 8, 12],
   ["mutual recursion", `${HEAD}def f(a) = g(a)\ndef g(a) = f(a)\nminimize sum(f(x))\n`, "def f calls itself", 9, 12],
+  ["loop not starting at 0", `${HEAD}h = x @ W\nfor t in 2..5 {\n  h = tanh(h)\n}\nminimize sum(h)\n`, "a loop runs from 0: write 'for t in 0..N'", 9, 10],
   ["loop bound not constant", `${HEAD}s = sum(x)\nfor t in 0..s {\n  s = s + 1\n}\nminimize s\n`, "a loop bound must be an integer constant or a dim", 9, 13],
   ["empty file", ``, "empty file", 1, 1],
   ["comments only", `# nothing here\n\n`, "empty file", 1, 1],

@@ -375,10 +375,10 @@ class Lowering {
   private loop(s: Extract<Stmt, { kind: "for" }>, env: Env): void {
     const start = this.staticInt(s.start, "a loop bound");
     const end = this.staticDim(s.end, "a loop bound");
-    if (typeof start !== "number") throw new BpcError("a loop's start must be an integer constant", s.start.span);
-    if (typeof end === "number" && end < start) throw new BpcError(`empty loop: ${start}..${end}`, s.end.span);
-    if (typeof end === "string" && start !== 0) throw new BpcError("a loop over a symbolic dim must start at 0", s.start.span);
-    const count: Dim = typeof end === "number" ? end - start : end;
+    // The language's loops run t = 0, 1, ..., T-1 (spec section 4).
+    if (start !== 0) throw new BpcError(`a loop runs from 0: write 'for ${s.var.name} in 0..N'`, s.start.span);
+    if (typeof end === "number" && end < 1) throw new BpcError(`empty loop: 0..${end}`, s.end.span);
+    const count: Dim = end;
 
     const assigned = assignedNames(s.body);
     const carriedNames = [...assigned].filter((n) => {
