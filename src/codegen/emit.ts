@@ -31,6 +31,7 @@ import {
 } from "./nest.js";
 import { isElementwise, plan, type Plan } from "./plan.js";
 import { HELPER_DEPS, helperSource, type Helper } from "./runtime.js";
+import { matmulKernelArgs, matmulKernelName, matmulKernelSource, type MatmulSpec } from "./matmul.js";
 
 export interface EmitOptions {
   precision: "f32" | "f64";
@@ -43,7 +44,8 @@ export async function emitModule(g: Graph, opts: EmitOptions): Promise<string> {
   const emitter = new ModuleEmitter(g, opts);
   const body = await format(emitter.module(), PRETTIER);
   const helpers = await Promise.all(emitter.helperList().map((h) => formattedHelper(h, emitter.floatArray)));
-  return [body.trimEnd(), ...helpers.map((h) => h.trimEnd())].join("\n\n") + "\n";
+  const kernels = await Promise.all([...emitter.kernels.values()].map((k) => format(k, PRETTIER)));
+  return [body.trimEnd(), ...kernels.map((k) => k.trimEnd()), ...helpers.map((h) => h.trimEnd())].join("\n\n") + "\n";
 }
 
 const PRETTIER = { parser: "typescript", printWidth: 110 } as const;
@@ -115,6 +117,8 @@ class ModuleEmitter {
   private readonly values = new Map<Node, Value>();
   private readonly bufs = new Map<string, BufInfo>();
   private readonly helpers = new Set<Helper>();
+  /** Kernels emitted for this module (per-shape matmuls), by name. */
+  readonly kernels = new Map<string, string>();
   private readonly loops = new Map<Node, LoopInfo>();
   /** Loop counters in scope and their ranges, for index bounds that need no runtime check. */
   private readonly counters = new Map<string, { start: number; count: Size }>();
@@ -764,9 +768,12 @@ class ModuleEmitter {
     const dst = this.out(n);
     const [M, N] = dst.shape;
     const K = this.dimSize(n.attrs.transA === true ? x.shape[0] : x.shape[1]);
-    const f = this.use(`matmul${tA ? "T" : "N"}${tB ? "T" : "N"}` as Helper);
-    const acc = !tB && this.opts.precision === "f32" ? `, ${this.scratch(N)}` : "";
-    out.push(`${f}(${this.ref(dst.buf)}, ${this.ref(a.buf)}, ${a.off}, ${this.ref(b.buf)}, ${b.off}, ${sizeStr(M)}, ${sizeStr(K)}, ${sizeStr(N)}${acc});`);
+    const spec: MatmulSpec = { tA, tB, M, K, N, FA: this.FA };
+    const name = matmulKernelName(spec);
+    if (!this.kernels.has(name)) this.kernels.set(name, matmulKernelSource(spec));
+    const sizes = { M, K, N };
+    const args = matmulKernelArgs(spec).map((p) => `, ${sizeStr(sizes[p])}`).join("");
+    out.push(`${name}(${this.ref(dst.buf)}, ${this.ref(a.buf)}, ${a.off}, ${this.ref(b.buf)}, ${b.off}${args});`);
   }
 
   /** A static slice of a view (also the region unslice writes). */
@@ -1255,7 +1262,7 @@ class ModuleEmitter {
     const order: Helper[] = [
       "describe", "checkKeys", "checkArray", "inferDim", "checkFinite", "checkIndex",
       "rng", "gauss", "fillNormal", "fillUniform", "orthogonal",
-      "matmulNN", "matmulNT", "matmulTN", "matmulTT", "softmax", "logSoftmax", "crossEntropy", "pick", "oneHot",
+      "softmax", "logSoftmax", "crossEntropy", "pick", "oneHot",
     ];
     return order.filter((h) => this.helpers.has(h));
   }

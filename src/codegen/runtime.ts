@@ -1,6 +1,6 @@
 // The helper functions a generated module carries: input validation, the
 // seeded PRNG and initializers, and the kernels that are the same for every
-// call site (matmul, softmax, cross-entropy, ...). Each is TypeScript source
+// call site (softmax, cross-entropy, pick, ...; matmuls are emitted per shape by matmul.ts). Each is TypeScript source
 // text over the module's float array type; the emitter includes only those a
 // model uses.
 
@@ -15,10 +15,6 @@ export type Helper =
   | "fillNormal"
   | "fillUniform"
   | "orthogonal"
-  | "matmulNN"
-  | "matmulNT"
-  | "matmulTN"
-  | "matmulTT"
   | "softmax"
   | "logSoftmax"
   | "crossEntropy"
@@ -184,119 +180,6 @@ function orthogonal(a: ${FA}, next: () => number, rows: number, cols: number): $
     for (let c = 0; c < cols; c++) a[r * cols + c] = rows >= cols ? q[c * n + r] : q[r * n + c];
   }
   return a;
-}`;
-    case "matmulNN":
-      return FA === "Float64Array"
-        ? `
-/** out[M, N] = a[M, K] @ b[K, N]; a and b start at offsets ao and bo. */
-function matmulNN(out: ${FA}, a: ${FA}, ao: number, b: ${FA}, bo: number, M: number, K: number, N: number): void {
-  for (let i = 0; i < M; i++) {
-    const oi = i * N;
-    const ai = ao + i * K;
-    out.fill(0, oi, oi + N);
-    for (let k = 0; k < K; k++) {
-      const aik = a[ai + k];
-      const bk = bo + k * N;
-      for (let j = 0; j < N; j++) out[oi + j] += aik * b[bk + j];
-    }
-  }
-}`
-        : `
-/**
- * out[M, N] = a[M, K] @ b[K, N]; a and b start at offsets ao and bo. Each row
- * is accumulated in float64 (acc, N long) and rounded to float32 once.
- */
-function matmulNN(
-  out: ${FA},
-  a: ${FA},
-  ao: number,
-  b: ${FA},
-  bo: number,
-  M: number,
-  K: number,
-  N: number,
-  acc: Float64Array,
-): void {
-  for (let i = 0; i < M; i++) {
-    const ai = ao + i * K;
-    acc.fill(0, 0, N);
-    for (let k = 0; k < K; k++) {
-      const aik = a[ai + k];
-      const bk = bo + k * N;
-      for (let j = 0; j < N; j++) acc[j] += aik * b[bk + j];
-    }
-    const oi = i * N;
-    for (let j = 0; j < N; j++) out[oi + j] = acc[j];
-  }
-}`;
-    case "matmulTN":
-      return FA === "Float64Array"
-        ? `
-/** out[M, N] = a^T @ b where a is stored [K, M] and b [K, N]. */
-function matmulTN(out: ${FA}, a: ${FA}, ao: number, b: ${FA}, bo: number, M: number, K: number, N: number): void {
-  for (let i = 0; i < M; i++) {
-    const oi = i * N;
-    out.fill(0, oi, oi + N);
-    for (let k = 0; k < K; k++) {
-      const aki = a[ao + k * M + i];
-      const bk = bo + k * N;
-      for (let j = 0; j < N; j++) out[oi + j] += aki * b[bk + j];
-    }
-  }
-}`
-        : `
-/**
- * out[M, N] = a^T @ b where a is stored [K, M] and b [K, N]. Each row is
- * accumulated in float64 (acc, N long) and rounded to float32 once.
- */
-function matmulTN(
-  out: ${FA},
-  a: ${FA},
-  ao: number,
-  b: ${FA},
-  bo: number,
-  M: number,
-  K: number,
-  N: number,
-  acc: Float64Array,
-): void {
-  for (let i = 0; i < M; i++) {
-    acc.fill(0, 0, N);
-    for (let k = 0; k < K; k++) {
-      const aki = a[ao + k * M + i];
-      const bk = bo + k * N;
-      for (let j = 0; j < N; j++) acc[j] += aki * b[bk + j];
-    }
-    const oi = i * N;
-    for (let j = 0; j < N; j++) out[oi + j] = acc[j];
-  }
-}`;
-    case "matmulNT":
-      return `
-/** out[M, N] = a @ b^T where a is stored [M, K] and b [N, K]. */
-function matmulNT(out: ${FA}, a: ${FA}, ao: number, b: ${FA}, bo: number, M: number, K: number, N: number): void {
-  for (let i = 0; i < M; i++) {
-    const ai = ao + i * K;
-    for (let j = 0; j < N; j++) {
-      const bj = bo + j * K;
-      let acc = 0;
-      for (let k = 0; k < K; k++) acc += a[ai + k] * b[bj + k];
-      out[i * N + j] = acc;
-    }
-  }
-}`;
-    case "matmulTT":
-      return `
-/** out[M, N] = a^T @ b^T where a is stored [K, M] and b [N, K]. */
-function matmulTT(out: ${FA}, a: ${FA}, ao: number, b: ${FA}, bo: number, M: number, K: number, N: number): void {
-  for (let i = 0; i < M; i++) {
-    for (let j = 0; j < N; j++) {
-      const bj = bo + j * K;
-      let acc = 0;
-      for (let k = 0; k < K; k++) acc += a[ao + k * M + i] * b[bj + k];
-      out[i * N + j] = acc;
-    }
-  }
 }`;
     case "softmax":
       return `
