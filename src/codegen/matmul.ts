@@ -46,6 +46,10 @@ export function matmulKernelSource(spec: MatmulSpec): string {
     if (s.syms.length === 0) return s.k % 4 === 0 ? null : String(s.k - (s.k % 4));
     return `${param} - (${param} % 4)`;
   };
+  const rem8 = (s: Size, param: string): string | null => {
+    if (s.syms.length === 0) return s.k % 8 === 0 ? null : String(s.k - (s.k % 8));
+    return `${param} - (${param} % 8)`;
+  };
   const M4 = rem(spec.M, "M");
   const N4 = rem(spec.N, "N");
 
@@ -74,10 +78,19 @@ export function matmulKernelSource(spec: MatmulSpec): string {
     return lines;
   };
 
+  // Leftover rows (all of them when M < 4, as for a batch of 1) take 1x8
+  // blocks: eight accumulators use each cache line of b they touch in full.
+  const N8 = rem8(spec.N, "N");
   const cols = (R: number): string[] => {
     const lines: string[] = [];
-    if (N4 !== "0") {
-      lines.push(`for (let j = 0; j < ${N4 ?? N}; j += 4) {`, ...block(R, 4), `}`);
+    let from = "0";
+    if (R === 1 && N8 !== "0") {
+      lines.push(`for (let j = 0; j < ${N8 ?? N}; j += 8) {`, ...block(1, 8), `}`);
+      if (N8 === null) return lines;
+      from = N8;
+    }
+    if (N4 !== "0" && N4 !== from) {
+      lines.push(`for (let j = ${from}; j < ${N4 ?? N}; j += 4) {`, ...block(R, 4), `}`);
     }
     if (N4 !== null) lines.push(`for (let j = ${N4}; j < ${N}; j++) {`, ...block(R, 1), `}`);
     return lines;
