@@ -10,6 +10,8 @@ export interface Span {
   col: number;
   endLine: number;
   endCol: number;
+  /** For code inlined from a `def`: the call that brought it in (the outermost, when calls nest). */
+  via?: Span;
 }
 
 export const noSpan: Span = { file: "<builtin>", line: 0, col: 0, endLine: 0, endCol: 0 };

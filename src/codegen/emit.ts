@@ -89,6 +89,8 @@ interface FnCtx {
   phase: Phase;
   refs: Set<string>;
   lastLine: number;
+  /** The def line last commented under lastLine (0: none). */
+  lastInner: number;
 }
 
 interface LoopInfo {
@@ -129,7 +131,7 @@ class ModuleEmitter {
   private readonly resultOf = new Map<Node, View>();
   private readonly lines: string[];
   private readonly gradNames: string[];
-  private fn: FnCtx = { phase: "fwd", refs: new Set(), lastLine: -1 };
+  private fn: FnCtx = { phase: "fwd", refs: new Set(), lastLine: -1, lastInner: 0 };
 
   constructor(
     private readonly g: Graph,
@@ -240,11 +242,26 @@ class ModuleEmitter {
 
   /** `// line 16: h = relu(x @ W1 + b1)` before a kernel, once per run of nodes from the same line. */
   private comment(nodes: readonly Node[], out: string[]): void {
-    const lines = [...new Set(nodes.map((n) => n.span.line).filter((l) => l > 0 && l !== this.fn.lastLine))].sort((a, b) => a - b);
-    if (lines.length === 0) return;
+    // A statement's line, and under it the def line for code inlined from a def.
+    const keys = new Map<string, { outer: number; inner: number }>();
+    for (const n of nodes) {
+      if (n.span.line <= 0) continue;
+      const k = { outer: (n.span.via ?? n.span).line, inner: n.span.via ? n.span.line : 0 };
+      keys.set(`${k.outer}:${k.inner}`, k);
+    }
+    const sorted = [...keys.values()].sort((a, b) => a.outer - b.outer || a.inner - b.inner);
     const prefix = nodes[nodes.length - 1].phase === "bwd" ? "grad of line" : "line";
-    for (const l of lines) out.push(`// ${prefix} ${l}: ${this.sourceLine(l)}`);
-    this.fn.lastLine = lines[lines.length - 1];
+    for (const k of sorted) {
+      if (k.outer !== this.fn.lastLine) {
+        out.push(`// ${prefix} ${k.outer}: ${this.sourceLine(k.outer)}`);
+        this.fn.lastLine = k.outer;
+        this.fn.lastInner = 0;
+      }
+      if (k.inner && k.inner !== this.fn.lastInner) {
+        out.push(`//   line ${k.inner}: ${this.sourceLine(k.inner)}`);
+        this.fn.lastInner = k.inner;
+      }
+    }
   }
 
   /** How a tensor is named in a runtime error message. */
@@ -962,6 +979,7 @@ class ModuleEmitter {
     const reverse = n.attrs.reverse === true;
     const header: string[] = [];
     this.fn.lastLine = -1;
+    this.fn.lastInner = 0;
     this.comment([n], header);
     out.push(...header);
 
@@ -1026,6 +1044,7 @@ class ModuleEmitter {
     this.counters.delete(t);
     for (const r of b.results) this.resultOf.delete(r);
     this.fn.lastLine = -1;
+    this.fn.lastInner = 0;
   }
 
   // ---- functions and the module ----------------------------------------------
@@ -1063,7 +1082,7 @@ class ModuleEmitter {
   }
 
   private computeForward(): string {
-    this.fn = { phase: "fwd", refs: new Set(), lastLine: -1 };
+    this.fn = { phase: "fwd", refs: new Set(), lastLine: -1, lastInner: 0 };
     const body: string[] = [];
     this.block(
       this.g.nodes.filter((n) => n.phase === "fwd"),
@@ -1092,7 +1111,7 @@ class ModuleEmitter {
   }
 
   private computeBackward(): string {
-    this.fn = { phase: "bwd", refs: new Set(), lastLine: -1 };
+    this.fn = { phase: "bwd", refs: new Set(), lastLine: -1, lastInner: 0 };
     const body: string[] = [];
     this.block(
       this.g.nodes.filter((n) => n.phase === "bwd"),

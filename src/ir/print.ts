@@ -20,7 +20,7 @@ function line(n: Node, indent: string): string {
   const lhs = `${indent}${ref(n)}: ${typeStr(n)}`;
   const rhs = `${n.op}${n.inputs.length ? " " + n.inputs.map(ref).join(", ") : ""}${attrStr(n)}`;
   const text = `${lhs} = ${rhs}`;
-  const where = n.span.line > 0 ? `line ${n.span.line}` : "";
+  const where = n.span.line > 0 ? `line ${n.span.line}${n.span.via ? ` via line ${n.span.via.line}` : ""}` : "";
   return where ? `${text.padEnd(64)}  # ${where}` : text;
 }
 

@@ -455,7 +455,7 @@ class Lowering {
   }
 
   private op(kind: OpKind, inputs: Node[], span: Span, attrs: Attrs = {}): Node {
-    this.b.span = span;
+    this.b.span = this.callStack.length ? { ...span, via: this.callStack[0].span } : span;
     return this.b.op(kind, inputs, attrs);
   }
 
