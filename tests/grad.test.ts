@@ -194,3 +194,13 @@ describe("property: random expressions, backward vs finite differences", () => {
     }
   });
 });
+
+describe("a loop over a symbolic number of steps", () => {
+  it("infers T from an input declared before the one that binds B, and backprops through time", async () => {
+    const { checkFile } = await import("../src/cli/check.js");
+    const src = `dim B\ndim T\ndim D = 3\ndim H = 4\ninput xs: [T, B, D]\ninput y: int[B] in [0, H)\nparam Wx: [D, H] ~ xavier\nparam Wh: [H, H] ~ orthogonal\nh = zeros([B, H])\ns = 0\nfor t in 0..T {\n  h = tanh(xs[t] @ Wx + h @ Wh)\n  s = s + mean(h)\n}\nminimize mean(cross_entropy(h, y)) + s / T\n`;
+    const report = await checkFile(src, "rnnT.bp", { seed: 2, tolerance: 1e-6 });
+    expect(report.rows.map((r) => r.tensor)).toEqual(["Wx", "Wh", "xs"]);
+    for (const r of report.rows) expect(r.maxRelError, r.tensor).toBeLessThan(1e-6);
+  });
+});

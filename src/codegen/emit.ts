@@ -1188,7 +1188,9 @@ class ModuleEmitter {
       out.push(`${this.use("checkFinite")}(${str(what)}, ${acc});`);
     }
     const inferredBy = new Map(dims.map((d) => [d.input, d]));
-    for (const n of g.inputs) {
+    // Inputs that bind a dim come first, in the order the dims are inferred.
+    const ordered = [...dims.map((d) => d.input), ...g.inputs.filter((n) => !inferredBy.has(n))];
+    for (const n of ordered) {
       const what = `inputs.${n.name}`;
       const acc = prop("inputs", n.name as string);
       const d = inferredBy.get(n);
