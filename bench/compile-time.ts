@@ -5,7 +5,6 @@
 // near linear in the layers, code size independent of T.
 // Run: `npm run bench:compile` (node dist/bench/compile-time.js).
 import { performance } from "node:perf_hooks";
-import { format } from "prettier";
 import { emitModule } from "../src/codegen/emit.js";
 import { grad } from "../src/passes/autodiff.js";
 import { frontEnd, simplify } from "../src/passes/pipeline.js";
@@ -55,8 +54,6 @@ export interface CompileTiming {
   autodiff: number;
   simplify: number;
   emit: number;
-  /** ms prettier takes to re-format the emitted module: about its share of `emit`. */
-  prettier: number;
   total: number;
   tsChars: number;
   tsLines: number;
@@ -81,8 +78,6 @@ export async function timeCompile(name: string, src: string): Promise<CompileTim
   const t3 = performance.now();
   const ts = await emitModule(opt, { precision: "f32", inputGrads: [] });
   const t4 = performance.now();
-  await format(ts, { parser: "typescript", printWidth: 110 });
-  const prettier = performance.now() - t4;
   return {
     name,
     sourceLines: src.split("\n").length - 1,
@@ -91,7 +86,6 @@ export async function timeCompile(name: string, src: string): Promise<CompileTim
     autodiff: t2 - t1,
     simplify: t3 - t2,
     emit: t4 - t3,
-    prettier,
     total: t4 - t0,
     tsChars: ts.length,
     tsLines: ts.split("\n").length,
@@ -114,11 +108,11 @@ async function main(): Promise<void> {
   for (const T of [10, 100, 1000]) rows.push(await median(`RNN, T = ${T}`, rnnSource(T), 5));
   const f = (x: number) => x.toFixed(x >= 100 ? 0 : 1);
   const lines = [
-    "| model | .bp lines | IR nodes (opt) | parse + lower ms | autodiff ms | simplify ms | emit ms (prettier's share) | total ms | generated TS |",
+    "| model | .bp lines | IR nodes (opt) | parse + lower ms | autodiff ms | simplify ms | emit ms (codegen + prettier) | total ms | generated TS |",
     "|---|---|---|---|---|---|---|---|---|",
     ...rows.map(
       (r) =>
-        `| ${r.name} | ${r.sourceLines} | ${r.irNodes} | ${f(r.front)} | ${f(r.autodiff)} | ${f(r.simplify)} | ${f(r.emit)} (~${f(Math.min(r.prettier, r.emit))}) | ${f(r.total)} | ${r.tsLines} lines, ${(r.tsChars / 1024).toFixed(1)} KB |`,
+        `| ${r.name} | ${r.sourceLines} | ${r.irNodes} | ${f(r.front)} | ${f(r.autodiff)} | ${f(r.simplify)} | ${f(r.emit)} | ${f(r.total)} | ${r.tsLines} lines, ${(r.tsChars / 1024).toFixed(1)} KB |`,
     ),
   ];
   console.log(lines.join("\n"));
