@@ -289,6 +289,9 @@ describe("runtime validation", () => {
     ["a label too large", () => ({ p: params, i: { ...inputs, y: Int32Array.from([1, 2, 10, 3]) } }), /cross_entropy \(line 20\): labels inputs\.y: label 10 at position 2 is out of range \[0, 10\)/],
     ["a negative label", () => ({ p: params, i: { ...inputs, y: Int32Array.from([0, -1, 0, 0]) } }), /label -1 at position 1 is out of range \[0, 10\)/],
     ["NaN in an input", () => ({ p: params, i: { ...inputs, x: Float32Array.from(inputs.x, (v, k) => (k === 5 ? NaN : v)) } }), /inputs\.x: element 5 is NaN/],
+    // W1 is checked through x @ W1 (smaller at a small batch); the message still names W1.
+    ["NaN in a weight matrix", () => ({ p: { ...params, W1: Float32Array.from(params.W1, (v, k) => (k === 7 ? NaN : v)) }, i: inputs }), /params\.W1: element 7 is NaN/],
+    ["Infinity in a weight matrix feeding a relu", () => ({ p: { ...params, W2: Float32Array.from(params.W2, (v, k) => (k === 3 ? -Infinity : v)) }, i: inputs }), /params\.W2: element 3 is -Infinity/],
     ["Infinity in a param", () => ({ p: { ...params, b1: Float32Array.from(params.b1, (v, k) => (k === 0 ? Infinity : v)) }, i: inputs }), /params\.b1: element 0 is Infinity/],
     ["params that are not an object", () => ({ p: null as unknown as Record<string, Arr>, i: inputs }), /params: expected an object with keys W1, b1, W2, b2, got null/],
   ])("throws on %s, naming the tensor and the shapes", (_name, make, message) => {

@@ -122,6 +122,8 @@ class ModuleEmitter {
   private readonly values = new Map<Node, Value>();
   private readonly bufs = new Map<string, BufInfo>();
   private readonly helpers = new Set<Helper>();
+  /** Params whose finiteness is checked through a smaller matmul they feed, by that matmul. */
+  private readonly witnesses: Map<Node, Node[]>;
   /** Kernels emitted for this module (per-shape matmuls), by name. */
   readonly kernels = new Map<string, string>();
   private readonly loops = new Map<Node, LoopInfo>();
@@ -140,6 +142,7 @@ class ModuleEmitter {
     this.FA = opts.precision === "f64" ? "Float64Array" : "Float32Array";
     this.lines = g.source.split(/\r?\n/);
     this.plan = plan(g);
+    this.witnesses = finitenessWitnesses(g, this.plan.live);
     const floatInputs = g.inputs.filter((n) => n.dtype === "float").map((n) => n.name as string);
     const wanted = opts.inputGrads.includes("all") ? floatInputs : opts.inputGrads;
     for (const w of wanted) {
@@ -794,6 +797,10 @@ class ModuleEmitter {
     const sizes = { M, K, N };
     const args = matmulKernelArgs(spec).map((p) => `, ${sizeStr(sizes[p])}`).join("");
     out.push(`${name}(${this.ref(dst.buf)}, ${this.ref(a.buf)}, ${a.off}, ${this.ref(b.buf)}, ${b.off}${args});`);
+    for (const p of this.witnesses.get(n) ?? []) {
+      const what = `params.${p.name}`;
+      out.push(`${this.use("checkFiniteVia")}(${this.ref(dst.buf)}, ${str(what)}, ${this.value(p).kind === "view" ? this.ref((this.value(p) as View).buf) : prop("params", p.name as string)});`);
+    }
   }
 
   /** A static slice of a view (also the region unslice writes). */
@@ -1185,7 +1192,7 @@ class ModuleEmitter {
       const what = `params.${p.name}`;
       const acc = prop("params", p.name as string);
       out.push(`${this.use("checkArray")}(${str(what)}, ${acc}, ${typeOf(p)}, ${shapeText(p.shape, "float")}, ${sizeStr(product(this.sizes(p.shape)))});`);
-      out.push(`${this.use("checkFinite")}(${str(what)}, ${acc});`);
+      if (![...this.witnesses.values()].some((ps) => ps.includes(p))) out.push(`${this.use("checkFinite")}(${str(what)}, ${acc});`);
     }
     const inferredBy = new Map(dims.map((d) => [d.input, d]));
     // Inputs that bind a dim come first, in the order the dims are inferred.
@@ -1284,7 +1291,7 @@ class ModuleEmitter {
   /** The helpers the module uses (known after `module()`), in a fixed order. */
   helperList(): Helper[] {
     const order: Helper[] = [
-      "describe", "checkKeys", "checkArray", "inferDim", "checkFinite", "checkIndex",
+      "describe", "checkKeys", "checkArray", "inferDim", "checkFinite", "checkFiniteVia", "checkIndex",
       "rng", "gauss", "fillNormal", "fillUniform", "orthogonal",
       "softmax", "logSoftmax", "crossEntropy", "pick", "oneHot",
     ];
@@ -1410,4 +1417,21 @@ class ModuleEmitter {
     }
     return chunks.filter((c) => c.length).map((c) => c.join("\n"));
   }
+}
+
+/**
+ * For each param, a top-level forward matmul it feeds whose output is smaller
+ * than the param (x @ W1 at a small batch): checking that output for NaN or
+ * infinity checks the param, for a fraction of the reads.
+ */
+function finitenessWitnesses(g: Graph, live: ReadonlySet<Node>): Map<Node, Node[]> {
+  const out = new Map<Node, Node[]>();
+  const constPart = (s: Shape): number => s.reduce<number>((p, d) => p * (typeof d === "number" ? d : 1), 1);
+  for (const p of g.params) {
+    const mm = g.nodes.find(
+      (n) => n.phase === "fwd" && n.op === "matmul" && live.has(n) && n.inputs.includes(p) && constPart(n.shape) < constPart(p.shape),
+    );
+    if (mm) out.set(mm, [...(out.get(mm) ?? []), p]);
+  }
+  return out;
 }

@@ -8,6 +8,7 @@ export type Helper =
   | "checkKeys"
   | "checkArray"
   | "checkFinite"
+  | "checkFiniteVia"
   | "inferDim"
   | "describe"
   | "rng"
@@ -27,6 +28,7 @@ export const HELPER_DEPS: Partial<Record<Helper, Helper[]>> = {
   checkArray: ["describe"],
   checkKeys: ["describe"],
   inferDim: ["describe"],
+  checkFiniteVia: ["checkFinite"],
   fillNormal: ["gauss"],
   orthogonal: ["gauss"],
 };
@@ -113,6 +115,19 @@ function checkFinite(what: string, a: ${FA}): void {
   for (let i = 0; i < a.length; i++) {
     if (!Number.isFinite(a[i])) throw new Error(\`\${what}: element \${i} is \${a[i]}; expected finite numbers\`);
   }
+}`;
+    case "checkFiniteVia":
+      return `
+/**
+ * A param's finiteness, read off a product it feeds: a NaN or infinity in the
+ * param makes the product non-finite, and the product is smaller. Only then
+ * is the param scanned, to name the bad element (an overflow of finite
+ * values is not the caller's error, and passes).
+ */
+function checkFiniteVia(product: ${FA}, what: string, param: ${FA}): void {
+  let probe = 0;
+  for (let i = 0; i < product.length; i++) probe += product[i] * 0;
+  if (probe !== 0) checkFinite(what, param);
 }`;
     case "checkIndex":
       return `
