@@ -44,17 +44,30 @@ export class BpcError extends Error {
   }
 }
 
+const MAX_FRAME_WIDTH = 160;
+
 /** Renders a diagnostic as `file:line:col: message` plus a code frame. */
 export function formatDiagnostic(d: Diagnostic, source: string | undefined, color = false): string {
   const head = d.span.line > 0 ? `${spanLabel(d.span)}: error: ${d.message}` : `${d.span.file}: error: ${d.message}`;
   const parts = [head];
   if (source !== undefined && d.span.line > 0) {
     const sameLine = d.span.endLine === d.span.line;
-    const end = sameLine
-      ? { line: d.span.line, column: Math.max(d.span.endCol, d.span.col + 1) }
-      : { line: d.span.line, column: lineLength(source, d.span.line) + 1 };
+    let col = d.span.col;
+    let endCol = sameLine ? Math.max(d.span.endCol, d.span.col + 1) : lineLength(source, d.span.line) + 1;
+    // Very long lines are shown as a window around the span.
+    const lines = source.split(/\r?\n/);
+    const text = lines[d.span.line - 1] ?? "";
+    if (text.length > MAX_FRAME_WIDTH) {
+      const from = Math.max(0, col - 1 - MAX_FRAME_WIDTH / 2);
+      lines[d.span.line - 1] = (from > 0 ? "…" : "") + text.slice(from, from + MAX_FRAME_WIDTH) + (from + MAX_FRAME_WIDTH < text.length ? "…" : "");
+      const shift = from - (from > 0 ? 1 : 0);
+      col -= shift;
+      endCol = Math.min(endCol - shift, MAX_FRAME_WIDTH + 2);
+    }
+    const shown = lines.map((l, i) => (i === d.span.line - 1 || l.length <= MAX_FRAME_WIDTH ? l : l.slice(0, MAX_FRAME_WIDTH) + "…")).join("\n");
+    const end = { line: d.span.line, column: endCol };
     parts.push(
-      codeFrameColumns(source, { start: { line: d.span.line, column: d.span.col }, end }, {
+      codeFrameColumns(shown, { start: { line: d.span.line, column: col }, end }, {
         highlightCode: color,
         forceColor: color,
         linesAbove: 1,

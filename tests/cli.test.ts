@@ -92,8 +92,17 @@ describe("bpc", () => {
     noStack(r.err + r.out);
   });
 
+  it("rejects bad option values as usage errors", () => {
+    for (const args of [["check", "examples/mlp.bp", "--seed", "abc"], ["check", "examples/mlp.bp", "--tolerance", "-1"], ["demo", "--epochs", "abc"]]) {
+      const r = bpc(...args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.err).toMatch(/must be (an integer|a positive number|a positive integer), got/);
+      noStack(r.err);
+    }
+  });
+
   it("rejects --input-grads naming a non-input or an int input", () => {
-    expect(bpc("compile", "examples/mlp.bp", "--input-grads", "nope").err).toContain("'nope' is not an input");
+    expect(bpc("compile", "examples/mlp.bp", "--input-grads", "nope").err).toMatch(/^examples\/mlp\.bp: error: --input-grads: 'nope' is not an input/);
     const r = bpc("compile", "examples/mlp.bp", "--input-grads", "y");
     expect(r.code).toBe(2);
     expect(r.err).toContain("'y' is an int input");

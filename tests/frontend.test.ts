@@ -65,6 +65,17 @@ const BAD: [string, string, string, number, number][] = [
   ["pick with mismatched batch", `${HEAD}input a: int[3]\nminimize sum(pick(x @ W, a))\n`, "pick's indices must be int[B]", 9, 14],
   ["axis out of range", `${HEAD}minimize sum(sum(x, axis=2))\n`, "axis 2 is out of range for a tensor of shape [B, 4]", 8, 26],
   ["reshape size mismatch", `${HEAD}minimize sum(reshape(x, [B, 5]))\n`, "cannot reshape [B, 4] to [B, 5]", 8, 14],
+  ["a dim known only from zeros([...])", `dim B\ndim H = 2\ninput x: [3, H]\nh = zeros([B, H])\nminimize sum(h + x[0, :])\n`, "dim B is not known when the module is called", 4, 5],
+  ["a loop over a dim no input gives", `dim T\ninput x: [3]\ns = 0\nfor t in 0..T {\n  s = s + sum(x)\n}\nminimize s\n`, "dim T is not known when the module is called", 4, 1],
+  ["xs[t] past the end of xs", `dim B\ndim D = 3\ninput xs: [5, B, D]\nparam W: [D, D] ~ he\nh = zeros([B, D])\nfor t in 0..10 {\n  h = h + xs[t] @ W\n}\nminimize sum(h)\n`, "xs[t] reads past the end: its first axis has 5 entries but the loop runs 10 steps", 7, 14],
+  ["a number too large for a float", `${HEAD}minimize sum(x @ W) * 1e999\n`, "this number is too large for a float", 8, 23],
+  ["a dim too large", `dim B = 99999999999999999999\ninput x: [B]\nminimize sum(x)\n`, "dim B must be a positive integer up to 2147483647", 1, 9],
+  ["a tensor too large", `param W: [100000, 100000] ~ zeros\nminimize sum(W)\n`, "has 10000000000 elements", 1, 10],
+  ["two model lines", `model a\nmodel b\ninput x: [3]\nminimize sum(x)\n`, "a file names its model once (first at line 1)", 2, 1],
+  ["a def naming a parameter twice", `${HEAD}def f(a, a) = a\nminimize sum(f(x, x))\n`, "def f names its parameter 'a' twice", 8, 10],
+  ["uniform with its ends swapped", `${HEAD}param V: [3] ~ uniform(1, 0)\nminimize sum(V)\n`, "uniform's low end is above its high end", 8, 16],
+  ["clip with lo above hi", `${HEAD}minimize sum(clip(x @ W, 1, -1))\n`, "clip's lo (1) is above its hi (-1)", 8, 14],
+  ["an int range with fractional ends", `dim B\ninput y: int[B] in [0.5, 3)\ninput x: [B]\nminimize sum(x)\n`, "an int input's range has integer ends", 2, 17],
   ["function used as a value", `${HEAD}h = relu\nminimize sum(x)\n`, "'relu' is a function", 8, 5],
   ["unknown function", `${HEAD}minimize sum(rleu(x))\n`, "unknown function 'rleu'; did you mean 'relu'?", 8, 14],
 ];
@@ -277,5 +288,44 @@ describe("scoping", () => {
     verifyGraph(ir);
     const loop = ir.nodes.find((n) => n.op === "loop")!;
     expect(loop.body!.carried.map((c) => c.name)).toEqual(["h"]);
+  });
+});
+
+describe("review cases", () => {
+  it("a param as a loop's initial value is carried (a learned initial state)", () => {
+    const src = "dim B = 2\ndim T = 3\ndim H = 4\ninput xs: [T, B, H]\nparam h0: [B, H]\nparam W: [H, H]\nh = h0\nfor t in 0..T {\n  h = tanh(xs[t] + h @ W)\n}\nminimize sum(h)\n";
+    const { ir } = frontEnd(src, "t.bp");
+    verifyGraph(ir);
+    const loop = ir.nodes.find((n) => n.op === "loop")!;
+    expect(loop.body!.carried.map((c) => c.name)).toEqual(["h"]);
+    expect(loop.inputs[0].op).toBe("param");
+  });
+
+  it("a def may rebind its parameter even when called with a param", () => {
+    const { ir } = frontEnd(`${HEAD}def f(M) {\n  M = M * 2\n  return M\n}\nminimize sum(x @ f(W))\n`, "t.bp");
+    verifyGraph(ir);
+  });
+
+  it("an expression nested thousands deep is a positioned error, not a crash", () => {
+    const src = `input x: [3]\nminimize sum(${"exp(".repeat(4000)}x${")".repeat(4000)})\n`;
+    let err: unknown;
+    try {
+      frontEnd(src, "deep.bp");
+    } catch (e) {
+      err = e;
+    }
+    // Either it compiles or it says why; it never escapes as a RangeError.
+    if (err) {
+      expect(err).toBeInstanceOf(BpcError);
+      expect((err as BpcError).message).toMatch(/nests too deeply/);
+    }
+  });
+
+  it("a very long line is shown as a window around the error", () => {
+    const src = `input x: [3]\nminimize sum(x) + ${"1 + ".repeat(20000)}@\n`;
+    const e = errorOf(src);
+    const text = formatDiagnostic(e.diagnostics[0], src);
+    expect(text.length).toBeLessThan(2000);
+    expect(text).toContain("^");
   });
 });

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { checkGradients } from "../src/cli/check.js";
 import { OP_KINDS, OPS, type OpKind } from "../src/ir/ops.js";
 import type { Node } from "../src/ir/types.js";
-import { frontEnd } from "../src/passes/pipeline.js";
+import { compileStages, frontEnd } from "../src/passes/pipeline.js";
 import { compileSource } from "./helpers/compile.js";
 
 interface Row {
@@ -107,7 +107,6 @@ describe("gradient rules vs central finite differences (f64)", () => {
       }
     };
     walk(frontEnd(src, "t.bp").ir.nodes);
-    void graph;
     for (const seed of [1, 2, 3]) {
       const rows = checkGradients(mod as never, graph, { seed, tolerance: 1e-6, perTensor: 40 });
       for (const row of rows) {
@@ -202,5 +201,37 @@ describe("a loop over a symbolic number of steps", () => {
     const report = await checkFile(src, "rnnT.bp", { seed: 2, tolerance: 1e-6 });
     expect(report.rows.map((r) => r.tensor)).toEqual(["Wx", "Wh", "xs"]);
     for (const r of report.rows) expect(r.maxRelError, r.tensor).toBeLessThan(1e-6);
+  });
+});
+
+describe("review cases", () => {
+  it("a learned initial state (a param) flows through the loop and gets its gradient", async () => {
+    const { checkFile } = await import("../src/cli/check.js");
+    const src = "dim B = 2\ndim T = 3\ndim H = 4\ninput xs: [T, B, H]\nparam h0: [B, H] ~ normal(0, 0.5)\nparam W: [H, H] ~ xavier\nh = h0\nfor t in 0..T {\n  h = tanh(xs[t] + h @ W)\n}\nminimize sum(h)\n";
+    const report = await checkFile(src, "h0.bp", { seed: 4, tolerance: 1e-6 });
+    expect(report.rows.map((r) => r.tensor)).toEqual(["h0", "W", "xs"]);
+    for (const r of report.rows) expect(r.maxRelError, r.tensor).toBeLessThan(1e-6);
+  });
+
+  it("a nested loop carrying a differentiated value is reported, not crashed on", () => {
+    const src = "dim B = 2\ndim D = 3\ninput xs: [4, B, D]\nparam W: [D, D]\nh = zeros([B, D])\nfor t in 0..4 {\n  for s in 0..2 {\n    h = tanh(xs[t] @ W + h)\n  }\n}\nminimize sum(h)\n";
+    expect(() => compileStages(src, "nested.bp")).toThrow(/a loop inside a loop .* is not differentiable yet/);
+  });
+
+  it("the checker fails a wrong gradient, and NaN counts as a failure", async () => {
+    const { checkGradients, formatCheck } = await import("../src/cli/check.js");
+    const { mod, graph } = await compileSource("param a: [3] ~ uniform(-1, 1)\nminimize sum(a * a)\n", { precision: "f64" });
+    const wrong = {
+      ...mod,
+      backward: (p: Record<string, Float64Array>, i: Record<string, Float64Array>) => {
+        const r = mod.backward(p, i);
+        return { loss: r.loss, grads: { a: r.grads.a.map((g) => g * 1.01) } };
+      },
+    };
+    const rows = checkGradients(wrong as never, graph, { seed: 1, tolerance: 1e-6 });
+    expect(rows[0].maxRelError).toBeGreaterThan(1e-3);
+    const nan = formatCheck([{ ...rows[0], maxRelError: NaN }], 1e-5);
+    expect(nan).toContain("FAIL");
+    expect(nan).toContain("1 of 1 tensors above tolerance");
   });
 });

@@ -197,7 +197,7 @@ export function formatCheck(report: CheckReport | CheckRow[], tolerance: number)
       `${r.tensor.padEnd(w)}  ${r.kind.padEnd(5)}  ${String(r.checked).padStart(7)}  ${r.maxRelError.toExponential(2).padStart(13)}  ${r.maxAbsError.toExponential(2).padStart(13)}  ${flag}`,
     );
   }
-  const bad = rows.filter((r) => r.maxRelError > tolerance).length;
+  const bad = rows.filter((r) => !(r.maxRelError <= tolerance)).length;
   for (const n of notes) lines.push(`note: ${n}`);
   lines.push(bad ? `${bad} of ${rows.length} tensors above tolerance ${tolerance}` : `all ${rows.length} tensors within tolerance ${tolerance}`);
   return lines.join("\n") + "\n";

@@ -27,7 +27,7 @@ export function inputGradNames(g: Graph, spec: string | undefined): string[] {
   for (const n of names) {
     const inp = g.inputs.find((x) => x.name === n);
     if (!inp) {
-      throw new BpcError(`--input-grads: '${n}' is not an input of this model (its inputs: ${g.inputs.map((x) => x.name).join(", ")})`, noSpan);
+      throw new BpcError(`--input-grads: '${n}' is not an input of this model (its inputs: ${g.inputs.map((x) => x.name).join(", ")})`, { ...noSpan, file: g.file });
     }
     if (inp.dtype !== "float") throw new BpcError(`--input-grads: '${n}' is an int input; only float inputs have gradients`, inp.span);
   }

@@ -111,7 +111,7 @@ export async function runDemo(opts: { epochs: number; out: string; saturation: b
     lineChartSvg({ title: "mnist_mlp.bp: training loss", xLabel: "step", yLabel: "cross-entropy", series: [{ name: "mnist_mlp", points: r.curve }] }),
   );
   const ok = r.accuracy >= 0.9 ? pc.green : pc.red;
-  say(ok(`test accuracy: ${(100 * r.accuracy).toFixed(2)}% after ${opts.epochs} epochs (${r.seconds.toFixed(1)} s of training)`));
+  say(ok(`test accuracy: ${(100 * r.accuracy).toFixed(2)}% after ${opts.epochs} epoch${opts.epochs === 1 ? "" : "s"} (${r.seconds.toFixed(1)} s of training)`));
   say(`loss curve: ${curveFile}`);
 
   if (opts.saturation) await saturationLesson(outDir);

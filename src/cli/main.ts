@@ -3,26 +3,41 @@
 // `file:line:column: message` with a code frame and exits 2; no stack traces
 // unless BPC_DEBUG is set.
 import { readFileSync, writeFileSync } from "node:fs";
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import pc from "picocolors";
 import { BpcError, formatDiagnostic } from "../diag.js";
 import { commands, sources } from "./commands.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
-function fail(e: unknown): never {
+// Exit codes are set rather than exited with, so stderr is flushed in full when piped.
+function fail(e: unknown): void {
   if (e instanceof BpcError) {
     const color = pc.isColorSupported && process.stderr.isTTY === true;
     for (const d of e.diagnostics) process.stderr.write(formatDiagnostic(d, sources.get(d.span.file), color) + "\n");
-    process.exit(2);
+    process.exitCode = 2;
+    return;
   }
-  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2);
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode === 0 ? 0 : 2;
+    return;
+  }
   const err = e as Error;
   process.stderr.write(`bpc: internal error: ${err?.message ?? String(e)}\n`);
   if (process.env.BPC_DEBUG) process.stderr.write(`${err?.stack ?? ""}\n`);
   else process.stderr.write("(set BPC_DEBUG=1 for details; this is a bug in bpc, please report it)\n");
-  process.exit(2);
+  process.exitCode = 2;
 }
+
+/** Option parsers: a bad value is a usage error (exit 2) naming the option. */
+function number(what: string, ok: (v: number) => boolean, expected: string) {
+  return (text: string): number => {
+    const v = Number(text);
+    if (text.trim() === "" || !Number.isFinite(v) || !ok(v)) throw new InvalidArgumentError(`${what} must be ${expected}, got '${text}'.`);
+    return v;
+  };
+}
+const positiveInt = (what: string) => number(what, (v) => Number.isInteger(v) && v >= 1, "a positive integer");
 
 function output(text: string, out: string | undefined): void {
   if (!out) {
@@ -93,10 +108,10 @@ program
   .command("check")
   .description("check backward against central finite differences in f64")
   .argument("<file>", "the .bp model")
-  .option("--tolerance <t>", "maximum relative error", "1e-5")
-  .option("--seed <n>", "seed of the random point", "1")
-  .action(async (file: string, o: { tolerance: string; seed: string }) => {
-    const r = await commands.check(file, Number(o.tolerance), Number(o.seed));
+  .option("--tolerance <t>", "maximum relative error", number("--tolerance", (v) => v > 0, "a positive number"), 1e-5)
+  .option("--seed <n>", "seed of the random point", number("--seed", Number.isInteger, "an integer"), 1)
+  .action(async (file: string, o: { tolerance: number; seed: number }) => {
+    const r = await commands.check(file, o.tolerance, o.seed);
     process.stdout.write(r.output);
     process.exitCode = r.ok ? 0 : 1;
   });
@@ -104,11 +119,11 @@ program
 program
   .command("demo")
   .description("the tour on bundled data: compile examples/mnist_mlp.bp, train it on MNIST digits, plot the loss")
-  .option("--epochs <n>", "training epochs", "3")
+  .option("--epochs <n>", "training epochs", positiveInt("--epochs"), 3)
   .option("--out <dir>", "where to write the loss curves", "out")
   .option("--saturation", "also run the article's first lesson: raw pixels and a large init next to normalised ones")
-  .action(async (o: { epochs: string; out: string; saturation?: boolean }) => {
-    await commands.demo({ epochs: Number(o.epochs), out: o.out, saturation: o.saturation === true });
+  .action(async (o: { epochs: number; out: string; saturation?: boolean }) => {
+    await commands.demo({ epochs: o.epochs, out: o.out, saturation: o.saturation === true });
   });
 
 program.parseAsync(process.argv).catch(fail);

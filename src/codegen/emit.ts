@@ -51,7 +51,8 @@ export async function emitModule(g: Graph, opts: EmitOptions): Promise<string> {
 }
 
 // babel-ts formats TypeScript as the typescript parser does, about twice as fast.
-const PRETTIER = { parser: "babel-ts", printWidth: 110 } as const;
+// A .ts filepath tells prettier there is no JSX to look for (its JSX probe is slow on big files).
+const PRETTIER = { parser: "babel-ts", filepath: "module.ts", printWidth: 110 } as const;
 
 /** Helpers are the same text in every module: formatted once per process. */
 const helperCache = new Map<string, Promise<string>>();

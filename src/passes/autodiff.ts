@@ -149,6 +149,12 @@ class Reverse {
    */
   private loop(n: Node, outCts: (Node | null)[], cts: Map<number, Node>): void {
     const body = n.body as LoopBody;
+    const inner = body.nodes.find((x) => x.op === "loop" && this.requires.has(x.id));
+    if (inner) {
+      throw new BpcError("a loop inside a loop that carries a value needing a gradient is not differentiable yet", inner.span, [
+        "write the inner loop's steps out, or move it out of the outer loop",
+      ]);
+    }
     const b = this.b;
     b.span = n.span;
     const bodyIds = new Set<number>([body.index.id, ...body.carried.map((c) => c.id), ...body.nodes.map((x) => x.id)]);
@@ -265,7 +271,6 @@ class Reverse {
  */
 function rebuildInto(b: Builder, nodes: readonly Node[], remap: Map<number, Node>): void {
   for (const n of nodes) {
-    if (n.op === "loop") throw new BpcError("nested loops are not differentiable yet", n.span);
     b.span = n.span;
     const copy = b.op(n.op, n.inputs.map((i) => remap.get(i.id) ?? i), n.attrs);
     if (n.name) copy.name = n.name;

@@ -9,6 +9,7 @@ import type { OpKind } from "../ir/ops.js";
 import { normAxis, showShape } from "../ir/shape.js";
 import type { AttrValue, Attrs, Dim, DimDecl, Graph, Node } from "../ir/types.js";
 import type { Expr, Ident, IndexItem, InitExpr, KwArg, Program, Stmt, TypeExpr } from "../parser/ast.js";
+import { unparseExpr } from "../parser/print.js";
 
 type Def = Extract<Stmt, { kind: "def" }>;
 
@@ -123,6 +124,9 @@ const INITIALIZERS: Record<string, number> = {
 };
 const INPUT_DISTRIBUTIONS: Record<string, number> = { normal: 2, uniform: 2, const: 1 };
 
+/** The most elements a tensor may have (a typed array's limit, comfortably). */
+const MAX_ELEMENTS = 2 ** 31 - 1;
+
 /** Checks a parsed program and lowers it to the tensor IR. Throws BpcError. */
 export function lower(program: Program): Graph {
   return new Lowering(program).run();
@@ -145,6 +149,9 @@ class Lowering {
   private readonly loopLocals = new Map<string, Span>();
   private loss: { node: Node; span: Span } | null = null;
   private modelName: string;
+  private modelSpan: Span | null = null;
+  /** The number of steps of each loop, by its index node (to check xs[t] against xs's length). */
+  private readonly loopCounts = new Map<Node, Dim>();
 
   constructor(private readonly program: Program) {
     this.modelName = baseName(program.file);
@@ -157,8 +164,9 @@ class Lowering {
     }
     // Declarations first, so statements may use a param declared further down.
     for (const s of stmts) this.declare(s);
-    this.checkDimsInferable();
+    const known = this.checkDimsInferable();
     for (const s of stmts) this.statement(s, this.top);
+    this.checkSymbolicUses(this.b.nodes, known);
     if (!this.loss) {
       const last = stmts[stmts.length - 1].span;
       throw new BpcError("no 'minimize' statement: a model needs exactly one scalar to minimize", last, [
@@ -197,13 +205,15 @@ class Lowering {
   private declare(s: Stmt): void {
     switch (s.kind) {
       case "model":
+        if (this.modelSpan) throw new BpcError(`a file names its model once (first at line ${this.modelSpan.line})`, s.span);
+        this.modelSpan = s.span;
         this.modelName = s.name.name;
         return;
       case "dim": {
         this.claim(s.name, "dim");
         const value = s.value ? s.value.value : null;
-        if (value !== null && (!Number.isInteger(value) || value < 1)) {
-          throw new BpcError(`dim ${s.name.name} must be a positive integer, got ${value}`, s.value!.span);
+        if (value !== null && (!Number.isInteger(value) || value < 1 || value > MAX_ELEMENTS)) {
+          throw new BpcError(`dim ${s.name.name} must be a positive integer up to ${MAX_ELEMENTS}, got ${value}`, s.value!.span);
         }
         this.dims.push({ name: s.name.name, value, span: s.span });
         this.globals.set(s.name.name, { kind: "dim", dim: value ?? s.name.name, span: s.name.span });
@@ -218,6 +228,9 @@ class Lowering {
           attrs.rangeClosed = s.range.closedHi;
           if ((attrs.range as number[])[0] > (attrs.range as number[])[1]) {
             throw new BpcError("the range's low end is above its high end", s.range.span);
+          }
+          if (s.type.int && !(attrs.range as number[]).every(Number.isInteger)) {
+            throw new BpcError("an int input's range has integer ends", s.range.span);
           }
         }
         if (s.dist) {
@@ -250,6 +263,7 @@ class Lowering {
           throw new BpcError(`orthogonal needs a 2-D param; ${s.name.name} is ${showShape(shape)}`, s.init!.span);
         }
         if (init.name === "normal" && init.args[1] < 0) throw new BpcError("normal's std must be >= 0", s.init!.span);
+        if (init.name === "uniform" && init.args[0] > init.args[1]) throw new BpcError("uniform's low end is above its high end", s.init!.span);
         this.b.span = s.span;
         const node = this.b.source("param", { name: s.name.name, init: init.name, initArgs: init.args }, shape, "float");
         node.name = s.name.name;
@@ -257,16 +271,31 @@ class Lowering {
         this.globals.set(s.name.name, { kind: "tensor", node });
         return;
       }
-      case "def":
+      case "def": {
         this.claim(s.name, "def");
+        const seen = new Set<string>();
+        for (const p of s.params) {
+          if (seen.has(p.name)) throw new BpcError(`def ${s.name.name} names its parameter '${p.name}' twice`, p.span);
+          seen.add(p.name);
+        }
         this.defs.set(s.name.name, s);
         return;
+      }
       default:
         return;
     }
   }
 
   private typeShape(t: TypeExpr): Dim[] {
+    const shape = this.typeDims(t);
+    const size = shape.reduce<number>((p, d) => p * (typeof d === "number" ? d : 1), 1);
+    if (size > MAX_ELEMENTS) {
+      throw new BpcError(`${showShape(shape)} has ${size} elements; a typed array holds at most ${MAX_ELEMENTS}`, t.span);
+    }
+    return shape;
+  }
+
+  private typeDims(t: TypeExpr): Dim[] {
     return t.dims.map((d) => {
       if ("value" in d) {
         if (!Number.isInteger(d.value) || d.value < 1) throw new BpcError(`a dim must be a positive integer, got ${d.value}`, d.span);
@@ -295,8 +324,23 @@ class Lowering {
     return { name: e.name, args: e.args.map((a) => this.constNumber(a)) };
   }
 
-  /** Every symbolic dim must be recoverable from input lengths (spec section 6). */
-  private checkDimsInferable(): void {
+  /** A symbolic dim in a computed shape or a loop bound must be one the inputs' lengths give. */
+  private checkSymbolicUses(nodes: readonly Node[], known: Set<string>): void {
+    for (const n of nodes) {
+      const dims = n.op === "loop" ? [n.attrs.count as Dim] : n.shape;
+      for (const d of dims) {
+        if (typeof d === "string" && !known.has(d)) {
+          throw new BpcError(`dim ${d} is not known when the module is called: no input's shape gives it`, n.span, [
+            `use ${d} in an input's shape, or give it a size: dim ${d} = ...`,
+          ]);
+        }
+      }
+      if (n.body) this.checkSymbolicUses(n.body.nodes, known);
+    }
+  }
+
+  /** Every symbolic dim must be recoverable from input lengths (spec section 6); returns those that are. */
+  private checkDimsInferable(): Set<string> {
     const used = new Set<string>();
     for (const n of this.inputs) for (const d of n.shape) if (typeof d === "string") used.add(d);
     const known = new Set<string>();
@@ -320,6 +364,7 @@ class Lowering {
         );
       }
     }
+    return known;
   }
 
   // ---- statements -----------------------------------------------------------
@@ -329,7 +374,8 @@ class Lowering {
       case "assign": {
         const prev = this.declared.get(s.name.name);
         const bound = env.get(s.name.name);
-        if (prev && bound && (bound.kind === "dim" || bound.node.op === "param")) {
+        const declaration = bound !== undefined && bound === this.globals.get(s.name.name);
+        if (prev && bound && declaration && (bound.kind === "dim" || bound.node.op === "param")) {
           throw new BpcError(
             `cannot assign to ${bound.kind === "dim" ? "dim" : "param"} '${s.name.name}' (declared at line ${prev.line}); use a new name`,
             s.name.span,
@@ -383,7 +429,7 @@ class Lowering {
     const assigned = assignedNames(s.body);
     const carriedNames = [...assigned].filter((n) => {
       const b = env.get(n);
-      return b !== undefined && b.kind === "tensor" && b.node.op !== "param";
+      return b !== undefined && b.kind === "tensor";
     });
     const init = carriedNames.map((n) => (env.get(n) as { node: Node }).node);
 
@@ -391,6 +437,7 @@ class Lowering {
     this.b.pushScope();
     const index = this.b.source("loop_index", { start }, [], "int");
     index.name = s.var.name;
+    this.loopCounts.set(index, count);
     const carried = init.map((n, i) => {
       const c = this.b.source("carry", { k: i }, n.shape, n.dtype);
       c.name = carriedNames[i];
@@ -462,7 +509,7 @@ class Lowering {
   private expr(e: Expr, env: Env): Node {
     switch (e.kind) {
       case "num":
-        return this.op("const", [], e.span, { value: e.value });
+        return this.op("const", [], e.span, { value: this.finite(e.value, e.span) });
       case "bool":
         return this.op("const", [], e.span, { value: e.value ? 1 : 0 });
       case "name": {
@@ -535,6 +582,14 @@ class Lowering {
         throw new BpcError(`an index must be an int scalar or an integer constant, got ${i.dtype}${showShape(i.shape)}`, first.span);
       }
       if (target.shape.length === 0) throw new BpcError("cannot index a scalar", span);
+      const steps = this.loopCounts.get(i);
+      const rows = target.shape[0];
+      if (typeof steps === "number" && typeof rows === "number" && steps > rows) {
+        throw new BpcError(
+          `${unparseExpr(targetExpr)}[${first.expr.kind === "name" ? first.expr.name : "t"}] reads past the end: its first axis has ${rows} entries but the loop runs ${steps} steps`,
+          first.span,
+        );
+      }
       target = this.op("index", [target, i], span);
       rest = items.slice(1);
       if (rest.length === 0) return target;
@@ -623,8 +678,13 @@ class Lowering {
       case "maximum":
       case "minimum":
         return this.op(name, [f("a"), f("b")], e.span);
-      case "clip":
-        return this.op("clip", [f("x"), f("lo"), f("hi")], e.span);
+      case "clip": {
+        const [x, lo, hi] = [f("x"), f("lo"), f("hi")];
+        if (lo.op === "const" && hi.op === "const" && (lo.attrs.value as number) > (hi.attrs.value as number)) {
+          throw new BpcError(`clip's lo (${lo.attrs.value}) is above its hi (${hi.attrs.value})`, e.span);
+        }
+        return this.op("clip", [x, lo, hi], e.span);
+      }
       case "clip_grad": {
         const lo = this.argNumber(args.lo);
         const hi = this.argNumber(args.hi);
@@ -746,10 +806,15 @@ class Lowering {
 
   // ---- static values ----------------------------------------------------------
 
+  private finite(v: number, span: Span): number {
+    if (!Number.isFinite(v)) throw new BpcError("this number is too large for a float", span);
+    return v;
+  }
+
   /** A compile-time number: a literal, a negated literal, or a constant dim. */
   private constNumber(e: Expr): number {
-    if (e.kind === "num") return e.value;
-    if (e.kind === "unary" && e.arg.kind === "num") return -e.arg.value;
+    if (e.kind === "num") return this.finite(e.value, e.span);
+    if (e.kind === "unary" && e.arg.kind === "num") return -this.finite(e.arg.value, e.span);
     if (e.kind === "name") {
       const b = this.globals.get(e.name);
       if (b?.kind === "dim" && typeof b.dim === "number") return b.dim;
@@ -828,10 +893,9 @@ function assignedNames(body: Stmt[]): Set<string> {
   return out;
 }
 
+/** The file's base name without extension (the spec's default model name). */
 function baseName(file: string): string {
-  const base = file.replace(/^.*[\\/]/, "").replace(/\.[^.]*$/, "");
-  const clean = base.replace(/[^A-Za-z0-9_]/g, "_");
-  return /^[A-Za-z_]/.test(clean) ? clean : `model_${clean}`;
+  return file.replace(/^.*[\\/]/, "").replace(/\.[^.]*$/, "") || "model";
 }
 
 /** Edit distance counting a swap of two neighbours as one edit (typos like rleu). */

@@ -43,16 +43,38 @@ export interface Stages {
 }
 
 export function frontEnd(source: string, file: string): { ast: Program; ir: Graph } {
-  const ast = parse(source, file);
-  return { ast, ir: lower(ast) };
+  return deep(file, () => {
+    const ast = parse(source, file);
+    return { ast, ir: lower(ast) };
+  });
 }
 
 export function compileStages(source: string, file: string, opts: GradOptions & { verify?: boolean } = {}): Stages {
   const { ast, ir } = frontEnd(source, file);
-  if (opts.verify) verifyGraph(ir);
-  const g = grad(ir, opts);
-  if (opts.verify) verifyGraph(g);
-  return { ast, ir, grad: g, opt: simplify(g, opts) };
+  return deep(file, () => {
+    if (opts.verify) verifyGraph(ir);
+    const g = grad(ir, opts);
+    if (opts.verify) verifyGraph(g);
+    return { ast, ir, grad: g, opt: simplify(g, opts) };
+  });
+}
+
+/** Runs a stage, reporting a stack overflow (an expression nested thousands deep) as the user's error. */
+function deep<T>(file: string, run: () => T): T {
+  try {
+    return run();
+  } catch (e) {
+    if (e instanceof RangeError && /call stack/i.test(e.message)) {
+      throw new BpcError("the program nests too deeply to compile (an expression or a chain of definitions thousands deep)", {
+        file,
+        line: 0,
+        col: 0,
+        endLine: 0,
+        endCol: 0,
+      });
+    }
+    throw e;
+  }
 }
 
 /** Reads a .bp file as UTF-8 text, with positioned errors for unreadable or non-text files. */

@@ -128,18 +128,24 @@ export const cse = (g: Graph): Graph => mapGraph(g, { intern: true });
 /** Drops nodes that reach no output, loss, gradient or loop result. */
 export function dce(g: Graph): Graph {
   const live = new Set<number>();
-  const mark = (n: Node): void => {
-    if (live.has(n.id)) return;
-    live.add(n.id);
-    for (const i of n.inputs) mark(i);
-    if (n.op === "loop_out" || n.op === "loop_tape") markLoop(n.inputs[0]);
-  };
-  const markLoop = (loop: Node): void => {
-    const body = loop.body as LoopBody;
-    if (live.has(body.index.id)) return;
-    live.add(body.index.id);
-    for (const c of body.carried) live.add(c.id);
-    for (const r of [...body.results, ...body.tape]) mark(r);
+  // An explicit stack: a model of thousands of lines is a chain thousands deep.
+  const stack: Node[] = [];
+  const mark = (root: Node): void => {
+    stack.push(root);
+    while (stack.length) {
+      const n = stack.pop() as Node;
+      if (live.has(n.id)) continue;
+      live.add(n.id);
+      stack.push(...n.inputs);
+      if (n.op === "loop_out" || n.op === "loop_tape") {
+        const body = n.inputs[0].body as LoopBody;
+        if (!live.has(body.index.id)) {
+          live.add(body.index.id);
+          for (const c of body.carried) live.add(c.id);
+          stack.push(...body.results, ...body.tape);
+        }
+      }
+    }
   };
   for (const o of g.outputs) mark(o.node);
   mark(g.loss);
