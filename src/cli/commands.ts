@@ -7,7 +7,7 @@ import { BpcError, noSpan } from "../diag.js";
 import { printGraph } from "../ir/print.js";
 import type { Graph } from "../ir/types.js";
 import { printAst } from "../parser/print.js";
-import { compileStages, frontEnd, readSource } from "../passes/pipeline.js";
+import { backEnd, frontEnd, readSource, type Stages } from "../passes/pipeline.js";
 
 /** Sources read during this run, so an error can show its code frame. */
 export const sources = new Map<string, string>();
@@ -34,11 +34,15 @@ export function inputGradNames(g: Graph, spec: string | undefined): string[] {
   return names;
 }
 
+/** Parses, lowers and differentiates once, resolving --input-grads against the model's inputs. */
+function stages(file: string, inputGrads: string | undefined): { st: Stages; names: string[] } {
+  const front = frontEnd(read(file), file);
+  const names = inputGradNames(front.ir, inputGrads);
+  return { st: backEnd(front, { inputGrads: names }), names };
+}
+
 export async function compileFile(file: string, precision: "f32" | "f64", inputGrads?: string): Promise<string> {
-  const source = read(file);
-  const { ir } = frontEnd(source, file);
-  const names = inputGradNames(ir, inputGrads);
-  const st = compileStages(source, file, { inputGrads: names });
+  const { st, names } = stages(file, inputGrads);
   const { emitModule } = await import("../codegen/emit.js");
   return emitModule(st.opt, { precision, inputGrads: names });
 }
@@ -48,10 +52,8 @@ export const commands = {
 
   async inspect(file: string, stage: "ast" | "ir" | "grad" | "opt" | "ts", inputGrads?: string): Promise<string> {
     if (stage === "ts") return compileFile(file, "f32", inputGrads);
-    const source = read(file);
-    if (stage === "ast") return printAst(frontEnd(source, file).ast);
-    const { ir } = frontEnd(source, file);
-    const st = compileStages(source, file, { inputGrads: inputGradNames(ir, inputGrads) });
+    if (stage === "ast") return printAst(frontEnd(read(file), file).ast);
+    const { st } = stages(file, inputGrads);
     return printGraph(stage === "ir" ? st.ir : stage === "grad" ? st.grad : st.opt);
   },
 

@@ -11,7 +11,7 @@ import {
   sameSize,
   showShape,
 } from "./shape.js";
-import type { AttrValue, Attrs, DType, Dim, Node, Shape } from "./types.js";
+import type { Attrs, DType, Dim, Node } from "./types.js";
 
 /** Raised by shape rules; the builder turns it into a positioned BpcError. */
 export class OpError extends Error {}
@@ -821,9 +821,3 @@ export function lit(v: number): string {
 export function isElementwise(op: OpKind): boolean {
   return OPS[op].class === "elementwise";
 }
-
-export function attrEquals(a: AttrValue, b: AttrValue): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
-export type { Shape };

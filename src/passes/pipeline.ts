@@ -50,8 +50,13 @@ export function frontEnd(source: string, file: string): { ast: Program; ir: Grap
 }
 
 export function compileStages(source: string, file: string, opts: GradOptions & { verify?: boolean } = {}): Stages {
-  const { ast, ir } = frontEnd(source, file);
-  return deep(file, () => {
+  return backEnd(frontEnd(source, file), opts);
+}
+
+/** Differentiates and simplifies a lowered program. */
+export function backEnd(front: { ast: Program; ir: Graph }, opts: GradOptions & { verify?: boolean } = {}): Stages {
+  const { ast, ir } = front;
+  return deep(ir.file, () => {
     if (opts.verify) verifyGraph(ir);
     const g = grad(ir, opts);
     if (opts.verify) verifyGraph(g);

@@ -162,7 +162,6 @@ const radiusCache = new WeakMap<LintContext, Map<Node, number>>();
 function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
   const b = L.body!;
   const K = b.carried.length;
-  const carriedIndex = new Map(b.carried.map((c, k) => [c, k] as const));
   const inBody = new Set<Node>([b.index, ...b.carried, ...b.nodes]);
   const gain = new Map<Node, Gain>();
   const mats = new Map<Node, Set<Node>>(); // param matrices on the path from a carried value
@@ -383,7 +382,7 @@ function measure(ctx: LintContext, L: Node, comp: number[]): number | null {
     const count = ev.dim(L.attrs.count as Dim);
     const start = (L.attrs.start as number) ?? 0;
     const rng = new Rng(3);
-    let base: Tensor[] = b.carried.map((c, k) => ev.get(L.inputs[k]));
+    let base: Tensor[] = b.carried.map((_, k) => ev.get(L.inputs[k]));
     const rms = (ts: Tensor[]): number => {
       let s2 = 0;
       let n = 0;
