@@ -1,6 +1,7 @@
 // The per-shape matmul kernels against a plain triple loop: every transpose
-// variant, sizes with and without remainders of the 4x4 and 1x8 blocks,
-// constant and symbolic sizes, and operands at an offset.
+// variant, sizes with and without remainders of the 3x4, 2x4 and 1x8 blocks
+// (and of the 4x4 blocks of K = 1, which has no loop over k), constant and
+// symbolic sizes (K too), and operands at an offset.
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
 import { matmulKernelArgs, matmulKernelName, matmulKernelSource, type MatmulSpec } from "../src/codegen/matmul.js";
@@ -24,12 +25,26 @@ function naive(tA: boolean, tB: boolean, a: Float64Array, ao: number, b: Float64
   return out;
 }
 
-const sizes = [1, 3, 4, 5, 8, 9, 13];
+// Every remainder of the 3-row, 4-row (K = 1), 4-column and 8-column blocks.
+const sizes = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13];
 const cases: [boolean, boolean, number, number, number, boolean][] = [];
 for (const tA of [false, true])
   for (const tB of [false, true])
     for (const M of sizes)
       for (const N of sizes) cases.push([tA, tB, M, 7, N, (M + N) % 2 === 0]);
+// K = 1 (no loop over k), and K below, at and above the block sizes.
+for (const tA of [false, true])
+  for (const tB of [false, true])
+    for (const K of [1, 2, 3, 4, 5])
+      for (const [M, N] of [
+        [1, 1],
+        [3, 4],
+        [4, 4],
+        [5, 9],
+        [7, 6],
+        [8, 13],
+      ])
+        cases.push([tA, tB, M, K, N, false]);
 
 describe("matmul kernels", () => {
   it.each(cases)("tA=%s tB=%s %dx%dx%d symbolic=%s", (tA, tB, M, K, N, symbolic) => {
@@ -45,5 +60,49 @@ describe("matmul kernels", () => {
     kernel(out, a, ao, b, bo, ...args);
     const want = naive(tA, tB, a, ao, b, bo, M, K, N);
     for (let i = 0; i < want.length; i++) expect(out[i]).toBeCloseTo(want[i], 12);
+  });
+
+  // The batch as K (the backward's xᵀ @ dh), symbolic, with M and N constant or not.
+  const symK: [boolean, boolean, number, number, number, string][] = [];
+  for (const tA of [false, true])
+    for (const tB of [false, true])
+      for (const [M, K, N] of [
+        [5, 1, 9],
+        [7, 3, 10],
+        [4, 6, 8],
+      ])
+        for (const sym of ["K", "MK", "KN", "MKN"]) symK.push([tA, tB, M, K, N, sym]);
+  it.each(symK)("tA=%s tB=%s %dx%dx%d symbolic %s", (tA, tB, M, K, N, sym) => {
+    const sz = (v: number, name: string): Size => (sym.includes(name) ? symSize(name) : constSize(v));
+    const spec: MatmulSpec = { tA, tB, M: sz(M, "M"), K: sz(K, "K"), N: sz(N, "N"), FA: "Float64Array" };
+    const kernel = load(spec);
+    const a = Float64Array.from({ length: 2 + M * K }, (_, i) => Math.sin(i * 0.9));
+    const b = Float64Array.from({ length: 1 + K * N }, (_, i) => Math.cos(i * 1.1));
+    const out = new Float64Array(M * N).fill(NaN);
+    kernel(out, a, 2, b, 1, ...matmulKernelArgs(spec).map((p) => ({ M, K, N })[p]));
+    const want = naive(tA, tB, a, 2, b, 1, M, K, N);
+    for (let i = 0; i < want.length; i++) expect(out[i]).toBeCloseTo(want[i], 12);
+  });
+
+  // Sums in order of k in a float64 accumulator, one rounding when stored: an
+  // f32 output equals the float64 triple loop rounded once, bit for bit.
+  it("rounds each f32 output once", () => {
+    for (const [tA, tB] of [
+      [false, false],
+      [false, true],
+      [true, false],
+      [true, true],
+    ] as const) {
+      const [M, K, N] = [7, 37, 10];
+      const spec: MatmulSpec = { tA, tB, M: constSize(M), K: constSize(K), N: constSize(N), FA: "Float32Array" };
+      type F32Kernel = (out: Float32Array, a: Float32Array, ao: number, b: Float32Array, bo: number) => void;
+      const kernel = load(spec) as unknown as F32Kernel;
+      const a = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i * 1.7) * 3);
+      const b = Float32Array.from({ length: K * N }, (_, i) => Math.cos(i * 0.3) / 7);
+      const out = new Float32Array(M * N);
+      kernel(out, a, 0, b, 0);
+      const want = Float32Array.from(naive(tA, tB, Float64Array.from(a), 0, Float64Array.from(b), 0, M, K, N));
+      expect(Array.from(out)).toEqual(Array.from(want));
+    }
   });
 });
