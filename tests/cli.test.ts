@@ -137,6 +137,17 @@ describe("bpc", () => {
     expect(sarif.version).toBe("2.1.0");
   });
 
+  it("warns about a '# lint: allow' that names no rule, and still silences the real one", () => {
+    const f = file(
+      "allow.bp",
+      "dim B\ninput s: [B, 4]\ninput t: [B]\nparam W: [4, 1] ~ xavier\nq = reshape(s @ W, [B])\n# lint: allow clip-before-los, clip-before-loss\nd = clip(t - q, -1, 1)\nminimize mean(square(d))\n",
+    );
+    const r = bpc("lint", f);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain(`${f}:6:15: warning: '# lint: allow' names no rule 'clip-before-los'`);
+    expect(r.out).not.toContain("clip-before-loss]");
+  });
+
   it("draws the graph as SVG or DOT", () => {
     const svg = join(tmp, "g.svg");
     expect(bpc("graph", "examples/mlp.bp", "-o", svg).code).toBe(0);

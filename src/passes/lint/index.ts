@@ -56,6 +56,22 @@ export function allowances(source: string): Map<number, Set<string>> {
   return out;
 }
 
+/** `# lint: allow` comments naming a rule that does not exist (a typo silences nothing). */
+export function unknownAllowances(source: string, file: string): string[] {
+  const known = new Set(RULE_META.map((r) => r.id));
+  const out: string[] = [];
+  source.split(/\r?\n/).forEach((text, i) => {
+    const m = ALLOW.exec(text);
+    if (!m) return;
+    for (const rule of m[1].split(/[\s,]+/).filter(Boolean)) {
+      if (!known.has(rule)) {
+        out.push(`${file}:${i + 1}:${text.indexOf(rule) + 1}: warning: '# lint: allow' names no rule '${rule}'; the rules are: ${[...known].join(", ")}`);
+      }
+    }
+  });
+  return out;
+}
+
 /** Lints one model's forward IR. Diagnostics are sorted by position, duplicates (a def inlined twice) merged. */
 export function lint(graph: Graph, source: string): LintDiagnostic[] {
   const ctx = new LintContext(graph, source);
@@ -100,12 +116,14 @@ export function runLint(files: string[], format: "text" | "json" | "sarif", opts
   const diagnostics: LintDiagnostic[] = [];
   const sources = new Map<string, string>();
   const errors: string[] = [];
+  const notes: string[] = [];
   let failed = 0;
   for (const file of files) {
     let source: string | undefined;
     try {
       source = readSource(file);
       sources.set(file, source);
+      notes.push(...unknownAllowances(source, file));
       const { ir } = frontEnd(source, file);
       diagnostics.push(...lint(ir, source));
     } catch (e) {
@@ -123,5 +141,6 @@ export function runLint(files: string[], format: "text" | "json" | "sarif", opts
           ? ""
           : formatText(diagnostics, sources, { color: opts.color, files: files.length - failed });
   const exitCode = errors.length ? 2 : diagnostics.some((d) => d.severity === "error") ? 1 : 0;
-  return { output, exitCode, errors: errors.length ? errors.join("\n\n") + "\n" : "", diagnostics };
+  const stderr = [...notes, ...errors];
+  return { output, exitCode, errors: stderr.length ? stderr.join("\n\n") + "\n" : "", diagnostics };
 }
