@@ -450,6 +450,12 @@ class ModuleEmitter {
       case "unindex":
       case "index_add":
         return this.indexOp(n, out);
+      case "slice_add": {
+        this.comment([n], out);
+        const dst = this.accumulator(n, out);
+        this.copy(this.sliceView(dst, n), this.value(n.inputs[1]), out, "+=");
+        return;
+      }
       case "softmax":
       case "log_softmax":
         return this.softmax(n, out);
@@ -877,6 +883,25 @@ class ModuleEmitter {
     out.push(`{`, `const ${k} = ${this.read(iv, iv.off)};`, `${this.use("checkIndex")}(${str(what)}, ${k}, ${sizeStr(size)});`, ...f(k), `}`);
   }
 
+  /**
+   * Where index_add and slice_add write: their first input's own buffer, in
+   * place, when they are its only reader; else a copy of it.
+   */
+  private accumulator(n: Node, out: string[]): View {
+    const acc = n.inputs[0];
+    const av = this.value(acc);
+    const readers = this.plan.readers.get(acc)?.size ?? 0;
+    const inPlace =
+      av.kind === "view" && readers === 1 && !this.plan.pinned.has(acc) && this.isWhole(av) && this.bufs.get(av.buf)?.owner === acc;
+    if (inPlace) {
+      this.values.set(n, av);
+      return av;
+    }
+    const dst = this.out(n);
+    this.copy(dst, av, out);
+    return dst;
+  }
+
   /** index (xs[t]: a view when t is a loop counter), unindex and index_add. */
   private indexOp(n: Node, out: string[]): void {
     const what = `${this.display(n.op === "index" ? n.inputs[0] : n)} (line ${n.span.line})`;
@@ -916,20 +941,9 @@ class ModuleEmitter {
       });
       return;
     }
-    // index_add: acc with row i increased by v, in place when this is acc's only reader.
-    const [acc, v, i] = n.inputs;
-    const av = this.value(acc);
-    const readers = this.plan.readers.get(acc)?.size ?? 0;
-    const inPlace =
-      av.kind === "view" && readers === 1 && !this.plan.pinned.has(acc) && this.isWhole(av) && this.bufs.get(av.buf)?.owner === acc;
-    let dst: View;
-    if (inPlace) {
-      dst = av;
-      this.values.set(n, av);
-    } else {
-      dst = this.out(n);
-      this.copy(dst, av, out);
-    }
+    // index_add: acc with row i increased by v.
+    const [, v, i] = n.inputs;
+    const dst = this.accumulator(n, out);
     this.withIndex(i, dst.shape[0], what, out, (k) => {
       const body: string[] = [];
       this.copy(rowOf(dst, k), this.value(v), body, "+=");

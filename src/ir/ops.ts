@@ -241,6 +241,7 @@ export const OP_KINDS = [
   "index",
   "unindex",
   "index_add",
+  "slice_add",
   "softmax",
   "log_softmax",
   "cross_entropy",
@@ -692,6 +693,22 @@ export const OPS: Record<OpKind, OpDef> = {
       const [acc, v, i] = inputs;
       requireInt(i, "an index");
       if (!sameShape(acc.shape.slice(1), v.shape)) fail(`cannot add ${showShape(v.shape)} into a row of ${showShape(acc.shape)}`);
+      return { shape: [...acc.shape], dtype: "float" };
+    },
+    flops: (n, dv) => size(n.inputs[1], dv),
+  },
+  /**
+   * acc with the region of a static slice (`starts`, `ends`, `drop` as for
+   * slice) increased by v: gradients of several slices of one value (an
+   * LSTM's gates) gathered into one buffer instead of summed unslices.
+   */
+  slice_add: {
+    class: "layout",
+    arity: 2,
+    infer: (inputs, a) => {
+      const [acc, v] = inputs;
+      const region = OPS.slice.infer([acc], a).shape;
+      if (!sameShape(region, v.shape)) fail(`cannot add ${showShape(v.shape)} into a ${showShape(region)} region of ${showShape(acc.shape)}`);
       return { shape: [...acc.shape], dtype: "float" };
     },
     flops: (n, dv) => size(n.inputs[1], dv),

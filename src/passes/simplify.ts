@@ -5,7 +5,7 @@
 import type { Builder } from "../ir/builder.js";
 import { OPS } from "../ir/ops.js";
 import { broadcastShapes, constSize, sameShape } from "../ir/shape.js";
-import type { Graph, LoopBody, Node } from "../ir/types.js";
+import type { Attrs, Graph, LoopBody, Node } from "../ir/types.js";
 import { mapGraph, type Rule } from "./rewrite.js";
 
 const constValue = (n: Node): number | null => (n.op === "const" ? (n.attrs.value as number) : null);
@@ -48,6 +48,11 @@ function hoistBroadcast(b: Builder, n: Node, inputs: Node[]): Node | null {
   return b.op("broadcast_to", [moved], { shape: n.shape });
 }
 
+/** The slice region an unslice writes. */
+function regionOf(n: Node): Attrs {
+  return { starts: n.attrs.starts, ends: n.attrs.ends, drop: n.attrs.drop };
+}
+
 /** x*1, x+0, 0*x, neg(neg x), transposes absorbed by matmul, no-op reshapes. */
 export const algebraRule: Rule = (b, n, inputs) => {
   const hoisted = hoistBroadcast(b, n, inputs);
@@ -61,6 +66,8 @@ export const algebraRule: Rule = (b, n, inputs) => {
       if (fullValue(x) === 0 && keeps(y)) return y;
       if (y.op === "unindex" && keeps(x)) return b.op("index_add", [x, y.inputs[0], y.inputs[1]]);
       if (x.op === "unindex" && keeps(y)) return b.op("index_add", [y, x.inputs[0], x.inputs[1]]);
+      if (y.op === "unslice" && keeps(x)) return b.op("slice_add", [x, y.inputs[0]], regionOf(y));
+      if (x.op === "unslice" && keeps(y)) return b.op("slice_add", [y, x.inputs[0]], regionOf(x));
       return null;
     case "sub":
       if (fullValue(y) === 0 && keeps(x)) return x;
