@@ -20,6 +20,7 @@
  * renormalising the difference every step (a Lyapunov exponent); its growth
  * over T steps is what a gradient through the loop sees at init.
  */
+import { OPS } from "../../ir/ops.js";
 import type { Dim, Node } from "../../ir/types.js";
 import type { LintContext } from "./context.js";
 import { Rng, sampleParam, type Tensor } from "./sample.js";
@@ -198,6 +199,11 @@ function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
       gain.set(n, zero());
       continue;
     }
+    // The op table says which ops pass no gradient at all.
+    if (n.op === "stop_gradient" || OPS[n.op].zeroGrad === "everywhere") {
+      gain.set(n, zero());
+      continue;
+    }
     let r: Gain;
     const slope = MAX_SLOPE[n.op];
     switch (n.op) {
@@ -246,20 +252,6 @@ function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
         break;
       case "huber":
         r = scale(ins[0], n.attrs.delta as number);
-        break;
-      case "stop_gradient":
-      case "sign":
-      case "round":
-      case "floor":
-      case "ceil":
-      case "lt":
-      case "le":
-      case "gt":
-      case "ge":
-      case "eq":
-      case "ne":
-      case "argmax":
-        r = zero();
         break;
       case "transpose":
       case "reshape":
