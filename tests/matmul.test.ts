@@ -5,6 +5,7 @@
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
 import { matmulKernelArgs, matmulKernelName, matmulKernelSource, type MatmulSpec } from "../src/codegen/matmul.js";
+import { MATMUL_WASM_BASE64 } from "../src/codegen/generated/matmul-wasm.js";
 import { constSize, symSize, type Size } from "../src/codegen/nest.js";
 
 type Kernel = (out: Float64Array, a: Float64Array, ao: number, b: Float64Array, bo: number, ...sizes: number[]) => void;
@@ -104,5 +105,35 @@ describe("matmul kernels", () => {
       const want = Float32Array.from(naive(tA, tB, Float64Array.from(a), 0, Float64Array.from(b), 0, M, K, N));
       expect(Array.from(out)).toEqual(Array.from(want));
     }
+  });
+});
+
+// The WebAssembly SIMD kernel f32 modules embed (scripts/build-wasm.mjs), run
+// directly: every remainder of its 4-row and 8-, 4- and 1-column blocks, a
+// row-major and a column-major a, K = 0 and operands at unaligned offsets.
+describe("SIMD matmul kernel", () => {
+  type MM = (c: number, a: number, b: number, M: number, K: number, N: number, sai: number, sak: number) => void;
+  const memory = new WebAssembly.Memory({ initial: 4 });
+  const mm = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(MATMUL_WASM_BASE64, "base64")), { env: { memory } })
+    .exports.mm as MM;
+
+  const simdCases: [boolean, number, number, number][] = [];
+  for (const tA of [false, true])
+    for (const M of [1, 2, 3, 4, 5, 7, 8, 9])
+      for (const N of [1, 3, 4, 5, 7, 8, 9, 12, 13, 17]) simdCases.push([tA, M, (M * 3 + N) % 11, N]);
+  it.each(simdCases)("tA=%s %dx%dx%d", (tA, M, K, N) => {
+    const heap = new Float32Array(memory.buffer);
+    // a at float 1, b at float 1 + M*K + 2, c after: none 16-byte aligned in general.
+    const ao = 1;
+    const bo = ao + M * K + 2;
+    const co = bo + K * N + 3;
+    for (let i = 0; i < M * K; i++) heap[ao + i] = Math.sin(i * 1.3) * 2;
+    for (let i = 0; i < K * N; i++) heap[bo + i] = Math.cos(i * 0.7);
+    heap.fill(NaN, co, co + M * N + 8);
+    mm(4 * co, 4 * ao, 4 * bo, M, K, N, tA ? 4 : 4 * K, tA ? 4 * M : 4);
+    const want = naive(tA, false, Float64Array.from(heap.subarray(ao, ao + M * K)), 0, Float64Array.from(heap.subarray(bo, bo + K * N)), 0, M, K, N);
+    for (let i = 0; i < want.length; i++) expect(Math.abs(heap[co + i] - want[i])).toBeLessThanOrEqual(1e-5 * (1 + K));
+    // Nothing written past the output.
+    for (let i = M * N; i < M * N + 8; i++) expect(heap[co + i]).toBeNaN();
   });
 });

@@ -41,10 +41,10 @@ function stages(file: string, inputGrads: string | undefined): { st: Stages; nam
   return { st: backEnd(front, { inputGrads: names }), names };
 }
 
-export async function compileFile(file: string, precision: "f32" | "f64", inputGrads?: string): Promise<string> {
+export async function compileFile(file: string, precision: "f32" | "f64", inputGrads?: string, kernels: "simd" | "js" = "simd"): Promise<string> {
   const { st, names } = stages(file, inputGrads);
   const { emitModule } = await import("../codegen/emit.js");
-  return emitModule(st.opt, { precision, inputGrads: names });
+  return emitModule(st.opt, { precision, inputGrads: names, kernels });
 }
 
 export const commands = {

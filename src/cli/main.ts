@@ -67,8 +67,13 @@ program
   .option("-o, --output <out.ts>", "write the module here (default: stdout)")
   .addOption(new Option("--precision <p>", "float precision of the module").choices(["f32", "f64"]).default("f32"))
   .option("--input-grads <names>", "also return gradients of these float inputs: all, or NAME,NAME")
-  .action(async (file: string, o: { output?: string; precision: "f32" | "f64"; inputGrads?: string }) => {
-    output(await commands.compile(file, o.precision, o.inputGrads), o.output);
+  .addOption(
+    new Option("--kernels <k>", "matmul kernels: simd (WebAssembly SIMD, JS as fallback; f32 only) or js")
+      .choices(["simd", "js"])
+      .default("simd"),
+  )
+  .action(async (file: string, o: { output?: string; precision: "f32" | "f64"; inputGrads?: string; kernels: "simd" | "js" }) => {
+    output(await commands.compile(file, o.precision, o.inputGrads, o.kernels), o.output);
   });
 
 program

@@ -34,6 +34,12 @@ export interface EmitOptions {
   precision: "f32" | "f64";
   /** Float inputs whose gradients `backward` returns (`["all"]` for every float input). */
   inputGrads: string[];
+  /**
+   * Matmul kernels: "simd" (the default; f32 only) runs them in WebAssembly
+   * SIMD where available, with the JS kernels as fallback; "js" emits the JS
+   * kernels alone.
+   */
+  kernels?: "simd" | "js";
 }
 
 /** Compiles a lowered (and, for `backward`, differentiated) graph to a prettier-formatted TypeScript module. */
@@ -81,6 +87,10 @@ interface BufInfo {
   owner?: Node;
   /** A float64 scratch buffer, as long as the largest of `scratch` (f32 mode: accumulators). */
   scratch?: Size[];
+  /** The workspace's arena (SIMD modules): not a buffer. */
+  arena?: true;
+  /** A copy of this param or input (its local name) in the arena, for the SIMD kernel. */
+  stages?: string;
 }
 
 interface FnCtx {
@@ -97,6 +107,21 @@ interface LoopInfo {
 }
 
 const IDENTITY_OPS = new Set(["stop_gradient", "clip_grad"]);
+/** Ops whose value is a view of their first input (no copy). */
+const VIEW_OPS = new Set(["stop_gradient", "clip_grad", "reshape", "transpose", "slice", "index"]);
+
+/** A sum of sizes, like terms collected: `B * 138 + 100352`. */
+function sumSizes(sizes: readonly Size[]): string {
+  const terms = new Map<string, Size>();
+  for (const s of sizes) {
+    if (s.k === 0) continue;
+    const k = s.syms.join("*");
+    const t = terms.get(k);
+    terms.set(k, t ? { k: t.k + s.k, syms: s.syms } : s);
+  }
+  const parts = [...terms.values()].sort((a, b) => b.syms.length - a.syms.length).map(sizeStr);
+  return parts.length ? parts.join(" + ") : "0";
+}
 
 /** The largest of some sizes, as an expression. */
 function maxSize(sizes: readonly Size[]): string {
@@ -132,6 +157,9 @@ class ModuleEmitter {
   private readonly lines: string[];
   private readonly gradNames: string[];
   private fn: FnCtx = { phase: "fwd", refs: new Set(), lastLine: -1, lastInner: 0 };
+  /** Whether matmuls run in the SIMD kernel (float buffers then live in an arena); the arena's local name. */
+  private readonly simd: boolean;
+  private readonly arena: string = "";
 
   constructor(
     private readonly g: Graph,
@@ -174,6 +202,32 @@ class ModuleEmitter {
       this.values.set(n, { kind: "view", buf: this.nodeLocal.get(n) as string, off: "0", shape, strides: rowMajor(shape), dtype: n.dtype });
     }
     this.checkDims();
+
+    const matmuls: Node[] = [];
+    const findMatmuls = (nodes: readonly Node[]): void => {
+      for (const n of nodes) {
+        if (!this.plan.live.has(n)) continue;
+        if (n.op === "matmul") matmuls.push(n);
+        if (n.body) findMatmuls(n.body.nodes);
+      }
+    };
+    findMatmuls(g.nodes);
+    this.simd = opts.precision === "f32" && (opts.kernels ?? "simd") === "simd" && matmuls.length > 0;
+    if (this.simd) {
+      this.arena = this.names.claim("arena");
+      this.bufs.set(this.arena, { home: "fw", size: ZERO, dtype: "float", arena: true });
+      // Params and inputs a matmul reads (through views) are copied into the arena once per call.
+      for (const m of matmuls) {
+        for (let x of m.inputs) {
+          while (VIEW_OPS.has(x.op)) x = x.inputs[0];
+          if ((x.op !== "param" && x.op !== "input") || x.dtype !== "float") continue;
+          const l = this.local(x);
+          if ([...this.bufs.values()].some((b) => b.stages === l)) continue;
+          const info = this.bufs.get(l) as BufInfo;
+          this.bufs.set(this.names.claim(`${x.name}_simd`), { home: "fw", size: info.size, dtype: "float", stages: l });
+        }
+      }
+    }
   }
 
   // ---- names, sizes, comments ------------------------------------------------
@@ -800,7 +854,31 @@ class ModuleEmitter {
     if (!this.kernels.has(name)) this.kernels.set(name, matmulKernelSource(spec));
     const sizes = { M, K, N };
     const args = matmulKernelArgs(spec).map((p) => `, ${sizeStr(sizes[p])}`).join("");
-    out.push(`${name}(${this.ref(dst.buf)}, ${this.ref(a.buf)}, ${a.off}, ${this.ref(b.buf)}, ${b.off}${args});`);
+    const js = `${name}(${this.ref(dst.buf)}, ${this.ref(a.buf)}, ${a.off}, ${this.ref(b.buf)}, ${b.off}${args});`;
+    if (!this.simd) {
+      out.push(js);
+    } else {
+      // The SIMD kernel reads the arena: params and inputs through their staged copies; a transposed b is transposed into it.
+      const inArena = (o: { buf: string; off: string }): { buf: string; off: string } => {
+        const staged = [...this.bufs.entries()].find(([, i]) => i.stages === o.buf);
+        return staged ? { buf: staged[0], off: o.off } : o;
+      };
+      const sa = inArena(a);
+      let sb = inArena(b);
+      const simd: string[] = [];
+      for (const o of [sa, sb, { buf: dst.buf, off: "0" }]) {
+        const home = this.bufs.get(o.buf)?.home;
+        if (home !== "fw" && home !== "bw") throw new Error(`internal error: matmul operand ${o.buf} is not in the arena`);
+      }
+      if (tB) {
+        const bt = this.alloc(this.names.claim(`${this.local(n)}_bT`), [K, N], "float");
+        simd.push(`${this.use("transposeInto")}(${this.ref(bt.buf)}, ${this.ref(b.buf)}, ${b.off}, ${sizeStr(N)}, ${sizeStr(K)});`);
+        sb = { buf: bt.buf, off: "0" };
+      }
+      const dims = [M, K, N].map(sizeStr).join(", ");
+      simd.push(`${this.use("matmulSimd")}(${this.ref(this.arena)}, ${this.ref(dst.buf)}, ${this.ref(sa.buf)}, ${sa.off}, ${this.ref(sb.buf)}, ${sb.off}, ${dims}, ${tA});`);
+      out.push(`if (${this.arena}.mm !== null) {`, ...simd, `} else {`, js, `}`);
+    }
     for (const p of this.witnesses.get(n) ?? []) {
       const what = `params.${p.name}`;
       out.push(`${this.use("checkFiniteVia")}(${this.ref(dst.buf)}, ${str(what)}, ${this.value(p).kind === "view" ? this.ref((this.value(p) as View).buf) : prop("params", p.name as string)});`);
@@ -1103,6 +1181,15 @@ class ModuleEmitter {
   private computeForward(): string {
     this.fn = { phase: "fwd", refs: new Set(), lastLine: -1, lastInner: 0 };
     const body: string[] = [];
+    const staged = [...this.bufs.entries()].filter(([, b]) => b.stages);
+    if (staged.length) {
+      body.push(
+        `// the params and inputs the SIMD kernel reads, copied into the arena (backward reads them too)`,
+        `if (${this.ref(this.arena)}.mm !== null) {`,
+        ...staged.map(([name, b]) => `${this.ref(name)}.set(${this.ref(b.stages as string)});`),
+        `}`,
+      );
+    }
     this.block(
       this.g.nodes.filter((n) => n.phase === "fwd"),
       body,
@@ -1164,15 +1251,31 @@ class ModuleEmitter {
 
   private workspace(phase: "fw" | "bw", fnName: string, typeName: string): string {
     const dims = this.dimOrder().map((d) => this.dimLocal.get(d.dim) as string);
+    // In a SIMD module float buffers are taken from the arena, which forwardWorkspace sizes for both workspaces.
+    const inArena = (b: BufInfo): boolean => this.simd && !b.scratch && !b.arena && b.dtype === "float";
     const fields = [...this.bufs.entries()]
       .filter(([, b]) => b.home === phase)
       .map(([name, b]) =>
-        b.scratch
-          ? `${name}: new Float64Array(${maxSize(b.scratch)})`
-          : `${name}: new ${b.dtype === "int" ? "Int32Array" : this.FA}(${sizeStr(b.size)})`,
+        b.arena
+          ? name
+          : b.scratch
+            ? `${name}: new Float64Array(${maxSize(b.scratch)})`
+            : inArena(b)
+              ? `${name}: ${this.use("take")}(${this.arena}, ${sizeStr(b.size)})`
+              : `${name}: new ${b.dtype === "int" ? "Int32Array" : this.FA}(${sizeStr(b.size)})`,
       );
+    const params = dims.map((d) => `${d}: number`);
+    const pre: string[] = [];
+    if (this.simd && phase === "fw") {
+      const taken = [...this.bufs.values()].filter(inArena);
+      const bytes = `4 * (${sumSizes(taken.map((b) => b.size))}) + ${16 * taken.length}`;
+      pre.push(`// Every float buffer of both workspaces, 16-byte aligned, in one arena the SIMD kernel can read.`);
+      pre.push(`const ${this.arena} = ${this.use("newArena")}(${bytes});`);
+    }
+    if (this.simd && phase === "bw") params.push(`${this.arena}: Arena`);
     return [
-      `function ${fnName}(${dims.map((d) => `${d}: number`).join(", ")}) {`,
+      `function ${fnName}(${params.join(", ")}) {`,
+      ...pre,
       `return { ${[...dims, ...fields].join(", ")} };`,
       `}`,
       `type ${typeName} = ReturnType<typeof ${fnName}>;`,
@@ -1306,6 +1409,7 @@ class ModuleEmitter {
       "describe", "checkKeys", "checkArray", "inferDim", "checkFinite", "checkFiniteVia", "checkIndex",
       "rng", "gauss", "fillNormal", "fillUniform", "orthogonal",
       "softmax", "logSoftmax", "crossEntropy", "pick", "oneHot",
+      "simdKernel", "newArena", "take", "matmulSimd", "transposeInto",
     ];
     return order.filter((h) => this.helpers.has(h));
   }
@@ -1338,6 +1442,10 @@ class ModuleEmitter {
     const bind = dims.length ? `const { ${dims.join(", ")} } = bindDims(params, inputs);` : `bindDims(params, inputs);`;
     const stale = (ws: string): string => (dims.length ? `${ws} === undefined || ${dims.map((d) => `${ws}.${d} !== ${d}`).join(" || ")}` : `${ws} === undefined`);
     const wsArgs = dims.join(", ");
+    // A SIMD module's backward workspace lives in the forward workspace's arena: a new one drops it.
+    const newFw = this.simd
+      ? `if (${stale("fw")}) {\nfw = forwardWorkspace(${wsArgs});\n${backwardBody ? "bw = undefined;\n" : ""}}`
+      : `if (${stale("fw")}) fw = forwardWorkspace(${wsArgs});`;
     const ownership = [
       ` * The arrays returned belong to the module: they are overwritten by the next`,
       ` * call of forward or backward (no array is allocated per call). Copy one with`,
@@ -1352,7 +1460,7 @@ class ModuleEmitter {
       ` */`,
       `export function forward(params: Params, inputs: Inputs): Outputs {`,
       bind,
-      `if (${stale("fw")}) fw = forwardWorkspace(${wsArgs});`,
+      newFw,
       `return computeForward(fw, params, inputs);`,
       `}`,
     ].join("\n");
@@ -1364,8 +1472,8 @@ class ModuleEmitter {
           ` */`,
           `export function backward(params: Params, inputs: Inputs): { loss: number; grads: Grads } {`,
           bind,
-          `if (${stale("fw")}) fw = forwardWorkspace(${wsArgs});`,
-          `if (${stale("bw")}) bw = backwardWorkspace(${wsArgs});`,
+          newFw,
+          `if (${stale("bw")}) bw = backwardWorkspace(${[...dims, ...(this.simd ? ["fw.arena"] : [])].join(", ")});`,
           `computeForward(fw, params, inputs);`,
           `return computeBackward(fw, bw, params, inputs);`,
           `}`,

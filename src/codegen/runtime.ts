@@ -4,6 +4,10 @@
 // text over the module's float array type; the emitter includes only those a
 // model uses.
 
+import { MATMUL_WASM_BASE64 } from "./generated/matmul-wasm.js";
+
+const MATMUL_WASM_BYTES = Math.floor((MATMUL_WASM_BASE64.length * 3) / 4) - (MATMUL_WASM_BASE64.match(/=*$/)?.[0].length ?? 0);
+
 export type Helper =
   | "checkKeys"
   | "checkArray"
@@ -21,7 +25,12 @@ export type Helper =
   | "crossEntropy"
   | "pick"
   | "oneHot"
-  | "checkIndex";
+  | "checkIndex"
+  | "simdKernel"
+  | "newArena"
+  | "take"
+  | "matmulSimd"
+  | "transposeInto";
 
 /** Helpers each helper calls. */
 export const HELPER_DEPS: Partial<Record<Helper, Helper[]>> = {
@@ -31,10 +40,90 @@ export const HELPER_DEPS: Partial<Record<Helper, Helper[]>> = {
   checkFiniteVia: ["checkFinite"],
   fillNormal: ["gauss"],
   orthogonal: ["gauss"],
+  newArena: ["simdKernel"],
 };
 
 export function helperSource(h: Helper, FA: string): string {
   switch (h) {
+    case "simdKernel":
+      return `
+/**
+ * The f32 SIMD matmul kernel (WebAssembly, ${MATMUL_WASM_BYTES} bytes, assembled by bpc's
+ * scripts/build-wasm.mjs), compiled on first use; null where WebAssembly or
+ * its SIMD instructions are unavailable (the module then runs its JS kernels).
+ */
+let simdModule: WasmModule | null | undefined;
+interface WasmModule { readonly _module: unique symbol }
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Instance: new (m: WasmModule, imports: object) => { exports: Record<string, unknown> };
+  Memory: new (d: { initial: number }) => { buffer: ArrayBuffer };
+}
+const SIMD_KERNEL = ${JSON.stringify(MATMUL_WASM_BASE64)};
+function simdKernel(): { wasm: WasmApi; module: WasmModule } | null {
+  const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+  if (simdModule === undefined) {
+    simdModule = null;
+    try {
+      const { atob } = globalThis as unknown as { atob: (s: string) => string };
+      if (wasm) simdModule = new wasm.Module(Uint8Array.from(atob(SIMD_KERNEL), (c: string) => c.charCodeAt(0)));
+    } catch {
+      simdModule = null;
+    }
+  }
+  return wasm && simdModule ? { wasm, module: simdModule } : null;
+}`;
+    case "newArena":
+      return `
+/** Where a workspace's float buffers live: one block of memory the SIMD kernel can read (mm is null without it). */
+interface Arena {
+  buffer: ArrayBuffer;
+  next: number;
+  mm: ((c: number, a: number, b: number, M: number, K: number, N: number, sai: number, sak: number) => void) | null;
+}
+/** An arena of \`bytes\` bytes: WebAssembly memory with the kernel bound to it, or a plain ArrayBuffer. */
+function newArena(bytes: number): Arena {
+  const k = simdKernel();
+  const pages = Math.max(1, Math.ceil(bytes / 65536));
+  if (k && pages <= 32768) {
+    try {
+      const memory = new k.wasm.Memory({ initial: pages });
+      const mm = new k.wasm.Instance(k.module, { env: { memory } }).exports.mm as Arena["mm"];
+      return { buffer: memory.buffer, next: 0, mm };
+    } catch {
+      // Out of memory for WebAssembly: fall back to plain arrays and JS kernels.
+    }
+  }
+  return { buffer: new ArrayBuffer(bytes), next: 0, mm: null };
+}`;
+    case "take":
+      return `
+/** The arena's next n floats (16-byte aligned). */
+function take(arena: Arena, n: number): Float32Array {
+  const at = arena.next;
+  arena.next = at + ((4 * n + 15) & ~15);
+  return new Float32Array(arena.buffer, at, n);
+}`;
+    case "matmulSimd":
+      return `
+/**
+ * out[M, N] = a @ b by the SIMD kernel, with a [M, K] from offset ao (stored
+ * [K, M] when tA) and b [K, N] from offset bo; all three live in the arena.
+ * Sums are accumulated in f32, four columns per instruction.
+ */
+function matmulSimd(arena: Arena, out: Float32Array, a: Float32Array, ao: number, b: Float32Array, bo: number, M: number, K: number, N: number, tA: boolean): void {
+  const mm = arena.mm as NonNullable<Arena["mm"]>;
+  mm(out.byteOffset, a.byteOffset + 4 * ao, b.byteOffset + 4 * bo, M, K, N, tA ? 4 : 4 * K, tA ? 4 * M : 4);
+}`;
+    case "transposeInto":
+      return `
+/** out[K, N] = the transpose of b [N, K] from offset bo (for the SIMD kernel, which reads b by rows). */
+function transposeInto(out: Float32Array, b: Float32Array, bo: number, N: number, K: number): void {
+  for (let n = 0; n < N; n++) {
+    const row = bo + n * K;
+    for (let k = 0; k < K; k++) out[k * N + n] = b[row + k];
+  }
+}`;
     case "describe":
       return `
 /** How a value looks in an error message: its array type and length, or its typeof. */

@@ -30,11 +30,11 @@ export interface Compiled {
 
 export async function compileSource(
   source: string,
-  opts: { precision?: "f32" | "f64"; inputGrads?: string[]; file?: string } = {},
+  opts: { precision?: "f32" | "f64"; inputGrads?: string[]; file?: string; kernels?: "simd" | "js" } = {},
 ): Promise<Compiled> {
   const file = opts.file ?? "test.bp";
   const st = compileStages(source, file, { inputGrads: opts.inputGrads ?? [], verify: true });
-  const ts = await emitModule(st.opt, { precision: opts.precision ?? "f64", inputGrads: opts.inputGrads ?? [] });
+  const ts = await emitModule(st.opt, { precision: opts.precision ?? "f64", inputGrads: opts.inputGrads ?? [], kernels: opts.kernels });
   const mod = (await loadModule(ts)) as unknown as Module;
   return { mod, graph: st.opt, ts };
 }

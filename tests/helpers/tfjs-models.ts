@@ -30,6 +30,8 @@ export interface Oracle {
    * case with the init's params multiplied by `rescale` (by name).
    */
   finiteCase?: { why: string; rescale: Record<string, number> };
+  /** A looser tolerance than the test's 1e-4, for a model whose f32 gradient is ill-conditioned, and why. */
+  tolerance?: { value: number; why: string };
 }
 
 // ---- .bp built-ins that TF.js lacks or names differently --------------------
@@ -151,7 +153,16 @@ export const ORACLES: Record<string, Oracle> = {
   "sigmoid_mlp.bp": sigmoidCe(784, 10, 1),
   // Pre-activations in the thousands: TF.js's own f32 rounding puts its dW1 about
   // 6e-5 (relative) off the f64 value; the module (f64 accumulation) is closer.
-  "sigmoid_mlp_raw.bp": sigmoidCe(784, 10, 255),
+  "sigmoid_mlp_raw.bp": {
+    ...sigmoidCe(784, 10, 255),
+    tolerance: {
+      value: 1e-2,
+      why:
+        "raw pixels in [0, 255] against N(0, 1) weights give pre-activations near 1e3, whose f32 spacing (6e-5) " +
+        "already moves sigmoid' by that much relative: the f32 gradient is 2.5e-2 from the f64 one whichever order " +
+        "the sums run in, and TF.js (f64 sums, rounded once) and the SIMD kernel (f32 sums) differ by 2e-3",
+    },
+  },
 
   "batchnorm.bp": {
     inputs: { x: { shape: [B, 16], gen: normal() }, y: { shape: [B], gen: int(0, 4) } },
