@@ -32,64 +32,74 @@ export const ROWS = Number(process.env.BPC_WASM_ROWS ?? 4);
 const range = (n) => [...Array(n).keys()];
 
 /**
- * A block function: R rows by Q columns (Q = 8 or 4: vectors; Q = 1: one
- * scalar column) at pc (c), pa (a'), pb (b); k runs K times (K > 0).
+ * A panel function: `n` blocks of R rows by Q columns (Q = 8 or 4: vectors;
+ * Q = 1: one scalar column), one under the other from pc (c), pa (a'), pb
+ * (b); k runs K times per block (K > 0). Looping over the blocks in here
+ * rather than calling once per block matters when K is small (an outer
+ * product: K = 1 in a batch-of-one backward).
  */
 function blockFunc(R, Q) {
   const V = Q >= 4 ? Q / 4 : 0; // vectors per row
+  const nv = Math.max(V, 1);
+  const T = V ? "v128" : "f32";
   const L = [];
-  L.push(`  (func $b${R}x${Q} (param $pc i32) (param $pa i32) (param $pb i32) (param $K i32) (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32)`);
+  L.push(`  (func $b${R}x${Q} (param $pc i32) (param $pa i32) (param $pb i32) (param $n i32) (param $K i32) (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32)`);
+  L.push(`    (local $k i32) (local $p i32) (local $o i32)`);
   for (const r of range(R)) L.push(`    (local $a${r} i32)`);
-  const accs = [];
-  for (const r of range(R)) for (const q of range(Math.max(V, 1))) accs.push(`$c${r}_${q}`);
-  for (const c of accs) L.push(`    (local ${c} ${V ? "v128" : "f32"})`);
-  for (const q of range(Math.max(V, 1))) L.push(`    (local $v${q} ${V ? "v128" : "f32"})`);
-  L.push(`    (local $s ${V ? "v128" : "f32"})`);
-  // Row pointers into a'.
-  L.push(`    (local.set $a0 (local.get $pa))`);
-  for (const r of range(R).slice(1)) L.push(`    (local.set $a${r} (i32.add (local.get $a${r - 1}) (local.get $sai)))`);
-  L.push(`    (loop $k`);
-  for (const q of range(Math.max(V, 1))) {
-    L.push(V ? `      (local.set $v${q} (v128.load offset=${16 * q} (local.get $pb)))` : `      (local.set $v0 (f32.load (local.get $pb)))`);
+  for (const r of range(R)) for (const q of range(nv)) L.push(`    (local $c${r}_${q} ${T})`);
+  for (const q of range(nv)) L.push(`    (local $v${q} ${T})`);
+  L.push(`    (local $s ${T})`);
+  L.push(`    (loop $blocks`);
+  // Row pointers into a', the start of b's panel, zeroed accumulators.
+  L.push(`      (local.set $a0 (local.get $pa))`);
+  for (const r of range(R).slice(1)) L.push(`      (local.set $a${r} (i32.add (local.get $a${r - 1}) (local.get $sai)))`);
+  L.push(`      (local.set $p (local.get $pb))`);
+  L.push(`      (local.set $k (local.get $K))`);
+  for (const r of range(R)) for (const q of range(nv)) L.push(`      (local.set $c${r}_${q} (${T}.const ${V ? "0 0 0 0" : "0"}))`.replace("(v128.const 0 0 0 0)", "(v128.const f32x4 0 0 0 0)"));
+  L.push(`      (loop $k`);
+  for (const q of range(nv)) {
+    L.push(V ? `        (local.set $v${q} (v128.load offset=${16 * q} (local.get $p)))` : `        (local.set $v0 (f32.load (local.get $p)))`);
   }
   for (const r of range(R)) {
-    L.push(V ? `      (local.set $s (v128.load32_splat (local.get $a${r})))` : `      (local.set $s (f32.load (local.get $a${r})))`);
-    for (const q of range(Math.max(V, 1))) {
+    L.push(V ? `        (local.set $s (v128.load32_splat (local.get $a${r})))` : `        (local.set $s (f32.load (local.get $a${r})))`);
+    for (const q of range(nv)) {
       const c = `$c${r}_${q}`;
       L.push(
         V
-          ? `      (local.set ${c} (f32x4.add (local.get ${c}) (f32x4.mul (local.get $s) (local.get $v${q}))))`
-          : `      (local.set ${c} (f32.add (local.get ${c}) (f32.mul (local.get $s) (local.get $v0))))`,
+          ? `        (local.set ${c} (f32x4.add (local.get ${c}) (f32x4.mul (local.get $s) (local.get $v${q}))))`
+          : `        (local.set ${c} (f32.add (local.get ${c}) (f32.mul (local.get $s) (local.get $v0))))`,
       );
     }
-    L.push(`      (local.set $a${r} (i32.add (local.get $a${r}) (local.get $sak)))`);
+    L.push(`        (local.set $a${r} (i32.add (local.get $a${r}) (local.get $sak)))`);
   }
-  L.push(`      (local.set $pb (i32.add (local.get $pb) (local.get $ldb)))`);
-  L.push(`      (br_if $k (local.tee $K (i32.sub (local.get $K) (i32.const 1)))))`);
+  L.push(`        (local.set $p (i32.add (local.get $p) (local.get $ldb)))`);
+  L.push(`        (br_if $k (local.tee $k (i32.sub (local.get $k) (i32.const 1)))))`);
+  L.push(`      (local.set $o (local.get $pc))`);
   for (const r of range(R)) {
-    for (const q of range(Math.max(V, 1))) {
+    for (const q of range(nv)) {
       const c = `$c${r}_${q}`;
-      L.push(V ? `    (v128.store offset=${16 * q} (local.get $pc) (local.get ${c}))` : `    (f32.store (local.get $pc) (local.get ${c}))`);
+      L.push(V ? `      (v128.store offset=${16 * q} (local.get $o) (local.get ${c}))` : `      (f32.store (local.get $o) (local.get ${c}))`);
     }
-    if (r < R - 1) L.push(`    (local.set $pc (i32.add (local.get $pc) (local.get $ldc)))`);
+    L.push(`      (local.set $o (i32.add (local.get $o) (local.get $ldc)))`);
   }
-  L.push(`  )`);
+  // The next block R rows down.
+  L.push(`      (local.set $pc (local.get $o))`);
+  L.push(`      (local.set $pa (i32.add (local.get $pa) (i32.mul (local.get $sai) (i32.const ${R}))))`);
+  L.push(`      (br_if $blocks (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))`);
   return L.join("\n");
 }
 
-/** Calls block $b{R}x{Q} over rows from $i while R more fit, for the panel at column $j. */
+/** Calls panel $b{R}x{Q} for as many blocks of R rows as fit from $i, in the panel at column $j. */
 function rowLoop(R, Q) {
-  const call = `(call $b${R}x${Q}
-          (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2))))
-          (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $sai)))
-          (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2)))
-          (local.get $K) (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldc))`;
-  return `      (block $done${R}x${Q}
-        (loop $rows${R}x${Q}
-          (br_if $done${R}x${Q} (i32.gt_u (i32.add (local.get $i) (i32.const ${R})) (local.get $M)))
-          ${call}
-          (local.set $i (i32.add (local.get $i) (i32.const ${R})))
-          (br $rows${R}x${Q})))`;
+  return `      (local.set $n (i32.div_u (i32.sub (local.get $M) (local.get $i)) (i32.const ${R})))
+      (if (local.get $n)
+        (then
+          (call $b${R}x${Q}
+            (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2))))
+            (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $sai)))
+            (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2)))
+            (local.get $n) (local.get $K) (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldc))
+          (local.set $i (i32.add (local.get $i) (i32.mul (local.get $n) (i32.const ${R}))))))`;
 }
 
 /** Every panel Q wide that fits from $j on (once: at most one). */
@@ -110,7 +120,7 @@ export function kernelText() {
 ${[blockFunc(ROWS, 8), blockFunc(1, 8), blockFunc(ROWS, 4), blockFunc(1, 4), blockFunc(1, 1)].join("\n")}
   ;; c[M, N] = a'[M, K] @ b[K, N]; pointers in bytes, a' strides sai (row) and sak (k) in bytes.
   (func (export "mm") (param $c i32) (param $a i32) (param $b i32) (param $M i32) (param $K i32) (param $N i32) (param $sai i32) (param $sak i32)
-    (local $i i32) (local $j i32) (local $ldb i32) (local $ldc i32)
+    (local $i i32) (local $j i32) (local $n i32) (local $ldb i32) (local $ldc i32)
     (if (i32.eqz (local.get $K))
       (then (memory.fill (local.get $c) (i32.const 0) (i32.shl (i32.mul (local.get $M) (local.get $N)) (i32.const 2))) (return)))
     (local.set $ldb (i32.shl (local.get $N) (i32.const 2)))
