@@ -1,11 +1,16 @@
 // Compile time: generated MLPs of 10, 100 and 1,000 layers and the vanilla
 // RNN with T = 10, 100, 1,000, each through every stage (parse + lower,
-// autodiff, simplify, emit with prettier); prints the time of each stage and
-// the generated code size. Issue 6's goals: 1,000 layers under 2 s, growth
-// near linear in the layers, code size independent of T.
+// autodiff, simplify, emit = codegen + prettier formatting); prints the time
+// of each stage and the generated code size. Issue 6's goals: 1,000 layers
+// under 2 s, growth near linear in the layers, code size independent of T.
 // Run: `npm run bench:compile` (node dist/bench/compile-time.js).
+// `node dist/bench/compile-time.js --plain` formats every declaration whole
+// with prettier (the way before format.ts), for comparison; both give the same text.
 import { performance } from "node:perf_hooks";
-import { emitModule } from "../src/codegen/emit.js";
+import { pathToFileURL } from "node:url";
+import { format } from "prettier";
+import { formatModule, moduleParts } from "../src/codegen/emit.js";
+import { PRETTIER } from "../src/codegen/format.js";
 import { grad } from "../src/passes/autodiff.js";
 import { frontEnd, simplify } from "../src/passes/pipeline.js";
 
@@ -53,6 +58,9 @@ export interface CompileTiming {
   front: number;
   autodiff: number;
   simplify: number;
+  /** emit = codegen + format. */
+  codegen: number;
+  format: number;
   emit: number;
   total: number;
   tsChars: number;
@@ -68,6 +76,10 @@ function countNodes(nodes: readonly { body?: { nodes: readonly unknown[] } }[]):
   return n;
 }
 
+/** Formats every declaration whole with prettier instead of through format.ts. */
+const plain = process.argv.includes("--plain");
+const plainFormat = (d: string): Promise<string> => format(d, PRETTIER);
+
 export async function timeCompile(name: string, src: string): Promise<CompileTiming> {
   const t0 = performance.now();
   const { ir } = frontEnd(src, `${name}.bp`);
@@ -76,7 +88,9 @@ export async function timeCompile(name: string, src: string): Promise<CompileTim
   const t2 = performance.now();
   const opt = simplify(g);
   const t3 = performance.now();
-  const ts = await emitModule(opt, { precision: "f32", inputGrads: [] });
+  const parts = moduleParts(opt, { precision: "f32", inputGrads: [] });
+  const t35 = performance.now();
+  const ts = await formatModule(parts, plain ? plainFormat : undefined);
   const t4 = performance.now();
   return {
     name,
@@ -85,6 +99,8 @@ export async function timeCompile(name: string, src: string): Promise<CompileTim
     front: t1 - t0,
     autodiff: t2 - t1,
     simplify: t3 - t2,
+    codegen: t35 - t3,
+    format: t4 - t35,
     emit: t4 - t3,
     total: t4 - t0,
     tsChars: ts.length,
@@ -112,9 +128,10 @@ async function main(): Promise<void> {
     "|---|---|---|---|---|---|---|---|---|",
     ...rows.map(
       (r) =>
-        `| ${r.name} | ${r.sourceLines} | ${r.irNodes} | ${f(r.front)} | ${f(r.autodiff)} | ${f(r.simplify)} | ${f(r.emit)} | ${f(r.total)} | ${r.tsLines} lines, ${(r.tsChars / 1024).toFixed(1)} KB |`,
+        `| ${r.name} | ${r.sourceLines} | ${r.irNodes} | ${f(r.front)} | ${f(r.autodiff)} | ${f(r.simplify)} | ${f(r.emit)} (${f(r.codegen)} + ${f(r.format)}) | ${f(r.total)} | ${r.tsLines} lines, ${(r.tsChars / 1024).toFixed(1)} KB |`,
     ),
   ];
+  if (plain) console.log("(--plain: every declaration formatted whole by prettier)\n");
   console.log(lines.join("\n"));
   const mlp = rows.slice(0, 3);
   const rnn = rows.slice(3);
@@ -132,7 +149,10 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+// Run as a script (tests import the sources above).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -38,6 +38,8 @@ import { format } from "prettier";
 export const PRETTIER = { parser: "babel-ts", filepath: "module.ts", printWidth: 110 } as const;
 
 export interface ReduceOptions {
+  /** Declarations shorter than this are formatted whole. */
+  minText: number;
   /** A bracket is reduced only with at least this many elements... */
   minItems: number;
   /** ...and at least this many characters between its brackets. */
@@ -45,7 +47,7 @@ export interface ReduceOptions {
 }
 
 /** Below these, reducing saves less than it costs. */
-export const DEFAULT_REDUCE: ReduceOptions = { minItems: 8, minChars: 2000 };
+export const DEFAULT_REDUCE: ReduceOptions = { minText: 10_000, minItems: 8, minChars: 2000 };
 
 /** Formats one top-level declaration (or several) as `format(text, PRETTIER)` does. */
 export async function formatDeclaration(text: string, opts: ReduceOptions = DEFAULT_REDUCE): Promise<string> {
@@ -103,11 +105,13 @@ function wordBefore(text: string, end: number): string {
   return text.slice(s, end + 1);
 }
 
-/** Every `{`, `[` and `(` of the text with its contents' separators, comments and newlines; throws Bail on anything it cannot read for sure. */
+/** Every `{` and `[` of the text with its contents' separators, comments and newlines; throws Bail on anything it cannot read for sure. */
 function scan(text: string): Bracket[] {
   const n = text.length;
   const all: Bracket[] = [];
   const root: Bracket = newBracket("", -1, -1);
+  // Parentheses are never reduced: one shared entry on the stack, which records nothing.
+  const paren: Bracket = newBracket("(", -1, -1);
   const stack: Bracket[] = [root];
   let top = root;
   let lastCode = -1;
@@ -142,7 +146,7 @@ function scan(text: string): Bracket[] {
     const c = text.charCodeAt(i);
     switch (c) {
       case 10: // \n
-        (top.newlines ??= []).push(i, lastCode, lastCommentStart);
+        if (top !== paren) (top.newlines ??= []).push(i, lastCode, lastCommentStart);
         i++;
         break;
       case 32:
@@ -182,7 +186,7 @@ function scan(text: string): Bracket[] {
             if (end < 0) throw new Bail();
             end += 2;
           }
-          (top.comments ??= []).push(i, end);
+          if (top !== paren) (top.comments ??= []).push(i, end);
           lastCommentStart = i;
           lastCommentEnd = end;
           i = end;
@@ -196,6 +200,11 @@ function scan(text: string): Bracket[] {
         break;
       }
       case 40: // (
+        stack.push(paren);
+        top = paren;
+        lastCode = i;
+        i++;
+        break;
       case 91: // [
       case 123: {
         // {
@@ -219,6 +228,13 @@ function scan(text: string): Bracket[] {
           break;
         }
         if (top.ch !== want) throw new Bail();
+        if (top === paren) {
+          stack.pop();
+          top = stack[stack.length - 1];
+          lastCode = i;
+          i++;
+          break;
+        }
         top.close = i;
         top.lastCode = lastCode;
         top.lastCommentEnd = lastCommentEnd;
@@ -229,12 +245,12 @@ function scan(text: string): Bracket[] {
         break;
       }
       case 44: // ,
-        (top.commas ??= []).push(i);
+        if (top !== paren) (top.commas ??= []).push(i);
         lastCode = i;
         i++;
         break;
       case 59: // ;
-        (top.semis ??= []).push(i);
+        if (top !== paren) (top.semis ??= []).push(i);
         lastCode = i;
         i++;
         break;
@@ -274,6 +290,8 @@ interface Item {
   seqs: Seq[];
   key: string;
   rep: Item;
+  /** An element without sequences inside: its digit runs (see `digits`). */
+  runs?: string[];
 }
 
 const EXPR_WORDS = new Set(["return", "const", "let", "var", "typeof", "in", "of", "case", "yield", "await", "throw"]);
@@ -307,7 +325,7 @@ const SENTINEL = "__bpcS";
 const LONG = 2 * PRETTIER.printWidth;
 
 function planReduction(text: string, opts: ReduceOptions): Plan | null {
-  if (text.length < opts.minChars || text.includes(SENTINEL)) return null;
+  if (text.length < opts.minText || text.includes(SENTINEL)) return null;
   let brackets: Bracket[];
   try {
     brackets = scan(text);
@@ -317,7 +335,7 @@ function planReduction(text: string, opts: ReduceOptions): Plan | null {
   }
   const seqs: Seq[] = [];
   for (const b of brackets) {
-    if (b.ch === "(" || b.close - b.open - 1 < opts.minChars) continue;
+    if (b.close - b.open - 1 < opts.minChars) continue;
     const s = sequenceOf(text, b, seqs.length);
     if (s && s.items.length >= opts.minItems) seqs.push(s);
   }
@@ -340,7 +358,12 @@ function planReduction(text: string, opts: ReduceOptions): Plan | null {
   for (const s of seqs) {
     const byKey = new Map<string, Item>();
     for (const it of s.items) {
-      it.key = it.seqs.length ? `\u0000${it.start}` : mask(text.slice(it.start, it.end));
+      if (it.seqs.length) it.key = `\u0000${it.start}`;
+      else {
+        const d = digits(text, it.start, it.end);
+        it.runs = d.runs;
+        it.key = masked(d);
+      }
       let rep = byKey.get(it.key);
       if (!rep) {
         byKey.set(it.key, (rep = it));
@@ -417,6 +440,8 @@ function sequenceOf(text: string, b: Bracket, id: number): Seq | null {
     else if (c === "[") arrays++;
   }
   const count = spans.length / 2;
+  // A sentinel cannot follow a rest element.
+  if (mode === "comma" && text.startsWith("...", spans[spans.length - 2])) return null;
   if (b.ch === "[" && (numbers === count || objects === count || arrays === count)) return null;
   const items: Item[] = [];
   for (let k = 0; k < spans.length; k += 2) items.push({ start: spans[k], end: spans[k + 1], seqs: [], key: "", rep: undefined as unknown as Item });
@@ -569,33 +594,87 @@ function renderSeq(text: string, s: Seq): string {
 // ---------------------------------------------------------------------------
 // Masks: digits of identifiers and of integer literals, which change no layout.
 
-const TOKEN = /[A-Za-z_$][\w$]*|\.?\d[\w$]*(?:\.[\w$]*)*/g;
-const INTEGER = /^(?:0|[1-9]\d*)$/;
-const isIdentStart = (t: string): boolean => !(t[0] === "." || (t[0] >= "0" && t[0] <= "9"));
-
-function mask(s: string): string {
-  return s.replace(TOKEN, (t) => (isIdentStart(t) ? (/\d/.test(t) ? t.replace(/\d/g, "1") : t) : INTEGER.test(t) ? "1".repeat(t.length) : t));
+/**
+ * The digit runs of text[a, b) that a template masks: those inside words that
+ * start like an identifier (`h17`, `W0`, also in strings and comments), and
+ * integer literals without a leading zero (`1024`, not `0.5`, `1e3` or `07`);
+ * with the text between them. Masked, every digit becomes "1".
+ */
+interface Digits {
+  parts: string[];
+  runs: string[];
 }
 
-function runs(s: string): string[] {
-  const out: string[] = [];
-  for (const m of s.matchAll(TOKEN)) {
-    const t = m[0];
-    if (isIdentStart(t)) {
-      if (/\d/.test(t)) for (const d of t.matchAll(/\d+/g)) out.push(d[0]);
-    } else if (INTEGER.test(t)) out.push(t);
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+const isIdentHead = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 36;
+
+function digits(s: string, a: number, b: number): Digits {
+  const parts: string[] = [];
+  const runs: string[] = [];
+  let last = a;
+  let i = a;
+  while (i < b) {
+    const c = s.charCodeAt(i);
+    if (isIdentHead(c)) {
+      let j = i + 1;
+      while (j < b) {
+        const d = s.charCodeAt(j);
+        if (isDigit(d)) {
+          let k = j + 1;
+          while (k < b && isDigit(s.charCodeAt(k))) k++;
+          parts.push(s.slice(last, j));
+          runs.push(s.slice(j, k));
+          last = k;
+          j = k;
+        } else if (isIdentHead(d)) j++;
+        else break;
+      }
+      i = j;
+    } else if (isDigit(c) || (c === 46 && i + 1 < b && isDigit(s.charCodeAt(i + 1)))) {
+      // A number-like word (`1024`, `0.5`, `1e-3`, `0x1f`, `10n`): only integers are masked,
+      // and not after a backslash (`\8` in a string is printed `8`, `\1` is kept).
+      let j = i + 1;
+      let integer = c !== 46 && !(i > 0 && s.charCodeAt(i - 1) === 92);
+      while (j < b) {
+        const d = s.charCodeAt(j);
+        if (isDigit(d)) j++;
+        else if (isIdentHead(d) || d === 46) {
+          integer = false;
+          j++;
+          // An exponent's sign belongs to the number (prettier prints 1e+0 as 1, 1e+5 as 1e5).
+          if ((d === 101 || d === 69) && j < b && (s.charCodeAt(j) === 43 || s.charCodeAt(j) === 45)) j++;
+        } else break;
+      }
+      if (integer && (j - i === 1 || c !== 48)) {
+        parts.push(s.slice(last, i));
+        runs.push(s.slice(i, j));
+        last = j;
+      }
+      i = j;
+    } else i++;
   }
+  parts.push(s.slice(last, b));
+  return { parts, runs };
+}
+
+const ONES: string[] = [""];
+function ones(n: number): string {
+  while (ONES.length <= n) ONES.push(ONES[ONES.length - 1] + "1");
+  return ONES[n];
+}
+
+/** The template: the text with every digit of its runs masked. */
+function masked(d: Digits): string {
+  let out = d.parts[0];
+  for (let k = 0; k < d.runs.length; k++) out += ones(d.runs[k].length) + d.parts[k + 1];
   return out;
 }
 
-/** The masked text with its digit runs replaced, in order, by `values`; null if the counts differ. */
-function unmask(s: string, values: string[]): string | null {
-  let k = 0;
-  const out = s.replace(TOKEN, (t) => {
-    if (isIdentStart(t)) return /\d/.test(t) ? t.replace(/\d+/g, () => values[k++] ?? "") : t;
-    return INTEGER.test(t) ? (values[k++] ?? "") : t;
-  });
-  return k === values.length ? out : null;
+/** A template's text with `runs` in its runs' places. */
+function fill(parts: string[], runs: string[]): string {
+  let out = parts[0];
+  for (let k = 0; k < runs.length; k++) out += runs[k] + parts[k + 1];
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -628,8 +707,8 @@ function rebuild(plan: Plan, formatted: string): string | null {
     }
     if (r !== s.reps.length) return null;
   }
-  const text = plan.text;
-  const masked = new Map<Item, string>();
+  /** The formatted text of a template, between its runs. */
+  const templates = new Map<Item, string[]>();
   const out: string[] = [];
   let ok = true;
 
@@ -658,19 +737,18 @@ function rebuild(plan: Plan, formatted: string): string | null {
       for (let i = lo; i < hi; i++) out.push(lines[i]);
       return;
     }
-    let m = masked.get(rep);
-    if (m === undefined) {
+    let parts = templates.get(rep);
+    if (parts === undefined) {
       const own = lines.slice(lo, hi).join("\n");
+      const d = digits(own, 0, own.length);
       // The formatted instance must keep its digit runs, in order: then any instance of the template can take its own.
-      if (!sameRuns(runs(own), runs(text.slice(rep.start, rep.end)))) {
+      if (!sameRuns(d.runs, rep.runs as string[])) {
         ok = false;
         return;
       }
-      masked.set(rep, (m = mask(own)));
+      templates.set(rep, (parts = d.parts));
     }
-    const t = unmask(m, runs(text.slice(it.start, it.end)));
-    if (t === null) ok = false;
-    else out.push(t);
+    out.push(fill(parts, it.runs as string[]));
   }
 
   emitRange(0, lines.length, plan.top);
