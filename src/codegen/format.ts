@@ -44,10 +44,12 @@ export interface ReduceOptions {
   minItems: number;
   /** ...and at least this many characters between its brackets. */
   minChars: number;
+  /** Declarations whose reduced text would be longer than this fraction of them are formatted whole. */
+  maxRatio: number;
 }
 
 /** Below these, reducing saves less than it costs. */
-export const DEFAULT_REDUCE: ReduceOptions = { minText: 10_000, minItems: 8, minChars: 2000 };
+export const DEFAULT_REDUCE: ReduceOptions = { minText: 2000, minItems: 8, minChars: 1000, maxRatio: 0.5 };
 
 /** Formats one top-level declaration (or several) as `format(text, PRETTIER)` does. */
 export async function formatDeclaration(text: string, opts: ReduceOptions = DEFAULT_REDUCE): Promise<string> {
@@ -372,7 +374,10 @@ function planReduction(text: string, opts: ReduceOptions): Plan | null {
       it.rep = rep;
     }
   }
-  return { text, reduced: render(text, 0, text.length, top), top, seqs };
+  const reduced = render(text, 0, text.length, top);
+  // Few repeats: prettier on the whole is about as fast, without the overhead.
+  if (reduced.length > opts.maxRatio * text.length) return null;
+  return { text, reduced, top, seqs };
 }
 
 function itemAt(items: Item[], pos: number): Item | undefined {
