@@ -184,6 +184,10 @@ class ModuleEmitter {
   /** Whether matmuls run in the SIMD kernel (float buffers then live in an arena); the arena's local name. */
   private readonly simd: boolean;
   private readonly arena: string = "";
+  /** Whole params and inputs the SIMD kernel reads transposed, per pass: their transposed copy and the line that makes it. */
+  private readonly transposed = new Map<string, { buf: string; line: string }>();
+  /** The arena copy of each param or input a matmul reads (by local name). */
+  private readonly stagedCopy = new Map<string, string>();
 
   constructor(
     private readonly g: Graph,
@@ -246,9 +250,11 @@ class ModuleEmitter {
           while (VIEW_OPS.has(x.op)) x = x.inputs[0];
           if ((x.op !== "param" && x.op !== "input") || x.dtype !== "float") continue;
           const l = this.local(x);
-          if ([...this.bufs.values()].some((b) => b.stages === l)) continue;
+          if (this.stagedCopy.has(l)) continue;
           const info = this.bufs.get(l) as BufInfo;
-          this.bufs.set(this.names.claim(`${x.name}_simd`), { home: "fw", size: info.size, dtype: "float", stages: l });
+          const copy = this.names.claim(`${x.name}_simd`);
+          this.bufs.set(copy, { home: "fw", size: info.size, dtype: "float", stages: l });
+          this.stagedCopy.set(l, copy);
         }
       }
     }
@@ -923,8 +929,8 @@ class ModuleEmitter {
     } else {
       // The SIMD kernel reads the arena: params and inputs through their staged copies; a transposed b is transposed into it.
       const inArena = (o: { buf: string; off: string }): { buf: string; off: string } => {
-        const staged = [...this.bufs.entries()].find(([, i]) => i.stages === o.buf);
-        return staged ? { buf: staged[0], off: o.off } : o;
+        const staged = this.stagedCopy.get(o.buf);
+        return staged ? { buf: staged, off: o.off } : o;
       };
       const sa = inArena(a);
       let sb = inArena(b);
@@ -933,7 +939,19 @@ class ModuleEmitter {
         const home = this.bufs.get(o.buf)?.home;
         if (home !== "fw" && home !== "bw") throw new Error(`internal error: matmul operand ${o.buf} is not in the arena`);
       }
-      if (tB) {
+      const whole = this.bufs.get(b.buf);
+      if (tB && b.off === "0" && (whole?.home === "params" || whole?.home === "inputs") && sizeEq(whole.size, product([K, N]))) {
+        // A whole param or input read transposed (Wᵀ in a backward pass, Whᵀ in every step of BPTT):
+        // transposed once per call, at the start of the pass.
+        const k = `${b.buf}|${this.fn.phase}`;
+        let bt = this.transposed.get(k);
+        if (!bt) {
+          bt = { buf: this.alloc(this.names.claim(`${whole.key}_T`), [K, N], "float").buf, line: "" };
+          bt.line = `${this.use("transposeInto")}(${this.ref(bt.buf)}, ${this.ref(b.buf)}, 0, ${sizeStr(N)}, ${sizeStr(K)});`;
+          this.transposed.set(k, bt);
+        }
+        sb = { buf: this.ref(bt.buf), off: "0" };
+      } else if (tB) {
         const bt = this.alloc(this.names.claim(`${this.local(n)}_bT`), [K, N], "float");
         simd.push(`${this.use("transposeInto")}(${this.ref(bt.buf)}, ${this.ref(b.buf)}, ${b.off}, ${sizeStr(N)}, ${sizeStr(K)});`);
         sb = { buf: bt.buf, off: "0" };
@@ -1253,10 +1271,12 @@ class ModuleEmitter {
         `}`,
       );
     }
+    const at = body.length;
     this.block(
       this.g.nodes.filter((n) => n.phase === "fwd"),
       body,
     );
+    body.splice(at, 0, ...this.transposedCopies("fwd"));
     const fields: string[] = [`loss: ${this.scalarOf(this.value(this.g.loss))}`];
     const outs: string[] = [];
     for (const o of this.g.outputs) {
@@ -1279,6 +1299,13 @@ class ModuleEmitter {
     ].join("\n");
   }
 
+  /** The lines that make this pass's transposed copies of params and inputs for the SIMD kernel. */
+  private transposedCopies(phase: Phase): string[] {
+    const lines = [...this.transposed.entries()].filter(([k]) => k.endsWith(`|${phase}`)).map(([, t]) => t.line);
+    if (!lines.length) return [];
+    return [`// params and inputs the SIMD kernel reads transposed, transposed once per call`, `if (${this.ref(this.arena)}.mm !== null) {`, ...lines, `}`];
+  }
+
   private computeBackward(): string {
     this.fn = { phase: "bwd", refs: new Set(), lastLine: -1, lastInner: 0 };
     const body: string[] = [];
@@ -1286,6 +1313,7 @@ class ModuleEmitter {
       this.g.nodes.filter((n) => n.phase === "bwd"),
       body,
     );
+    body.unshift(...this.transposedCopies("bwd"));
     const fields: string[] = [];
     const outs: string[] = [];
     for (const name of this.gradNames) {
@@ -1315,7 +1343,8 @@ class ModuleEmitter {
   private workspace(phase: "fw" | "bw", fnName: string, typeName: string): string {
     const dims = this.dimOrder().map((d) => this.dimLocal.get(d.dim) as string);
     // In a SIMD module float buffers are taken from the arena, which forwardWorkspace sizes for both workspaces.
-    const inArena = (b: BufInfo): boolean => this.simd && !b.scratch && !b.arena && b.dtype === "float";
+    const inArena = (b: BufInfo): boolean =>
+      this.simd && (b.home === "fw" || b.home === "bw") && !b.scratch && !b.arena && b.dtype === "float";
     const fields = [...this.bufs.entries()]
       .filter(([, b]) => b.home === phase)
       .map(([name, b]) =>
@@ -1505,10 +1534,31 @@ class ModuleEmitter {
     const bind = dims.length ? `const { ${dims.join(", ")} } = bindDims(params, inputs);` : `bindDims(params, inputs);`;
     const stale = (ws: string): string => (dims.length ? `${ws} === undefined || ${dims.map((d) => `${ws}.${d} !== ${d}`).join(" || ")}` : `${ws} === undefined`);
     const wsArgs = dims.join(", ");
-    // A SIMD module's backward workspace lives in the forward workspace's arena: a new one drops it.
-    const newFw = this.simd
-      ? `if (${stale("fw")}) {\nfw = forwardWorkspace(${wsArgs});\n${backwardBody ? "bw = undefined;\n" : ""}}`
-      : `if (${stale("fw")}) fw = forwardWorkspace(${wsArgs});`;
+    const newFw = `if (${stale("fw")}) fw = forwardWorkspace(${wsArgs});`;
+    // A SIMD module's backward workspace lives in the forward workspace's arena, so the two
+    // change together; the previous pair is kept for a switch back.
+    const dimParams = dims.map((d) => `${d}: number`).join(", ");
+    const same = (ws: string): string => dims.map((d) => ` && ${ws}.${d} === ${d}`).join("");
+    const useWorkspaces = [
+      `/**`,
+      ` * Makes the workspaces for these dims current and returns the forward one. The`,
+      ` * backward workspace lives in the forward one's arena; the previous pair is kept,`,
+      ` * so alternating two batch sizes (training and evaluation) allocates nothing after`,
+      ` * the first call of each.`,
+      ` */`,
+      `function useWorkspaces(${dimParams}): ForwardWorkspace {`,
+      `if (fw !== undefined${same("fw")}) return fw;`,
+      `const last = spare;`,
+      `spare = fw === undefined ? undefined : { fw, bw };`,
+      `if (last !== undefined${same("last.fw")}) ({ fw, bw } = last);`,
+      `else {`,
+      `fw = forwardWorkspace(${wsArgs});`,
+      `bw = undefined;`,
+      `}`,
+      `return fw;`,
+      `}`,
+      `let spare: { fw: ForwardWorkspace; bw: BackwardWorkspace | undefined } | undefined;`,
+    ].join("\n");
     const ownership = [
       ` * The arrays returned belong to the module: they are overwritten by the next`,
       ` * call of forward or backward (no array is allocated per call). Copy one with`,
@@ -1523,8 +1573,9 @@ class ModuleEmitter {
       ` */`,
       `export function forward(params: Params, inputs: Inputs): Outputs {`,
       bind,
-      newFw,
-      `return computeForward(fw, params, inputs);`,
+      ...(this.simd && backwardBody
+        ? [`return computeForward(useWorkspaces(${wsArgs}), params, inputs);`]
+        : [newFw, `return computeForward(fw, params, inputs);`]),
       `}`,
     ].join("\n");
     const backward = backwardBody
@@ -1535,10 +1586,19 @@ class ModuleEmitter {
           ` */`,
           `export function backward(params: Params, inputs: Inputs): { loss: number; grads: Grads } {`,
           bind,
-          newFw,
-          `if (${stale("bw")}) bw = backwardWorkspace(${[...dims, ...(this.simd ? ["fw.arena"] : [])].join(", ")});`,
-          `computeForward(fw, params, inputs);`,
-          `return computeBackward(fw, bw, params, inputs);`,
+          ...(this.simd
+            ? [
+                `const ws = useWorkspaces(${wsArgs});`,
+                `if (bw === undefined) bw = backwardWorkspace(${[...dims, `ws.${this.arena}`].join(", ")});`,
+                `computeForward(ws, params, inputs);`,
+                `return computeBackward(ws, bw, params, inputs);`,
+              ]
+            : [
+                newFw,
+                `if (${stale("bw")}) bw = backwardWorkspace(${wsArgs});`,
+                `computeForward(fw, params, inputs);`,
+                `return computeBackward(fw, bw, params, inputs);`,
+              ]),
           `}`,
         ].join("\n")
       : [
@@ -1588,6 +1648,7 @@ class ModuleEmitter {
       this.workspace("fw", "forwardWorkspace", "ForwardWorkspace"),
       ``,
       ...(backwardBody ? [this.workspace("bw", "backwardWorkspace", "BackwardWorkspace"), ``] : []),
+      ...(this.simd && backwardBody ? [useWorkspaces, ``] : []),
       forwardBody,
       ``,
       ...(backwardBody ? [backwardBody, ``] : []),
@@ -1610,11 +1671,18 @@ class ModuleEmitter {
 function finitenessWitnesses(g: Graph, live: ReadonlySet<Node>): Map<Node, Node[]> {
   const out = new Map<Node, Node[]>();
   const constPart = (s: Shape): number => s.reduce<number>((p, d) => p * (typeof d === "number" ? d : 1), 1);
-  for (const p of g.params) {
-    const mm = g.nodes.find(
-      (n) => n.phase === "fwd" && n.op === "matmul" && live.has(n) && n.inputs.includes(p) && constPart(n.shape) < constPart(p.shape),
-    );
-    if (mm) out.set(mm, [...(out.get(mm) ?? []), p]);
+  // The first such matmul of each param, in one pass over the nodes.
+  const params = new Set(g.params);
+  const seen = new Set<Node>();
+  for (const n of g.nodes) {
+    if (n.phase !== "fwd" || n.op !== "matmul" || !live.has(n)) continue;
+    for (const p of new Set(n.inputs)) {
+      if (!params.has(p) || seen.has(p) || !(constPart(n.shape) < constPart(p.shape))) continue;
+      seen.add(p);
+      out.set(n, [...(out.get(n) ?? []), p]);
+    }
   }
+  // Witnesses in the params' declaration order, as before.
+  for (const [n, ps] of out) out.set(n, g.params.filter((p) => ps.includes(p)));
   return out;
 }

@@ -20,7 +20,9 @@ constructor hasOwnProperty toString valueOf`.split(/\s+/);
 export const MODULE_NAMES = `model init forward backward Params Inputs Outputs Grads ModelInfo params inputs fw bw
 seed dims forwardWorkspace backwardWorkspace ForwardWorkspace BackwardWorkspace computeForward computeBackward
 bindDims checkKeys checkArray checkFinite inferDim describe rng gauss fillNormal fillUniform orthogonal
-matmulNN matmulNT matmulTN matmulTT softmax logSoftmax crossEntropy pick oneHot checkIndex copy`.split(/\s+/);
+matmulNN matmulNT matmulTN matmulTT softmax logSoftmax crossEntropy pick oneHot checkIndex copy
+checkFiniteVia simdKernel simdModule SIMD_KERNEL WasmModule WasmApi Arena newArena take matmulSimd transposeInto
+useWorkspaces spare ws`.split(/\s+/);
 
 const RESERVED = new Set([...JS_RESERVED, ...GLOBALS, ...MODULE_NAMES]);
 
@@ -38,7 +40,8 @@ export class Namer {
   /** A unique identifier close to `base` (a .bp name or a derived one such as `dW1`). */
   claim(base: string): string {
     let name = IDENT.test(base) ? base : base.replace(/[^A-Za-z0-9_]/g, "_").replace(/^(?=[0-9]|$)/, "_");
-    if (RESERVED.has(name)) name += "_";
+    // Reserved words, the module's own names, and the names of matmul kernels (matmulNT_mx10x128).
+    if (RESERVED.has(name) || /^matmul[NT]{2}_/.test(name)) name += "_";
     if (!this.taken.has(name)) {
       this.taken.add(name);
       return name;

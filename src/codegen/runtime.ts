@@ -101,7 +101,7 @@ function newArena(bytes: number): Arena {
 /** The arena's next n floats (16-byte aligned). */
 function take(arena: Arena, n: number): Float32Array {
   const at = arena.next;
-  arena.next = at + ((4 * n + 15) & ~15);
+  arena.next = at + Math.ceil(n / 4) * 16;
   return new Float32Array(arena.buffer, at, n);
 }`;
     case "matmulSimd":
