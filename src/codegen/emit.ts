@@ -617,7 +617,11 @@ class ModuleEmitter {
     const isNumeric = (n: Node): boolean => numeric.has(n) || (!nodes.includes(n) && this.values.get(n)?.kind === "lit");
     nodes.forEach((n, i) => {
       const def = OPS[n.op];
-      const e = IDENTITY_OPS.has(n.op) ? arg(n.inputs[0]) : (def.scalar as NonNullable<typeof def.scalar>)(n.inputs.map(arg), n.attrs);
+      const e = IDENTITY_OPS.has(n.op)
+        ? arg(n.inputs[0])
+        : def.scalarF32 && this.opts.precision === "f32"
+          ? (this.use(def.scalarF32.helper), def.scalarF32.code(n.inputs.map(arg)))
+          : (def.scalar as NonNullable<typeof def.scalar>)(n.inputs.map(arg), n.attrs);
       if (i < nodes.length - 1 && !this.plan.kept.has(n) && n.inputs.every(isNumeric)) {
         numeric.add(n);
         exprs.set(n, /^[A-Za-z0-9_.]+$/.test(e) ? e : `(${e})`);
@@ -1500,7 +1504,7 @@ class ModuleEmitter {
     const order: Helper[] = [
       "describe", "checkKeys", "checkArray", "inferDim", "checkFinite", "checkFiniteVia", "checkIndex",
       "rng", "gauss", "fillNormal", "fillUniform", "orthogonal",
-      "softmax", "logSoftmax", "crossEntropy", "pick", "oneHot",
+      "softmax", "logSoftmax", "crossEntropy", "pick", "oneHot", "relu32",
       "simdKernel", "newArena", "take", "matmulSimd", "transposeInto",
     ];
     return order.filter((h) => this.helpers.has(h));

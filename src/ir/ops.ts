@@ -53,6 +53,12 @@ export interface OpDef {
   infer(inputs: readonly Node[], attrs: Attrs): { shape: Dim[]; dtype: DType };
   /** Elementwise ops: the JS expression of one element, over plain identifiers. */
   scalar?(args: readonly string[], attrs: Attrs): string;
+  /**
+   * Optionally, a faster formula for float32 modules that calls a runtime
+   * helper of the generated module; its result rounded to float32 must equal
+   * `scalar`'s (tests/relu32.test.ts holds relu to this).
+   */
+  scalarF32?: { helper: "relu32"; code(args: readonly string[]): string };
   vjp?: Vjp;
   /** Forward values the VJP reads: input positions, and whether it reads the output. */
   saves?: { inputs: readonly number[]; output: boolean };
@@ -363,7 +369,9 @@ export const OPS: Record<OpKind, OpDef> = {
     (b, n, ct) => [b.op("mul", [ct, b.op("gt", [n.inputs[0], b.const(0)])])],
     { inputs: [0], output: false },
     1,
-    { zeroGrad: "outside" },
+    // The ternary is a branch, mispredicted on about half the units of a
+    // layer whose pre-activations have random signs; relu32 is bit operations.
+    { zeroGrad: "outside", scalarF32: { helper: "relu32", code: ([x]) => `relu32(${x})` } },
   ),
   softplus: unary(
     // log(1 + e^x) without overflow for large x.
