@@ -373,6 +373,41 @@ describe("calls", () => {
     }
   });
 
+  it("alternate two batch sizes (train and eval) without allocating after the first call of each", async () => {
+    // mlp is an f32 module with the SIMD kernel: its workspaces live in an arena, and the
+    // previous pair is kept for a switch back.
+    expect(mlp.ts).toMatch(/function useWorkspaces\(/);
+    const mod = mlp.mod;
+    const params = mod.init(2) as Record<string, Float32Array>;
+    const train = makeInputs(mod, { B: 3 }, 4, { intHi: { y: 10 } });
+    const evalSet = makeInputs(mod, { B: 8 }, 5, { intHi: { y: 10 } });
+    const want = {
+      train: mod.backward(params, train).loss,
+      eval: (mod.forward(params, evalSet) as { loss: number }).loss,
+    };
+    mod.backward(params, train);
+    let made = 0;
+    const real = { Float32Array, Float64Array, Int32Array, ArrayBuffer };
+    const g = globalThis as unknown as Record<string, unknown>;
+    for (const k of Object.keys(real) as (keyof typeof real)[]) {
+      g[k] = new Proxy(real[k], {
+        construct(target, args, newTarget) {
+          made++;
+          return Reflect.construct(target, args, newTarget) as object;
+        },
+      });
+    }
+    try {
+      for (let i = 0; i < 3; i++) {
+        expect(mod.backward(params, train).loss).toBe(want.train);
+        expect((mod.forward(params, evalSet) as { loss: number }).loss).toBe(want.eval);
+      }
+      expect(made).toBe(0);
+    } finally {
+      Object.assign(g, real);
+    }
+  });
+
   it("give the same numbers when called again and after other dims", () => {
     const params = rnn.mod.init(5);
     const a = makeInputs(rnn.mod, { B: 2 }, 1, { intHi: { y: 10 } });
