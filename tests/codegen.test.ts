@@ -248,8 +248,9 @@ describe("generated modules", () => {
     expect(rnn.ts.match(/for \(let t = 0; t < 50; t\+\+\)/g)).toHaveLength(1);
     expect(rnn.ts.match(/for \(let t_2 = 49; t_2 >= 0; t_2--\)/g)).toHaveLength(1);
     // Elementwise chains are one loop: bias and relu in one pass over the matmul's output,
-    // storing the pre-activation the backward pass reads.
-    expect(mlp.ts).toMatch(/add7\[o \+ j\] = matmul6\[o \+ j\] \+ b1\[j\];\n\s*h\[o \+ j\] = relu32\(add7\[o \+ j\]\);/);
+    // storing only the activation (relu's gradient mask reads h, not the pre-activation).
+    expect(mlp.ts).toMatch(/const add7 = matmul6\[o \+ j\] \+ b1\[j\];\n\s*h\[o \+ j\] = relu32\(add7\);/);
+    expect(mlp.ts).toMatch(/\+\(h\[i\] > 0\)/);
   });
 
   it("allocate typed arrays only in the workspace builders and init", () => {

@@ -366,8 +366,10 @@ export const OPS: Record<OpKind, OpDef> = {
   ),
   relu: unary(
     (x) => `(${x} > 0 ? ${x} : 0)`,
-    (b, n, ct) => [b.op("mul", [ct, b.op("gt", [n.inputs[0], b.const(0)])])],
-    { inputs: [0], output: false },
+    // relu(x) > 0 exactly where x > 0, so the mask reads the output (as PyTorch does): the
+    // forward then stores only the activation, not the pre-activation as well.
+    (b, n, ct) => [b.op("mul", [ct, b.op("gt", [n, b.const(0)])])],
+    { inputs: [], output: true },
     1,
     // The ternary is a branch, mispredicted on about half the units of a
     // layer whose pre-activations have random signs; relu32 is bit operations.
