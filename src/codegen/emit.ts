@@ -133,6 +133,8 @@ interface LoopInfo {
 const IDENTITY_OPS = new Set(["stop_gradient", "clip_grad"]);
 /** Ops whose value is a view of their first input (no copy). */
 const VIEW_OPS = new Set(["stop_gradient", "clip_grad", "reshape", "transpose", "slice", "index"]);
+/** Views that keep the whole buffer in its order (offset 0, every element). */
+const WHOLE_VIEW_OPS = new Set(["stop_gradient", "clip_grad", "reshape"]);
 
 /** A sum of sizes, like terms collected: `B * 138 + 100352`. */
 function sumSizes(sizes: readonly Size[]): string {
@@ -244,11 +246,19 @@ class ModuleEmitter {
     if (this.simd) {
       this.arena = this.names.claim("arena");
       this.bufs.set(this.arena, { home: "fw", size: ZERO, dtype: "float", arena: true });
-      // Params and inputs a matmul reads (through views) are copied into the arena once per call.
+      // Params and inputs a matmul reads (through views) are copied into the arena once per
+      // call, except those read only whole and transposed (b of x @ W.T): matmul() transposes
+      // those into the arena once per pass instead.
       for (const m of matmuls) {
-        for (let x of m.inputs) {
-          while (VIEW_OPS.has(x.op)) x = x.inputs[0];
+        for (const [k, operand] of m.inputs.entries()) {
+          let x = operand;
+          let whole = true;
+          while (VIEW_OPS.has(x.op)) {
+            if (!WHOLE_VIEW_OPS.has(x.op)) whole = false;
+            x = x.inputs[0];
+          }
           if ((x.op !== "param" && x.op !== "input") || x.dtype !== "float") continue;
+          if (k === 1 && m.attrs.transB === true && whole && operand.shape.length === 2) continue;
           const l = this.local(x);
           if (this.stagedCopy.has(l)) continue;
           const info = this.bufs.get(l) as BufInfo;
@@ -939,15 +949,11 @@ class ModuleEmitter {
       const sa = inArena(a);
       let sb = inArena(b);
       const simd: string[] = [];
-      for (const o of [sa, sb, { buf: dst.buf, off: "0" }]) {
-        const home = this.bufs.get(o.buf)?.home;
-        if (home !== "fw" && home !== "bw") throw new Error(`internal error: matmul operand ${o.buf} is not in the arena`);
-      }
       const whole = this.bufs.get(b.buf);
       if (tB && b.off === "0" && (whole?.home === "params" || whole?.home === "inputs") && sizeEq(whole.size, product([K, N]))) {
         // A whole param or input read transposed (Wᵀ in a backward pass, Whᵀ in every step of BPTT):
         // transposed once per call, at the start of the pass.
-        const k = `${b.buf}|${this.fn.phase}`;
+        const k = `${b.buf}|${sizeStr(K)}|${sizeStr(N)}|${this.fn.phase}`;
         let bt = this.transposed.get(k);
         if (!bt) {
           bt = { buf: this.alloc(this.names.claim(`${whole.key}_T`), [K, N], "float").buf, line: "" };
@@ -959,6 +965,10 @@ class ModuleEmitter {
         const bt = this.alloc(this.names.claim(`${this.local(n)}_bT`), [K, N], "float");
         simd.push(`${this.use("transposeInto")}(${this.ref(bt.buf)}, ${this.ref(b.buf)}, ${b.off}, ${sizeStr(N)}, ${sizeStr(K)});`);
         sb = { buf: bt.buf, off: "0" };
+      }
+      for (const o of [sa, sb, { buf: dst.buf, off: "0" }]) {
+        const home = this.bufs.get(o.buf)?.home;
+        if (home !== "fw" && home !== "bw") throw new Error(`internal error: matmul operand ${o.buf} is not in the arena`);
       }
       const dims = [M, K, N].map(sizeStr).join(", ");
       simd.push(`${this.use("matmulSimd")}(${this.ref(this.arena)}, ${this.ref(dst.buf)}, ${this.ref(sa.buf)}, ${sa.off}, ${this.ref(sb.buf)}, ${sb.off}, ${dims}, ${tA});`);
@@ -1536,32 +1546,36 @@ class ModuleEmitter {
 
     const dims = this.dimOrder().map((d) => this.dimLocal.get(d.dim) as string);
     const bind = dims.length ? `const { ${dims.join(", ")} } = bindDims(params, inputs);` : `bindDims(params, inputs);`;
-    const stale = (ws: string): string => (dims.length ? `${ws} === undefined || ${dims.map((d) => `${ws}.${d} !== ${d}`).join(" || ")}` : `${ws} === undefined`);
     const wsArgs = dims.join(", ");
-    const newFw = `if (${stale("fw")}) fw = forwardWorkspace(${wsArgs});`;
-    // A SIMD module's backward workspace lives in the forward workspace's arena, so the two
-    // change together; the previous pair is kept for a switch back.
+    // The current dims' workspaces and the previous dims' (kept for a switch back). A SIMD
+    // module's backward workspace lives in the forward one's arena, so the two move together.
     const dimParams = dims.map((d) => `${d}: number`).join(", ");
     const same = (ws: string): string => dims.map((d) => ` && ${ws}.${d} === ${d}`).join("");
+    const next = this.names.claim("nextFw");
+    const nextBw = this.names.claim("nextBw");
     const useWorkspaces = [
       `/**`,
       ` * Makes the workspaces for these dims current and returns the forward one. The`,
-      ` * backward workspace lives in the forward one's arena; the previous pair is kept,`,
-      ` * so alternating two batch sizes (training and evaluation) allocates nothing after`,
-      ` * the first call of each.`,
+      ` * previous dims' workspaces are kept, so alternating two batch sizes (training and`,
+      ` * evaluation) allocates nothing after the first call with each; a third size makes`,
+      ` * new ones in place of the older pair.`,
       ` */`,
       `function useWorkspaces(${dimParams}): ForwardWorkspace {`,
       `if (fw !== undefined${same("fw")}) return fw;`,
-      `const last = spare;`,
-      `spare = fw === undefined ? undefined : { fw, bw };`,
-      `if (last !== undefined${same("last.fw")}) ({ fw, bw } = last);`,
-      `else {`,
-      `fw = forwardWorkspace(${wsArgs});`,
-      `bw = undefined;`,
+      `const ${next} = fwSpare !== undefined${same("fwSpare")} ? fwSpare : forwardWorkspace(${wsArgs});`,
+      ...(backwardBody
+        ? [
+            `const ${nextBw} = ${next} === fwSpare ? bwSpare : undefined;`,
+            `fwSpare = fw;`,
+            `bwSpare = bw;`,
+            `fw = ${next};`,
+            `bw = ${nextBw};`,
+          ]
+        : [`fwSpare = fw;`, `fw = ${next};`]),
+      `return ${next};`,
       `}`,
-      `return fw;`,
-      `}`,
-      `let spare: { fw: ForwardWorkspace; bw: BackwardWorkspace | undefined } | undefined;`,
+      `let fwSpare: ForwardWorkspace | undefined;`,
+      ...(backwardBody ? [`let bwSpare: BackwardWorkspace | undefined;`] : []),
     ].join("\n");
     const ownership = [
       ` * The arrays returned belong to the module: they are overwritten by the next`,
@@ -1577,9 +1591,7 @@ class ModuleEmitter {
       ` */`,
       `export function forward(params: Params, inputs: Inputs): Outputs {`,
       bind,
-      ...(this.simd && backwardBody
-        ? [`return computeForward(useWorkspaces(${wsArgs}), params, inputs);`]
-        : [newFw, `return computeForward(fw, params, inputs);`]),
+      `return computeForward(useWorkspaces(${wsArgs}), params, inputs);`,
       `}`,
     ].join("\n");
     const backward = backwardBody
@@ -1590,19 +1602,10 @@ class ModuleEmitter {
           ` */`,
           `export function backward(params: Params, inputs: Inputs): { loss: number; grads: Grads } {`,
           bind,
-          ...(this.simd
-            ? [
-                `const ws = useWorkspaces(${wsArgs});`,
-                `if (bw === undefined) bw = backwardWorkspace(${[...dims, `ws.${this.arena}`].join(", ")});`,
-                `computeForward(ws, params, inputs);`,
-                `return computeBackward(ws, bw, params, inputs);`,
-              ]
-            : [
-                newFw,
-                `if (${stale("bw")}) bw = backwardWorkspace(${wsArgs});`,
-                `computeForward(fw, params, inputs);`,
-                `return computeBackward(fw, bw, params, inputs);`,
-              ]),
+          `const ws = useWorkspaces(${wsArgs});`,
+          `if (bw === undefined) bw = backwardWorkspace(${[...dims, ...(this.simd ? [`ws.${this.arena}`] : [])].join(", ")});`,
+          `computeForward(ws, params, inputs);`,
+          `return computeBackward(ws, bw, params, inputs);`,
           `}`,
         ].join("\n")
       : [
@@ -1652,7 +1655,8 @@ class ModuleEmitter {
       this.workspace("fw", "forwardWorkspace", "ForwardWorkspace"),
       ``,
       ...(backwardBody ? [this.workspace("bw", "backwardWorkspace", "BackwardWorkspace"), ``] : []),
-      ...(this.simd && backwardBody ? [useWorkspaces, ``] : []),
+      useWorkspaces,
+      ``,
       forwardBody,
       ``,
       ...(backwardBody ? [backwardBody, ``] : []),
