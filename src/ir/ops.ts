@@ -302,12 +302,18 @@ export const OPS: Record<OpKind, OpDef> = {
   ),
   pow: binary(
     (x, y) => `Math.pow(${x}, ${y})`,
+    // At a zero base the gradients are 0, not NaN, as in JAX and PyTorch:
+    // d/dx is 0 where y = 0 (not 0 * 0^-1), d/dy is 0 where x = 0 (not 0 * log 0).
     (b, n, ct, needs) => {
       const [x, y] = n.inputs;
-      return [
-        needs[0] ? b.op("mul", [ct, b.op("mul", [y, b.op("pow", [x, b.op("sub", [y, b.const(1)])])])]) : null,
-        needs[1] ? b.op("mul", [ct, b.op("mul", [n, b.op("log", [x])])]) : null,
-      ];
+      const zero = b.const(0);
+      const dx = (): Node => {
+        const slope = b.op("mul", [y, b.op("pow", [x, b.op("sub", [y, b.const(1)])])]);
+        const constant = y.op === "const" ? (y.attrs.value as number) : null;
+        return constant !== null && constant !== 0 ? slope : b.op("where", [b.op("eq", [y, zero]), zero, slope]);
+      };
+      const dy = (): Node => b.op("mul", [n, b.op("log", [b.op("where", [b.op("eq", [x, zero]), b.const(1), x])])]);
+      return [needs[0] ? b.op("mul", [ct, dx()]) : null, needs[1] ? b.op("mul", [ct, dy()]) : null];
     },
     { inputs: [0, 1], output: true },
     { flops: (n, dv) => size(n, dv) },

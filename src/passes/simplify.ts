@@ -87,6 +87,13 @@ export const algebraRule: Rule = (b, n, inputs) => {
       if (constValue(y) === 1 && keeps(x)) return x;
       if (constValue(y) === 2 && keeps(x)) return b.op("square", [x]);
       return null;
+    case "where": {
+      // A constant condition picks a branch.
+      const c = fullValue(x);
+      if (c === null) return null;
+      const branch = c !== 0 ? inputs[1] : inputs[2];
+      return keeps(branch) ? branch : b.op("broadcast_to", [branch], { shape: n.shape });
+    }
     case "neg":
       if (x.op === "neg") return x.inputs[0];
       if (fullValue(x) === 0) return zeros();
