@@ -147,6 +147,12 @@ function binary(
 function comparison(js: string): OpDef {
   return binary((x, y) => `+(${x} ${js} ${y})`, () => [null, null], { inputs: [], output: false }, {
     zeroGrad: "everywhere",
+    // Ints compare too (`argmax(logits, axis=1) == y` for accuracy); the result is a float 0 or 1.
+    infer: (inputs) => {
+      const shape = broadcastShapes(inputs.map((n) => n.shape));
+      if (!shape) fail(`shapes ${inputs.map((n) => showShape(n.shape)).join(" and ")} do not broadcast`);
+      return { shape, dtype: "float" };
+    },
   });
 }
 

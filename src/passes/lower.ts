@@ -86,6 +86,8 @@ const BINARY: Record<string, OpKind> = {
   "!=": "ne",
 };
 
+const COMPARISONS = new Set(["<", "<=", ">", ">=", "==", "!="]);
+
 const REDUCE: Record<string, OpKind> = { sum: "sum", mean: "mean", max: "max", min: "min", logsumexp: "logsumexp" };
 
 /** Positional parameters and keyword defaults of each built-in function. */
@@ -525,7 +527,9 @@ class Lowering {
       }
       case "binary": {
         if (e.op === "@") return this.matmul(e.left, e.right, e.span, env);
-        return this.op(BINARY[e.op], [this.float(e.left, env), this.float(e.right, env)], e.span);
+        // Comparisons take ints as well (`argmax(logits, axis=1) == y`) and give a float 0 or 1.
+        const operand = COMPARISONS.has(e.op) ? (x: Expr) => this.expr(x, env) : (x: Expr) => this.float(x, env);
+        return this.op(BINARY[e.op], [operand(e.left), operand(e.right)], e.span);
       }
       case "transpose":
         return this.op("transpose", [this.expr(e.arg, env)], e.span);
@@ -543,7 +547,7 @@ class Lowering {
     const n = this.expr(e, env);
     if (n.dtype !== "float") {
       throw new BpcError(`an int tensor ${showShape(n.shape)} is used where a float is needed`, e.span, [
-        "int tensors (labels, actions, indices) can only be used by pick, cross_entropy, one_hot and indexing",
+        "int tensors (labels, actions, indices) can only be used by pick, cross_entropy, one_hot, indexing and comparisons",
       ]);
     }
     return n;
