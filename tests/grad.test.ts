@@ -84,7 +84,9 @@ const ROWS: Row[] = [
 
 function source(r: Row, tail: string): string {
   const decls = r.args.map(([n, shape, [lo, hi]]) => `param ${n}: ${shape} ~ uniform(${lo}, ${hi})`);
-  return ["dim B", ...decls, r.extra ?? "", `r = ${r.expr}`, "output r", tail].join("\n") + "\n";
+  const body = [...decls, r.extra ?? "", `r = ${r.expr}`, "output r", tail].join("\n") + "\n";
+  // A symbolic dim no input uses is a compile error: declare B only where the row uses it.
+  return /\bB\b/.test(body) ? `dim B\n${body}` : body;
 }
 
 /** The loss: a random weighting of the op's output, so every element matters differently. */

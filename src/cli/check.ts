@@ -5,6 +5,7 @@
 // finite differences, as its definition says (identity forward, constant for
 // differentiation).
 import { emitModule } from "../codegen/emit.js";
+import { BpcError } from "../diag.js";
 import { loadModule } from "../codegen/runtime-load.js";
 import type { Graph, Node } from "../ir/types.js";
 import { grad } from "../passes/autodiff.js";
@@ -32,16 +33,72 @@ function normal(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 }
 
+/** Every node of the graph, loop bodies included. */
+function allNodes(nodes: readonly Node[], out: Node[] = []): Node[] {
+  for (const n of nodes) {
+    out.push(n);
+    if (n.body) allNodes(n.body.nodes, out);
+  }
+  return out;
+}
+
+/**
+ * The values an int input may take: its hint, cut to what the ops reading it
+ * accept (labels below the classes of cross_entropy, indices below the size of
+ * the axis that pick, one_hot or xs[i] index), with symbolic dims at `symSize`.
+ * `by` names the op that cut the hint, if one did.
+ */
+export function intRanges(g: Graph, symSize = 3): Map<Node, { lo: number; top: number; by?: string }> {
+  const size = (d: number | string): number => (typeof d === "number" ? d : symSize);
+  const readers = new Map<Node, { node: Node; k: number }[]>();
+  for (const n of allNodes(g.nodes)) n.inputs.forEach((x, k) => readers.set(x, [...(readers.get(x) ?? []), { node: n, k }]));
+  // The smallest bound the readers of an int value put on it (views pass their readers' bounds on).
+  const bound = (v: Node, seen = new Set<Node>()): { top: number; by?: string } => {
+    let best: { top: number; by?: string } = { top: Infinity };
+    if (seen.has(v)) return best;
+    seen.add(v);
+    for (const { node: m, k } of readers.get(v) ?? []) {
+      let b: { top: number; by?: string } = { top: Infinity };
+      const at = `${m.op} at line ${m.span.line}`;
+      if (m.op === "cross_entropy" && k === 1) b = { top: size(m.inputs[0].shape[m.inputs[0].shape.length - 1]), by: at };
+      else if (m.op === "pick" && k === 1) b = { top: size(m.inputs[0].shape[1]), by: at };
+      else if (m.op === "one_hot" && k === 0) b = { top: m.attrs.n as number, by: at };
+      else if (m.op === "index" && k === 1) b = { top: size(m.inputs[0].shape[0]), by: `the index at line ${m.span.line}` };
+      else if ((m.op === "index" && k === 0) || m.op === "reshape" || m.op === "slice" || m.op === "transpose") b = bound(m, seen);
+      if (b.top < best.top) best = b;
+    }
+    return best;
+  };
+  const out = new Map<Node, { lo: number; top: number; by?: string }>();
+  for (const n of g.inputs) {
+    if (n.dtype !== "int") continue;
+    const range = n.attrs.range as number[] | undefined;
+    const [lo, hi] = range ?? [0, 1];
+    const hintTop = n.attrs.rangeClosed ? hi + 1 : hi;
+    const b = bound(n);
+    const top = Math.min(hintTop, b.top);
+    if (top <= lo) {
+      throw new BpcError(
+        `the values of ${n.name} hinted ${range ? `in [${lo}, ${hi}${n.attrs.rangeClosed ? "]" : ")"}` : "(no hint: [0, 1))"} leave none that ${b.by ?? "its readers"} accepts (below ${b.top})`,
+        n.span,
+        [`declare the range the model accepts, for example 'in [0, ${b.top})'`],
+      );
+    }
+    out.set(n, top < hintTop ? { lo, top, by: b.by } : { lo, top });
+  }
+  return out;
+}
+
 /** Sample inputs for the graph's inputs, with each symbolic dim set to `symSize`. */
 export function sampleInputs(g: Graph, seed: number, symSize = 3): Record<string, Tensor> {
   const r = rng(seed ^ 0x5eed);
   const out: Record<string, Tensor> = {};
+  const ints = intRanges(g, symSize);
   for (const n of g.inputs) {
     const size = n.shape.reduce<number>((p, d) => p * (typeof d === "number" ? d : symSize), 1);
     const range = n.attrs.range as number[] | undefined;
     if (n.dtype === "int") {
-      const [lo, hi] = range ?? [0, 1];
-      const top = n.attrs.rangeClosed ? hi + 1 : hi;
+      const { lo, top } = ints.get(n) as { lo: number; top: number };
       out[n.name as string] = Int32Array.from({ length: size }, () => lo + Math.floor(r() * Math.max(1, top - lo)));
       continue;
     }
@@ -174,6 +231,9 @@ export async function checkFile(source: string, file: string, opts: { seed: numb
       return (p, i) => fd.forward(p as never, { ...i, ...held } as never).loss;
     };
     notes.push(`${frozen.length} stop_gradient value${frozen.length > 1 ? "s" : ""} held constant for the finite differences`);
+  }
+  for (const [n, r] of intRanges(st.opt)) {
+    if (r.by) notes.push(`${n.name} drawn from [${r.lo}, ${r.top}), the part of its hint that ${r.by} accepts`);
   }
   const loss = mod.forward(mod.init(opts.seed) as never, sampleInputs(st.opt, opts.seed) as never).loss;
   if (Math.abs(loss) > 1e10) {

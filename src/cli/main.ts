@@ -29,6 +29,16 @@ function fail(e: unknown): void {
   process.exitCode = 2;
 }
 
+// A reader that stops early (`bpc inspect big.bp | head`, a closed pager) is not an
+// error: stop quietly, as Unix tools do. Any other write error is an I/O error (exit 2).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    if (stream === process.stdout) process.stderr.write(`bpc: cannot write the output: ${e.message}\n`);
+    process.exit(2);
+  });
+}
+
 /** Option parsers: a bad value is a usage error (exit 2) naming the option. */
 function number(what: string, ok: (v: number) => boolean, expected: string) {
   return (text: string): number => {

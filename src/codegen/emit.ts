@@ -115,6 +115,8 @@ interface BufInfo {
   arena?: true;
   /** A copy of this param or input (its local name) in the arena, for the SIMD kernel. */
   stages?: string;
+  /** A scalar input, which a caller may pass as a number: the module-level one-element array it is read through. */
+  box?: string;
 }
 
 interface FnCtx {
@@ -226,6 +228,10 @@ class ModuleEmitter {
     for (const n of [...g.params, ...g.inputs]) {
       const home = n.op === "param" ? "params" : "inputs";
       this.bufs.set(this.local(n), { home, key: n.name, size: product(this.sizes(n.shape)), dtype: n.dtype });
+    }
+    // Scalar inputs may be passed as numbers (spec section 6: scalars are numbers).
+    for (const n of g.inputs) {
+      if (n.shape.length === 0) (this.bufs.get(this.local(n)) as BufInfo).box = this.names.claim(`${n.name}_box`);
     }
     for (const n of [...g.params, ...g.inputs]) {
       const shape = this.sizes(n.shape);
@@ -1253,10 +1259,12 @@ class ModuleEmitter {
       if (bw.length) lines.push(`const { ${bw.join(", ")} } = bw;`);
     }
     for (const home of ["params", "inputs"] as const) {
-      const names = byHome(home);
-      if (!names.length) continue;
-      const parts = names.map((l) => field(this.bufs.get(l)?.key as string, l));
-      lines.push(`const { ${parts.join(", ")} } = ${home};`);
+      const names = byHome(home).filter((l) => !this.bufs.get(l)?.box);
+      if (names.length) lines.push(`const { ${names.map((l) => field(this.bufs.get(l)?.key as string, l)).join(", ")} } = ${home};`);
+    }
+    for (const l of byHome("inputs")) {
+      const info = this.bufs.get(l) as BufInfo;
+      if (info.box) lines.push(`const ${l} = ${this.use("scalarIn")}(${prop("inputs", info.key as string)}, ${info.box});`);
     }
     return lines;
   }
@@ -1386,7 +1394,19 @@ class ModuleEmitter {
       `}`,
       `type ${typeName} = ReturnType<typeof ${fnName}>;`,
       `let ${phase}: ${typeName} | undefined;`,
+      ...(phase === "fw" ? this.boxes() : []),
     ].join("\n");
+  }
+
+  /** The one-element arrays that scalar inputs passed as numbers are read through. */
+  private boxes(): string[] {
+    const lines: string[] = [];
+    for (const b of this.bufs.values()) {
+      if (!b.box) continue;
+      lines.push(`/** inputs.${commentText(b.key as string)} when it is passed as a number. */`);
+      lines.push(`const ${b.box} = new ${b.dtype === "int" ? "Int32Array" : this.FA}(1);`);
+    }
+    return lines;
   }
 
   /** Argument checks and dim binding, shared by forward and backward. */
@@ -1428,6 +1448,10 @@ class ModuleEmitter {
           `const ${this.dimLocal.get(d.dim)} = ${this.use("inferDim")}(${str(what)}, ${acc}, ${typeOf(n)}, ${shapeText(n.shape, n.dtype)}, ${str(d.dim)}, ${sizeStr(rest)});`,
         );
         known.set(d.dim, what);
+      } else if (n.shape.length === 0) {
+        // A number, or a one-element array; checkScalar checks finiteness (float) or integrality (int).
+        out.push(`${this.use("checkScalar")}(${str(what)}, ${acc}, ${typeOf(n)});`);
+        continue;
       } else {
         out.push(`checkArray(${str(what)}, ${acc}, ${typeOf(n)}, ${shapeText(n.shape, n.dtype)}, ${sizeStr(product(this.sizes(n.shape)))});`);
         this.use("checkArray");
@@ -1514,6 +1538,7 @@ class ModuleEmitter {
     const order: Helper[] = [
       "describe", "checkKeys", "checkArray", "inferDim", "checkFinite", "checkFiniteVia", "checkIndex",
       "rng", "gauss", "fillNormal", "fillUniform", "orthogonal",
+      "checkScalar", "scalarIn",
       "softmax", "logSoftmax", "crossEntropy", "pick", "oneHot", "relu32",
       "simdKernel", "newArena", "take", "matmulSimd", "transposeInto",
     ];
@@ -1638,7 +1663,7 @@ class ModuleEmitter {
       meta,
       ``,
       this.typeDecl("Params", g.params.map((p) => [p.name as string, FA])),
-      this.typeDecl("Inputs", g.inputs.map((n) => [n.name as string, arr(n.dtype)])),
+      this.typeDecl("Inputs", g.inputs.map((n) => [n.name as string, n.shape.length === 0 ? `number | ${arr(n.dtype)}` : arr(n.dtype)])),
       this.typeDecl("Outputs", [["loss", "number"], ...g.outputs.map((o): [string, string] => [o.name, o.node.shape.length === 0 ? "number" : arr(o.node.dtype)])]),
       this.typeDecl("Grads", this.gradNames.map((n) => [n, FA])),
       ``,

@@ -31,7 +31,9 @@ export type Helper =
   | "take"
   | "matmulSimd"
   | "transposeInto"
-  | "relu32";
+  | "relu32"
+  | "checkScalar"
+  | "scalarIn";
 
 /** Helpers each helper calls. */
 export const HELPER_DEPS: Partial<Record<Helper, Helper[]>> = {
@@ -39,6 +41,7 @@ export const HELPER_DEPS: Partial<Record<Helper, Helper[]>> = {
   checkKeys: ["describe"],
   inferDim: ["describe"],
   checkFiniteVia: ["checkFinite"],
+  checkScalar: ["checkArray", "checkFinite", "describe"],
   fillNormal: ["gauss"],
   orthogonal: ["gauss"],
   newArena: ["simdKernel"],
@@ -193,6 +196,29 @@ function inferDim(
     );
   }
   return n;
+}`;
+    case "checkScalar":
+      return `
+/**
+ * A scalar input: a number (finite; for an int input, an integer in the int32
+ * range) or a one-element array of the input's type.
+ */
+function checkScalar(what: string, v: unknown, type: typeof ${FA} | typeof Int32Array): void {
+  if (typeof v === "number") {
+    const ok = type === Int32Array ? Number.isInteger(v) && v >= -2147483648 && v <= 2147483647 : Number.isFinite(v);
+    if (!ok) throw new Error(\`\${what}: expected \${type === Int32Array ? "an integer" : "a finite number"} (shape []), got \${v}\`);
+    return;
+  }
+  checkArray(what, v, type, type === Int32Array ? "int[]" : "[]", 1);
+  if (type !== Int32Array) checkFinite(what, v as ${FA});
+}`;
+    case "scalarIn":
+      return `
+/** A scalar input as a one-element array: \`v\` itself, or \`box\` holding the number. */
+function scalarIn<T extends ${FA} | Int32Array>(v: number | T, box: T): T {
+  if (typeof v !== "number") return v;
+  box[0] = v;
+  return box;
 }`;
     case "checkFinite":
       return `

@@ -169,6 +169,14 @@ class Lowering {
     const known = this.checkDimsInferable();
     for (const s of stmts) this.statement(s, this.top);
     this.checkSymbolicUses(this.b.nodes, known);
+    // A symbolic dim that nothing uses: no call could give its size (uses were reported above).
+    for (const d of this.dims) {
+      if (d.value === null && !known.has(d.name)) {
+        throw new BpcError(`dim ${d.name} is symbolic but no input uses it, so no call can give its size`, d.span, [
+          `give it a value (dim ${d.name} = 16), use it in an input's shape, or remove it`,
+        ]);
+      }
+    }
     if (!this.loss) {
       const last = stmts[stmts.length - 1].span;
       throw new BpcError("no 'minimize' statement: a model needs exactly one scalar to minimize", last, [
