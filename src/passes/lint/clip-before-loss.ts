@@ -48,7 +48,7 @@ export const clipBeforeLoss: Rule = {
     const { flow } = ctx;
     for (const n of flow.nodes) {
       const c = asClip(ctx, n);
-      if (!c) continue;
+      if (!c || innerHalf(ctx, n)) continue;
       const deps = flow.deps.get(c.x)!;
       if (!flow.reaches.has(n)) continue;
       const down = descendants(flow, n, (e) => e.kind === "diff" && flow.reaches.has(e.to));
@@ -86,9 +86,19 @@ function asClip(ctx: LintContext, n: Node): Clip | null {
     const [a, b] = n.inputs;
     const [x, k] = dependent(a) && free(b) ? [a, b] : dependent(b) && free(a) ? [b, a] : [null, null];
     if (!x || !k) return null;
+    // minimum(maximum(x, lo), hi), either way round, is clip(x, lo, hi).
+    const inner = x.op === (n.op === "maximum" ? "minimum" : "maximum") ? asClip(ctx, x) : null;
+    if (inner) return n.op === "maximum" ? { x: inner.x, lo: k, hi: inner.hi } : { x: inner.x, lo: inner.lo, hi: k };
     return n.op === "maximum" ? { x, lo: k, hi: null } : { x, lo: null, hi: k };
   }
   return null;
+}
+
+/** The inner half of a minimum(maximum(..)) pair whose only reader is the outer half: reported there. */
+function innerHalf(ctx: LintContext, n: Node): boolean {
+  if (n.op !== "minimum" && n.op !== "maximum") return false;
+  const readers = (ctx.flow.outs.get(n) ?? []).map((e) => e.to);
+  return readers.length > 0 && readers.every((r) => r.op === (n.op === "maximum" ? "minimum" : "maximum") && asClip(ctx, r)?.x !== n);
 }
 
 /** The clipped value meets a parameter multiplicatively before the loss (a hidden unit), or a PPO-style min/max picks the unclipped branch. */
@@ -218,7 +228,7 @@ function fixFor(ctx: LintContext, n: Node, c: Clip, down: Set<Node>): Fix {
   const square = [...ctx.flow.outs.get(n) ?? []]
     .map((e) => e.to)
     .find((u) => down.has(u) && (u.op === "square" || (u.op === "mul" && u.inputs[0] === n && u.inputs[1] === n) || (u.op === "pow" && constValue(ctx, u.inputs[1]) === 2)));
-  if (n.op === "clip" && square && lo === -hi && hi > 0) {
+  if (c.lo && c.hi && square && lo === -hi && hi > 0) {
     const rewrite = `huber(${xText}, ${fmt(hi)})`;
     return {
       description: `clip the gradient instead of the value: replace ${ctx.text(square.span)} with ${rewrite}; its gradient is ${xText} clipped to [${fmt(lo)}, ${fmt(hi)}] instead of 0 outside it (huber is ½·${xText}² inside the range and grows linearly outside)`,

@@ -58,6 +58,10 @@ export interface Recurrence {
   measuredPerStep: number | null;
   /** Params whose gradient flows through the recurrence. */
   params: number[];
+  /** Every path of the cycle passes a clip_grad: the gradient carried back is clipped each step, so it cannot explode. */
+  clipped: boolean;
+  /** The cycle multiplies a carried-dependent value by a sigmoid gate (GRU, LSTM): the bound is loose there. */
+  gated: boolean;
 }
 
 type Gain = Float64Array; // one entry per carried value of the loop
@@ -142,13 +146,16 @@ export function recurrences(ctx: LintContext): Recurrence[] {
   return out;
 }
 
+/** Matrices wider than this take the initializer's known radius instead of power iteration. */
+export const POWER_ITERATION_MAX = 256;
+
 function radiusOf(ctx: LintContext, p: Node): number {
   const key = p;
   const cached = radiusCache.get(ctx)?.get(key);
   if (cached !== undefined) return cached;
   const shape = p.shape as number[];
   let r: number;
-  if (shape[0] > 256) r = asymptoticRadius(p) ?? NaN;
+  if (shape[0] > POWER_ITERATION_MAX) r = asymptoticRadius(p) ?? NaN;
   else {
     const sample = ctx.samples?.draw.params.get(p) ?? sampleParam(p, shape, new Rng(7));
     r = spectralRadius(sample);
@@ -167,6 +174,11 @@ function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
   const gain = new Map<Node, Gain>();
   const mats = new Map<Node, Set<Node>>(); // param matrices on the path from a carried value
   const acts = new Map<Node, Set<string>>();
+  // Whether some path from a carried value reaches the node without passing a clip_grad.
+  const unclipped = new Map<Node, boolean>();
+  // Products of two carried-dependent values, one through a sigmoid: gates.
+  const gates = new Set<Node>();
+  const gatedResult = new Map<Node, boolean>();
   const zero = (): Gain => new Float64Array(K);
   const intervals = ctx.always;
   const supAbs = (n: Node): number => {
@@ -195,6 +207,9 @@ function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
     const live = n.inputs.filter((x, i) => inBody.has(x) && !isZero(ins[i]));
     unionInto(mats, n, live);
     unionInto(acts, n, live);
+    unclipped.set(n, n.op !== "clip_grad" && live.some((x) => b.carried.includes(x) || unclipped.get(x) === true));
+    if (n.op === "mul" && live.length === 2 && live.some((x) => acts.get(x)?.has("sigmoid") === true)) gates.add(n);
+    gatedResult.set(n, gates.has(n) || live.some((x) => gatedResult.get(x) === true));
     if (live.length === 0) {
       gain.set(n, zero());
       continue;
@@ -305,6 +320,8 @@ function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
       symbolicSteps,
       measuredPerStep: measure(ctx, L, comp),
       params: [...params].sort((x, y) => x - y),
+      clipped: comp.every((k) => !b.carried.includes(b.results[k]) && unclipped.get(b.results[k]) !== true),
+      gated: comp.some((k) => gatedResult.get(b.results[k]) === true),
     });
   }
   return found;

@@ -70,11 +70,30 @@ export function zeroCuts(ctx: LintContext): Cut[] {
       if (e.kind !== "zero") continue;
       const deps = flow.deps.get(e.from);
       if (!deps || deps.size === 0) continue;
-      if (flow.reaches.has(e.from)) continue; // its gradient reaches the loss another way
+      // Its gradient reaches the loss another way, and the op selects or masks a value
+      // (where(z > 0, z, a * z), sign(z) * z, pick(q, argmax(q2))): a piecewise-linear unit,
+      // not a lost term. A zero-gradient op summed into the loss (a penalty mean(h > 0)) is.
+      if (flow.reaches.has(e.from) && selects(flow, n)) continue;
       cuts.push({ op: n, input: e.from, params: deps });
     }
   }
   return cuts;
+}
+
+/** Ops that carry a value through unchanged in what it selects. */
+const PASS_THROUGH = new Set(["reshape", "broadcast_to", "transpose", "neg", "slice", "index", "stop_gradient", "clip_grad"]);
+/** Readers that use a value as a mask, selector or index. */
+const SELECTORS = new Set(["mul", "div", "where", "pick", "index", "one_hot", "cross_entropy"]);
+
+/** Whether the value of `n` is used (through layout ops) to select or mask another value. */
+function selects(flow: LintContext["flow"], n: Node, seen = new Set<Node>()): boolean {
+  if (seen.has(n)) return false;
+  seen.add(n);
+  for (const e of flow.outs.get(n) ?? []) {
+    if (SELECTORS.has(e.to.op)) return true;
+    if (PASS_THROUGH.has(e.to.op) && selects(flow, e.to, seen)) return true;
+  }
+  return false;
 }
 
 const COMPARISON: Record<string, string> = { lt: "<", le: "<=", gt: ">", ge: ">=", eq: "==", ne: "!=" };
