@@ -224,3 +224,27 @@ minimize loss
     expect(d.some((x) => /huber\(delta, 1\)/.test(x.fix.description))).toBe(true);
   });
 });
+
+describe("no-gradient", () => {
+  // Several params cut off by the same op used to be merged into one finding whose
+  // params listed them all but whose message named only the first ("W1 gets no gradient").
+  it("params cut off by the same op are named together in one finding", () => {
+    const src = `
+dim B
+input x: [B, 4]
+input y: [B]
+param W1: [4, 8] ~ he
+param b1: [8] ~ zeros
+param s: [] ~ const(2)
+h = relu(x @ W1 + b1)
+r = round(h * s)
+loss = mean(square(sum(r, axis=1) - y))
+minimize loss
+`;
+    const d = lintSource(src).filter((x) => x.rule === "no-gradient");
+    expect(d).toHaveLength(1);
+    expect(d[0].params).toEqual(["W1", "b1", "s"]);
+    expect(d[0].message).toMatch(/^W1, b1 and s get no gradient: every path from them to the loss goes through round\(h \* s\)/);
+    expect(d[0].span.line).toBe(lineOf(src, "r = round"));
+  });
+});

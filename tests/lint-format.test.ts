@@ -224,6 +224,13 @@ describe("# lint: allow RULE", () => {
   it("accepts several rules and a trailing comment on the line before", () => {
     expect(lintText(at(src, 31, "delta2 = delta  # lint: allow saturation, clip-before-loss"))).toEqual([]);
   });
+  it("written after code, also silences the line it is on", () => {
+    const ls = src.split("\n");
+    ls[30] = `${ls[30]}  # lint: allow clip-before-loss`;
+    expect(lintText(ls.join("\n"))).toEqual([]);
+    ls[30] = `${ls[30].replace("clip-before-loss", "saturation")}`;
+    expect(lintText(ls.join("\n")).map((d) => d.rule)).toEqual(["clip-before-loss"]);
+  });
 });
 
 describe("runLint exit codes", () => {

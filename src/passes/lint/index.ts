@@ -44,14 +44,19 @@ export const RULE_META: readonly RuleMeta[] = RULES.map((r) => r.meta);
 
 const ALLOW = /#\s*lint:\s*allow\s+([A-Za-z0-9_,\s-]+)/;
 
-/** The rules silenced on each line by `# lint: allow RULE` on the line before. */
+/**
+ * The rules silenced on each line by `# lint: allow RULE`: the next line, as
+ * the contract says; written after code, also the line it is on (where a
+ * reader of `x = clip(..)  # lint: allow ...` expects it to apply).
+ */
 export function allowances(source: string): Map<number, Set<string>> {
   const out = new Map<number, Set<string>>();
   source.split(/\r?\n/).forEach((text, i) => {
     const m = ALLOW.exec(text);
     if (!m) return;
     const rules = m[1].split(/[\s,]+/).filter(Boolean);
-    out.set(i + 2, new Set(rules));
+    const lines = text.slice(0, m.index).trim() === "" ? [i + 2] : [i + 1, i + 2];
+    for (const line of lines) out.set(line, new Set([...(out.get(line) ?? []), ...rules]));
   });
   return out;
 }

@@ -16,8 +16,8 @@
  * else the declaration. Params: the parameter.
  */
 import type { Node } from "../../ir/types.js";
-import { LintContext } from "./context.js";
-import { cutFix, describeCut, zeroCuts } from "./zero-gradient-op.js";
+import { LintContext, listText } from "./context.js";
+import { cutFix, describeCut, zeroCuts, type Cut } from "./zero-gradient-op.js";
 import type { LintDiagnostic, Rule } from "./types.js";
 
 export const noGradient: Rule = {
@@ -31,22 +31,18 @@ export const noGradient: Rule = {
     const out: LintDiagnostic[] = [];
     const { flow, graph } = ctx;
     const cuts = zeroCuts(ctx);
+    // Params cut off by the same ops share one finding that names them all.
+    const byCut = new Map<string, { names: string[]; mine: Cut[] }>();
     graph.params.forEach((p, i) => {
       if (flow.reaches.has(p)) return;
       const name = p.name ?? `param${i}`;
       if (flow.reachesUncut.has(p)) {
         const mine = cuts.filter((c) => c.params.has(i));
-        const first = mine[0];
-        if (!first) return;
-        const more = mine.length > 1 ? ` (and ${mine.length - 1} more such op${mine.length > 2 ? "s" : ""}: ${mine.slice(1).map((c) => `line ${c.op.span.line}`).join(", ")})` : "";
-        out.push({
-          rule: "no-gradient",
-          severity: "error",
-          message: `${name} gets no gradient: every path from ${name} to the loss goes through ${ctx.show(first.op)}${more}; ${describeCut(ctx, first)}, so training never changes ${name}`,
-          span: first.op.span,
-          params: [name],
-          fix: cutFix(ctx, first),
-        });
+        if (!mine.length) return;
+        const key = mine.map((c) => c.op.id).join(",");
+        const group = byCut.get(key) ?? { names: [], mine };
+        group.names.push(name);
+        byCut.set(key, group);
         return;
       }
       if (reachesLossAtAll(ctx, p)) return; // cut only by stop_gradient: intended
@@ -61,6 +57,20 @@ export const noGradient: Rule = {
         fix: { description: `use ${name} in the computation of the minimized loss, or remove its declaration` },
       });
     });
+    for (const { names, mine } of byCut.values()) {
+      const [first] = mine;
+      const who = listText(names);
+      const them = names.length === 1 ? names[0] : "them";
+      const more = mine.length > 1 ? ` (and ${mine.length - 1} more such op${mine.length > 2 ? "s" : ""}: ${mine.slice(1).map((c) => `line ${c.op.span.line}`).join(", ")})` : "";
+      out.push({
+        rule: "no-gradient",
+        severity: "error",
+        message: `${who} get${names.length === 1 ? "s" : ""} no gradient: every path from ${them} to the loss goes through ${ctx.show(first.op)}${more}; ${describeCut(ctx, first)}, so training never changes ${them}`,
+        span: first.op.span,
+        params: names,
+        fix: cutFix(ctx, first),
+      });
+    }
     return out;
   },
 };
