@@ -248,3 +248,40 @@ minimize loss
     expect(d[0].span.line).toBe(lineOf(src, "r = round"));
   });
 });
+
+describe("numeric-instability: a softmax written by hand", () => {
+  // log(pick(e / sum(e), y)) with e = exp(z) is log(softmax(z)) written out: interval
+  // analysis proves the quotient positive, but in float32 it underflows to 0 (or
+  // overflows) exactly as softmax does. It used to pass silently.
+  it("log of exp(z) / sum(exp(z)) is reported, with log_softmax and cross_entropy as the fix", () => {
+    const src = `
+dim B
+input x: [B, 4]
+input y: int[B] in [0, 3)
+param W: [4, 3]
+e = exp(x @ W)
+p = e / sum(e, axis=1, keepdims=true)
+loss = -mean(log(pick(p, y)))
+minimize loss
+`;
+    const d = lintSource(src).filter((x) => x.rule === "numeric-instability");
+    expect(d).toHaveLength(1);
+    expect(d[0].span.line).toBe(lineOf(src, "loss = "));
+    expect(d[0].message).toMatch(/softmax written by hand/);
+    expect(d[0].fix.description).toMatch(/log_softmax\(x @ W, axis=-1\).*-cross_entropy\(x @ W, y\)/);
+    expect(d[0].params).toEqual(["W"]);
+  });
+
+  it("a softmax whose exp is not the numerator's is not mistaken for one", () => {
+    const src = `
+dim B
+input x: [B, 4]
+param W: [4, 3]
+e = exp(x @ W)
+p = e / sum(exp(x @ W * 2), axis=1, keepdims=true)
+loss = -mean(log(p))
+minimize loss
+`;
+    expect(lintSource(src).filter((x) => /written by hand/.test(x.message))).toEqual([]);
+  });
+});

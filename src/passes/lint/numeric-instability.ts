@@ -61,6 +61,15 @@ export const numericInstability: Rule = {
           );
           continue;
         }
+        const e = handSoftmax(inner.node);
+        if (e) {
+          const zText = argText(ctx, e) ?? "z";
+          push(
+            `${ctx.show(n)} takes the log of a softmax written by hand (${ctx.show(inner.node)}): exp(${zText}) / sum(exp(${zText})) underflows to exactly 0 when logits differ by about 100 (float32), or overflows when one is above 88, then log gives -inf or NaN and its gradient is infinite, so ${grads}`,
+            { description: `compute it from the logits: log_softmax(${zText}, axis=-1)${inner.pick ? `, or for the log-probability of the labels, -cross_entropy(${zText}, ${ctx.show(inner.pick.inputs[1])})` : ""}; both subtract the max and never underflow` },
+          );
+          continue;
+        }
         const sig = sigmoidOf(arg);
         if (sig) {
           const zText = argText(ctx, sig.sigmoid) ?? "z";
@@ -140,6 +149,16 @@ function throughLayout(n: Node): { node: Node; pick: Node | null } {
     cur = cur.inputs[0];
   }
   return { node: cur, pick };
+}
+
+/** The exp node of a hand-written softmax `e / sum(e, axis, keepdims)` with e = exp(z), or null. */
+function handSoftmax(n: Node): Node | null {
+  if (n.op !== "div") return null;
+  const [num, den] = n.inputs;
+  let d = den;
+  while (d.op === "reshape" || d.op === "broadcast_to") d = d.inputs[0];
+  if (num.op !== "exp" || d.op !== "sum") return null;
+  return d.inputs[0] === num ? num : null;
 }
 
 /** sigmoid(z) or 1 - sigmoid(z), through layout ops. */
