@@ -205,8 +205,9 @@ function inferDim(
  */
 function checkScalar(what: string, v: unknown, type: typeof ${FA} | typeof Int32Array): void {
   if (typeof v === "number") {
-    const ok = type === Int32Array ? Number.isInteger(v) && v >= -2147483648 && v <= 2147483647 : Number.isFinite(v);
-    if (!ok) throw new Error(\`\${what}: expected \${type === Int32Array ? "an integer" : "a finite number"} (shape []), got \${v}\`);
+    // A float32 module stores it rounded to float32: 1e39 would become Infinity there.
+    const ok = type === Int32Array ? Number.isInteger(v) && v >= -2147483648 && v <= 2147483647 : Number.isFinite(type === Float32Array ? Math.fround(v) : v);
+    if (!ok) throw new Error(\`\${what}: expected \${type === Int32Array ? "an integer" : type === Float32Array ? "a number finite in float32" : "a finite number"} (shape []), got \${v}\`);
     return;
   }
   checkArray(what, v, type, type === Int32Array ? "int[]" : "[]", 1);

@@ -98,7 +98,14 @@ function asClip(ctx: LintContext, n: Node): Clip | null {
 function innerHalf(ctx: LintContext, n: Node): boolean {
   if (n.op !== "minimum" && n.op !== "maximum") return false;
   const readers = (ctx.flow.outs.get(n) ?? []).map((e) => e.to);
-  return readers.length > 0 && readers.every((r) => r.op === (n.op === "maximum" ? "minimum" : "maximum") && asClip(ctx, r)?.x !== n);
+  return (
+    readers.length > 0 &&
+    readers.every((r) => {
+      if (r.op !== (n.op === "maximum" ? "minimum" : "maximum")) return false;
+      const outer = asClip(ctx, r);
+      return outer !== null && outer.x !== n; // the outer half merged this one into its clip
+    })
+  );
 }
 
 /** The clipped value meets a parameter multiplicatively before the loss (a hidden unit), or a PPO-style min/max picks the unclipped branch. */
@@ -125,7 +132,8 @@ function isHidden(ctx: LintContext, n: Node, down: Set<Node>, x: Node): boolean 
  */
 function keepsLossUp(ctx: LintContext, n: Node, c: Clip): boolean {
   const s = ctx.small;
-  if (!s || ctx.flow.loopOf.has(n)) return true;
+  // Without the main sample, small is one example, too few to judge a side.
+  if (!s || !ctx.samples || ctx.flow.loopOf.has(n)) return true;
   const base = s.evaluator;
   const after = afterNode(ctx, n);
   const g = ctx.graph;

@@ -78,10 +78,12 @@ export class LintContext {
    */
   get small(): { draw: Draw; evaluator: Evaluator } | null {
     return this.once("small", () => {
-      const s = this.samples;
-      if (!s) return null;
+      // A model too large to sample still gets this draw on one example when that fits a
+      // larger budget: enough to measure a recurrence (only these analyses read it).
+      const size = this.samples ? Math.min(this.samples.symbolic, 8) : forwardCost(this.graph, 1) <= SINGLE_EXAMPLE_BUDGET ? 1 : 0;
+      if (!size) return null;
       try {
-        const d = draw(this.graph, Math.min(s.symbolic, 8), SEED + 1);
+        const d = draw(this.graph, size, SEED + 1);
         const ev = new Evaluator(this.graph, d.dims, d.params, d.inputs);
         ev.run();
         return { draw: d, evaluator: ev };
@@ -94,13 +96,15 @@ export class LintContext {
   private sample(): Samples | null {
     const g = this.graph;
     let symbolic = 0;
-    for (const b of [64, 32, 16, 8, 4, 2, 1]) {
+    // At least two examples: with one, a batch statistic (batch norm's mean over B)
+    // makes the sample degenerate (z - mean(z) is 0).
+    for (const b of [64, 32, 16, 8, 4, 2]) {
       if (forwardCost(g, b) <= SAMPLE_BUDGET) {
         symbolic = b;
         break;
       }
     }
-    if (!symbolic && forwardCost(g, 1) <= SINGLE_EXAMPLE_BUDGET) symbolic = 1;
+    if (!symbolic && forwardCost(g, 2) <= 2 * SAMPLE_BUDGET) symbolic = 2;
     if (!symbolic) return null;
     const watch = new Set<Node>();
     for (const n of this.flow.nodes) {

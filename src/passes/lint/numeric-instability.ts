@@ -61,12 +61,17 @@ export const numericInstability: Rule = {
           );
           continue;
         }
-        const e = handSoftmax(inner.node);
-        if (e) {
-          const zText = argText(ctx, e) ?? "z";
+        const hand = handSoftmax(inner.node);
+        if (hand) {
+          const zText = argText(ctx, hand.exp) ?? "z";
+          const overflow = /\bmax\(/.test(zText) ? "" : ", or overflows when one is above 88";
+          // cross_entropy is over the last axis of [B, C] logits, as pick is.
+          const ce = inner.pick && hand.axis === -1 ? `, or for the log-probability of the labels, -cross_entropy(${zText}, ${ctx.show(inner.pick.inputs[1])})` : "";
           push(
-            `${ctx.show(n)} takes the log of a softmax written by hand (${ctx.show(inner.node)}): exp(${zText}) / sum(exp(${zText})) underflows to exactly 0 when logits differ by about 100 (float32), or overflows when one is above 88, then log gives -inf or NaN and its gradient is infinite, so ${grads}`,
-            { description: `compute it from the logits: log_softmax(${zText}, axis=-1)${inner.pick ? `, or for the log-probability of the labels, -cross_entropy(${zText}, ${ctx.show(inner.pick.inputs[1])})` : ""}; both subtract the max and never underflow` },
+            `${ctx.show(n)} takes the log of a softmax written by hand (${ctx.show(inner.node)}): exp(${zText}) / sum(exp(${zText})) underflows to exactly 0 when logits differ by about 100 (float32)${overflow}, then log gives -inf and its gradient is infinite, so ${grads}`,
+            hand.axis === null
+              ? { description: `compute the log-probabilities from the logits with log_softmax, which subtracts the max and never underflows` }
+              : { description: `compute it from the logits: log_softmax(${zText}, axis=${hand.axis})${ce}; ${ce ? "both subtract" : "it subtracts"} the max and never underflow${ce ? "" : "s"}` },
           );
           continue;
         }
@@ -151,14 +156,20 @@ function throughLayout(n: Node): { node: Node; pick: Node | null } {
   return { node: cur, pick };
 }
 
-/** The exp node of a hand-written softmax `e / sum(e, axis, keepdims)` with e = exp(z), or null. */
-function handSoftmax(n: Node): Node | null {
+/**
+ * A hand-written softmax `e / sum(e, axis=k, keepdims=true)` with e = exp(z):
+ * the exp node, and the axis when the sum runs over exactly one (null otherwise).
+ */
+function handSoftmax(n: Node): { exp: Node; axis: number | null } | null {
   if (n.op !== "div") return null;
   const [num, den] = n.inputs;
   let d = den;
   while (d.op === "reshape" || d.op === "broadcast_to") d = d.inputs[0];
-  if (num.op !== "exp" || d.op !== "sum") return null;
-  return d.inputs[0] === num ? num : null;
+  if (num.op !== "exp" || d.op !== "sum" || d.inputs[0] !== num) return null;
+  const axes = d.attrs.axes as number[] | undefined;
+  const rank = num.shape.length;
+  const axis = axes && axes.length === 1 ? (axes[0] === rank - 1 ? -1 : axes[0]) : null;
+  return { exp: num, axis };
 }
 
 /** sigmoid(z) or 1 - sigmoid(z), through layout ops. */

@@ -90,6 +90,13 @@ function selects(flow: LintContext["flow"], n: Node, seen = new Set<Node>()): bo
   if (seen.has(n)) return false;
   seen.add(n);
   for (const e of flow.outs.get(n) ?? []) {
+    // A product masks something only if the other factor carries a gradient (not 0.1 * (z > 0)).
+    if (e.to.op === "mul" || e.to.op === "div") {
+      const other = e.to.inputs[1 - e.pos];
+      if ((flow.deps.get(other)?.size ?? 0) > 0) return true;
+      if (selects(flow, e.to, seen)) return true;
+      continue;
+    }
     if (SELECTORS.has(e.to.op)) return true;
     if (PASS_THROUGH.has(e.to.op) && selects(flow, e.to, seen)) return true;
   }
