@@ -606,6 +606,38 @@ class Lowering {
       rest = items.slice(1);
       if (rest.length === 0) return target;
     }
+    // A runtime index on the second axis of a 2-D value (x[:, t], batch-first): the first
+    // axis of its transpose, which is a view; the gradient goes back through both.
+    const [all, second] = rest;
+    if (
+      rest.length === 2 &&
+      target.shape.length === 2 &&
+      all.kind === "slice" &&
+      !all.start &&
+      !all.end &&
+      second.kind === "at" &&
+      !this.isStatic(second.expr, env)
+    ) {
+      const i = this.expr(second.expr, env);
+      if (i.dtype !== "int" || i.shape.length !== 0) {
+        throw new BpcError(`an index must be an int scalar or an integer constant, got ${i.dtype}${showShape(i.shape)}`, second.span);
+      }
+      const steps = this.loopCounts.get(i);
+      const cols = target.shape[1];
+      if (typeof steps === "number" && typeof cols === "number" && steps > cols) {
+        throw new BpcError(
+          `${unparseExpr(targetExpr)}[:, ${second.expr.kind === "name" ? second.expr.name : "t"}] reads past the end: its second axis has ${cols} entries but the loop runs ${steps} steps`,
+          second.span,
+        );
+      }
+      return this.op("index", [this.op("transpose", [target], span), i], span);
+    }
+    const runtime = rest.find((it) => it.kind === "at" && !this.isStatic(it.expr, env));
+    if (runtime) {
+      throw new BpcError("a runtime index (a loop variable) can only index the first axis, or the second of a 2-D value (x[:, t])", runtime.span, [
+        "store sequences time-major, as [T, B, D], and write xs[t]",
+      ]);
+    }
     const shape = target.shape;
     if (rest.length > shape.length) {
       throw new BpcError(`too many indices: ${showShape(shape)} has ${shape.length} axes, got ${items.length} indices`, span);
