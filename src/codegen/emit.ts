@@ -1022,6 +1022,7 @@ class ModuleEmitter {
         this.values.set(n, this.sliceView(v, n));
         return;
       case "reshape": {
+        if (!this.isContiguous(v)) this.comment([n], out); // the copy below is code of n's line
         const c = this.isContiguous(v) ? v : this.contiguous(v, v.shape, v.dtype, `${this.local(n)}_data`, out);
         this.values.set(n, { ...c, shape, strides: rowMajor(shape) });
         return;
