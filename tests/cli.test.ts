@@ -1,24 +1,11 @@
 // The command line as a user meets it: the built `bpc` binary, its output,
 // its exit codes, and its errors (positioned, with a frame, never a stack).
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { bpc, tempFiles } from "./helpers/cli.js";
 
-const BIN = join(process.cwd(), "dist/src/cli/main.js");
-const tmp = mkdtempSync(join(tmpdir(), "bpc-cli-"));
-
-function bpc(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
-
-function file(name: string, text: string): string {
-  const p = join(tmp, name);
-  writeFileSync(p, text);
-  return p;
-}
+const { dir: tmp, file } = tempFiles("bpc-cli-");
 
 const noStack = (s: string): void => {
   expect(s).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);

@@ -1,25 +1,13 @@
 // Regressions from an audit of the compiled module (LANGUAGE.md section 6) and
 // the command line (section 7) against the contract.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compileSource } from "./helpers/compile.js";
+import { BIN, bpc, tempFiles } from "./helpers/cli.js";
 
-const BIN = join(process.cwd(), "dist/src/cli/main.js");
-const tmp = mkdtempSync(join(tmpdir(), "bpc-audit-"));
-
-function bpc(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
-
-function file(name: string, text: string): string {
-  const p = join(tmp, name);
-  writeFileSync(p, text);
-  return p;
-}
+const { dir: tmp, file } = tempFiles("bpc-audit-");
 
 const stackLine = /^\s+at .+:\d+:\d+\)?$/m;
 
