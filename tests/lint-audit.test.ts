@@ -272,6 +272,22 @@ minimize loss
     expect(d[0].params).toEqual(["W"]);
   });
 
+  it("exp(z) written twice, inline, is the same softmax", () => {
+    const src = `
+dim B
+input x: [B, 4]
+input y: int[B] in [0, 3)
+param W: [4, 3]
+z = x @ W
+lp = log(exp(z) / sum(exp(z), axis=1, keepdims=true))
+loss = -mean(pick(lp, y))
+minimize loss
+`;
+    const d = lintSource(src).filter((x) => /written by hand/.test(x.message));
+    expect(d).toHaveLength(1);
+    expect(d[0].fix.description).toMatch(/log_softmax\(z, axis=-1\)/);
+  });
+
   it("a softmax whose exp is not the numerator's is not mistaken for one", () => {
     const src = `
 dim B

@@ -210,6 +210,9 @@ function checkScalar(what: string, v: unknown, type: typeof ${FA} | typeof Int32
     if (!ok) throw new Error(\`\${what}: expected \${type === Int32Array ? "an integer" : type === Float32Array ? "a number finite in float32" : "a finite number"} (shape []), got \${v}\`);
     return;
   }
+  if (!(v instanceof type)) {
+    throw new Error(\`\${what}: expected a number or a \${type.name} of shape [], got \${describe(v)}\`);
+  }
   checkArray(what, v, type, type === Int32Array ? "int[]" : "[]", 1);
   if (type !== Int32Array) checkFinite(what, v as ${FA});
 }`;

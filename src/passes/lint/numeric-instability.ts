@@ -165,7 +165,9 @@ function handSoftmax(n: Node): { exp: Node; axis: number | null } | null {
   const [num, den] = n.inputs;
   let d = den;
   while (d.op === "reshape" || d.op === "broadcast_to") d = d.inputs[0];
-  if (num.op !== "exp" || d.op !== "sum" || d.inputs[0] !== num) return null;
+  // The sum's exp may be the same node or exp of the same value written again.
+  const same = d.inputs[0] === num || (d.inputs[0]?.op === "exp" && d.inputs[0].inputs[0] === num.inputs[0]);
+  if (num.op !== "exp" || d.op !== "sum" || !same) return null;
   const axes = d.attrs.axes as number[] | undefined;
   const rank = num.shape.length;
   const axis = axes && axes.length === 1 ? (axes[0] === rank - 1 ? -1 : axes[0]) : null;
