@@ -224,6 +224,12 @@ describe("# lint: allow RULE", () => {
   it("accepts several rules and a trailing comment on the line before", () => {
     expect(lintText(at(src, 31, "delta2 = delta  # lint: allow saturation, clip-before-loss"))).toEqual([]);
   });
+  it("the text summary counts what was silenced", () => {
+    const f = tmp("allowed.bp", at(src, 31, "# lint: allow clip-before-loss"));
+    const r = runLint([f], "text", { color: false });
+    expect(r.output).toMatch(/no gradient problems found in 1 file \(1 silenced by # lint: allow\)/);
+    expect(r.exitCode).toBe(0);
+  });
   it("written after code, also silences the line it is on", () => {
     const ls = src.split("\n");
     ls[30] = `${ls[30]}  # lint: allow clip-before-loss`;

@@ -24,7 +24,11 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
-export function formatText(diags: readonly LintDiagnostic[], sources: Sources, opts: { color: boolean; files?: number } = { color: false }): string {
+export function formatText(
+  diags: readonly LintDiagnostic[],
+  sources: Sources,
+  opts: { color: boolean; files?: number; silenced?: number } = { color: false },
+): string {
   const c = createColors(opts.color);
   const out: string[] = [];
   for (const d of diags) {
@@ -51,7 +55,7 @@ export function formatText(diags: readonly LintDiagnostic[], sources: Sources, o
   const errors = diags.filter((d) => d.severity === "error").length;
   const warnings = diags.length - errors;
   const files = opts.files ?? new Set(diags.map((d) => d.span.file)).size;
-  const where = `in ${plural(files, "file")}`;
+  const where = `in ${plural(files, "file")}${opts.silenced ? ` (${opts.silenced} silenced by # lint: allow)` : ""}`;
   if (diags.length === 0) out.push(c.green(`no gradient problems found ${where}`));
   else {
     const parts = [errors ? c.red(plural(errors, "error")) : "", warnings ? c.yellow(plural(warnings, "warning")) : ""].filter(Boolean);

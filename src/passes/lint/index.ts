@@ -79,6 +79,11 @@ export function unknownAllowances(source: string, file: string): string[] {
 
 /** Lints one model's forward IR. Diagnostics are sorted by position, duplicates (a def inlined twice) merged. */
 export function lint(graph: Graph, source: string): LintDiagnostic[] {
+  return lintCounted(graph, source).diagnostics;
+}
+
+/** `lint`, and how many findings `# lint: allow` comments silenced. */
+export function lintCounted(graph: Graph, source: string): { diagnostics: LintDiagnostic[]; silenced: number } {
   const ctx = new LintContext(graph, source);
   const found: LintDiagnostic[] = [];
   for (const rule of RULES) {
@@ -93,17 +98,23 @@ export function lint(graph: Graph, source: string): LintDiagnostic[] {
   const allow = allowances(source);
   const order = new Map(graph.params.map((p, i) => [p.name ?? "", i] as const));
   const merged = new Map<string, LintDiagnostic>();
+  const silenced = new Set<string>();
   for (const d of found) {
-    if (allow.get(d.span.line)?.has(d.rule)) continue;
+    const key0 = `${d.rule}@${d.span.line}:${d.span.col}`;
+    if (allow.get(d.span.line)?.has(d.rule)) {
+      silenced.add(key0);
+      continue;
+    }
     const key = `${d.rule}@${d.span.line}:${d.span.col}-${d.span.endLine}:${d.span.endCol}`;
     const prev = merged.get(key);
     if (!prev) merged.set(key, { ...d, params: [...d.params] });
     else prev.params = [...new Set([...prev.params, ...d.params])].sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
   }
   const rank = new Map(RULES.map((r, i) => [r.meta.id, i] as const));
-  return [...merged.values()].sort(
+  const diagnostics = [...merged.values()].sort(
     (a, b) => a.span.line - b.span.line || a.span.col - b.span.col || (rank.get(a.rule) ?? 0) - (rank.get(b.rule) ?? 0),
   );
+  return { diagnostics, silenced: silenced.size };
 }
 
 export interface LintRun {
@@ -123,6 +134,7 @@ export function runLint(files: string[], format: "text" | "json" | "sarif", opts
   const errors: string[] = [];
   const notes: string[] = [];
   let failed = 0;
+  let silenced = 0;
   for (const file of files) {
     let source: string | undefined;
     try {
@@ -130,7 +142,9 @@ export function runLint(files: string[], format: "text" | "json" | "sarif", opts
       sources.set(file, source);
       notes.push(...unknownAllowances(source, file));
       const { ir } = frontEnd(source, file);
-      diagnostics.push(...lint(ir, source));
+      const found = lintCounted(ir, source);
+      diagnostics.push(...found.diagnostics);
+      silenced += found.silenced;
     } catch (e) {
       if (!(e instanceof BpcError)) throw e;
       failed++;
@@ -144,7 +158,7 @@ export function runLint(files: string[], format: "text" | "json" | "sarif", opts
         ? formatSarif(diagnostics, RULE_META)
         : failed === files.length
           ? ""
-          : formatText(diagnostics, sources, { color: opts.color, files: files.length - failed });
+          : formatText(diagnostics, sources, { color: opts.color, files: files.length - failed, silenced });
   const exitCode = errors.length ? 2 : diagnostics.some((d) => d.severity === "error") ? 1 : 0;
   const stderr = [...notes, ...errors];
   return { output, exitCode, errors: stderr.length ? stderr.join("\n\n") + "\n" : "", diagnostics };
