@@ -10,6 +10,28 @@ import { frontEnd } from "../src/passes/pipeline.js";
 const lintSource = (src: string): LintDiagnostic[] => lint(frontEnd(src, "audit.bp").ir, src);
 const lineOf = (src: string, needle: string): number => src.split("\n").findIndex((l) => l.includes(needle)) + 1;
 
+/** A vanilla RNN with normal(0, 1) recurrent weights (its radius is about √H); `step` is the new h. */
+const tanhRnn = (D: number, H: number, T: number, step: string): string => `
+dim B
+dim T = ${T}
+dim D = ${D}
+dim H = ${H}
+dim C = 10
+input xs: [T, B, D] ~ normal(0, 1)
+input y: int[B] in [0, C)
+param Wx: [D, H] ~ xavier
+param Wh: [H, H] ~ normal(0, 1)
+param bh: [H] ~ zeros
+param Wy: [H, C] ~ xavier
+param by: [C] ~ zeros
+h = zeros([B, H])
+for t in 0..T {
+  h = ${step}
+}
+loss = mean(cross_entropy(h @ Wy + by, y))
+minimize loss
+`;
+
 /** A standard GRU (xavier input weights, orthogonal recurrent weights, zero biases). */
 const gru = (D: number, H: number, T: number): string => `
 dim B
@@ -89,26 +111,7 @@ describe("exploding-gradient", () => {
   // bounded (no exploding-gradient), or at least do not suggest a fix that
   // leaves the finding in place.
   it("clip_grad on the carried state (the rule's own suggested fix) silences exploding-gradient", () => {
-    const src = `
-dim B
-dim T = 50
-dim D = 16
-dim H = 64
-dim C = 10
-input xs: [T, B, D] ~ normal(0, 1)
-input y: int[B] in [0, C)
-param Wx: [D, H] ~ xavier
-param Wh: [H, H] ~ normal(0, 1)
-param bh: [H] ~ zeros
-param Wy: [H, C] ~ xavier
-param by: [C] ~ zeros
-h = zeros([B, H])
-for t in 0..T {
-  h = clip_grad(tanh(xs[t] @ Wx + h @ Wh + bh), -1, 1)
-}
-loss = mean(cross_entropy(h @ Wy + by, y))
-minimize loss
-`;
+    const src = tanhRnn(16, 64, 50, "clip_grad(tanh(xs[t] @ Wx + h @ Wh + bh), -1, 1)");
     expect(lintSource(src).filter((d) => d.rule === "exploding-gradient")).toEqual([]);
   });
 
@@ -122,26 +125,7 @@ minimize loss
   // Expected: the message names where the number comes from (the large-n value
   // of the initializer). Minor.
   it("a spectral radius taken from the asymptotic formula is not called a power-iteration estimate", () => {
-    const src = `
-dim B
-dim T = 100
-dim D = 256
-dim H = 512
-dim C = 10
-input xs: [T, B, D] ~ normal(0, 1)
-input y: int[B] in [0, C)
-param Wx: [D, H] ~ xavier
-param Wh: [H, H] ~ normal(0, 1)
-param bh: [H] ~ zeros
-param Wy: [H, C] ~ xavier
-param by: [C] ~ zeros
-h = zeros([B, H])
-for t in 0..T {
-  h = tanh(xs[t] @ Wx + h @ Wh + bh)
-}
-loss = mean(cross_entropy(h @ Wy + by, y))
-minimize loss
-`;
+    const src = tanhRnn(256, 512, 100, "tanh(xs[t] @ Wx + h @ Wh + bh)");
     const d = lintSource(src).find((x) => x.rule === "exploding-gradient");
     expect(d).toBeDefined(); // radius ≈ √512 ≈ 22.6: a true positive
     expect(d!.message).not.toContain("on 512×512, power iteration on a seeded sample");
