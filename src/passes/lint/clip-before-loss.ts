@@ -30,7 +30,9 @@
 import type { Node } from "../../ir/types.js";
 import { LintContext, callParts, fraction, listText, pct } from "./context.js";
 import { descendants } from "./flow.js";
-import { Evaluator, Rng, elementwise } from "./sample.js";
+import { Rng } from "../../ir/random.js";
+import { broadcastTensor } from "../../ir/tensor.js";
+import { Evaluator } from "./sample.js";
 import { fmt } from "./stats.js";
 import type { Fix, LintDiagnostic, Rule } from "./types.js";
 
@@ -146,7 +148,7 @@ function keepsLossUp(ctx: LintContext, n: Node, c: Clip): boolean {
     const lossWith = (bound: Node, nudge: number, group: number[] | null): number => {
       const ev = new Evaluator(g, s.draw.dims, s.draw.params, s.draw.inputs);
       for (const [k, v] of base.values) ev.values.set(k, v);
-      const flat = elementwise((_v, b) => b, [{ shape, data: new Float64Array(size) }, base.get(bound)]);
+      const flat = broadcastTensor(base.get(bound), shape);
       if (group) for (const i of group) flat.data[i] += nudge;
       ev.values.set(n, flat);
       ev.block(after);

@@ -3,7 +3,9 @@
  * each computed once and only when a rule asks for it (gradient paths,
  * intervals, closed-form moments, the seeded Monte Carlo sample).
  */
-import type { Span } from "../../diag.js";
+import { BpcError, type Span } from "../../diag.js";
+import { OPS } from "../../ir/ops.js";
+import { EvalError } from "../../ir/tensor.js";
 import type { Graph, Node } from "../../ir/types.js";
 import { analyzeFlow, type Flow } from "./flow.js";
 import { Evaluator, draw, forwardCost, type Draw, type Tensor } from "./sample.js";
@@ -20,8 +22,11 @@ const SAMPLE_BUDGET = 3e6;
  */
 const SINGLE_EXAMPLE_BUDGET = 4.5e7;
 
-/** Ops whose input is a pre-activation the sampler records. */
-const WATCHED_INPUT_OF = new Set(["sigmoid", "tanh", "softplus", "relu", "maximum", "minimum", "clip"]);
+/** Whether the sampler records the inputs of `n`: pre-activations of activations, and clipped values. */
+const watchesInputs = (n: Node): boolean => {
+  const def = OPS[n.op];
+  return def.lint.activation !== undefined || (def.class === "elementwise" && def.zeroGrad === "outside");
+};
 
 export interface Samples {
   draw: Draw;
@@ -87,8 +92,10 @@ export class LintContext {
         const ev = new Evaluator(this.graph, d.dims, d.params, d.inputs);
         ev.run();
         return { draw: d, evaluator: ev };
-      } catch {
-        return null;
+      } catch (e) {
+        // Values the model cannot run on (an index out of range): no sample. Anything else is a bug to show.
+        if (e instanceof EvalError || e instanceof BpcError) return null;
+        throw e;
       }
     });
   }
@@ -108,7 +115,7 @@ export class LintContext {
     if (!symbolic) return null;
     const watch = new Set<Node>();
     for (const n of this.flow.nodes) {
-      if (WATCHED_INPUT_OF.has(n.op)) n.inputs.forEach((x) => watch.add(x));
+      if (watchesInputs(n)) n.inputs.forEach((x) => watch.add(x));
       if (n.op === "matmul") watch.add(n.inputs[0]);
     }
     try {
@@ -116,8 +123,9 @@ export class LintContext {
       const ev = new Evaluator(g, d.dims, d.params, d.inputs, { watch });
       ev.run();
       return { draw: d, symbolic, evaluator: ev, values: (n) => ev.recorded.get(n) ?? (ev.values.has(n) && !this.flow.loopOf.has(n) ? [ev.values.get(n)!] : undefined) };
-    } catch {
-      return null;
+    } catch (e) {
+      if (e instanceof EvalError || e instanceof BpcError) return null;
+      throw e;
     }
   }
 

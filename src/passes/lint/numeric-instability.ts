@@ -22,12 +22,12 @@
  *
  * Span: the log, sqrt or division. Params: those the argument depends on.
  */
+import { OPS } from "../../ir/ops.js";
 import type { Node } from "../../ir/types.js";
 import { LintContext, callParts, listText } from "./context.js";
 import { reachesZero, showInterval } from "./stats.js";
 import type { Fix, LintDiagnostic, Rule } from "./types.js";
 
-const LAYOUT = new Set(["pick", "index", "slice", "reshape", "transpose"]);
 
 export const numericInstability: Rule = {
   meta: {
@@ -149,7 +149,8 @@ function readsData(ctx: LintContext, n: Node): boolean {
 function throughLayout(n: Node): { node: Node; pick: Node | null } {
   let cur = n;
   let pick: Node | null = null;
-  while (LAYOUT.has(cur.op)) {
+  // Through ops whose elements are their first input's, moved or picked (the op table's layout role).
+  while (OPS[cur.op].lint.roles?.[0] === "layout") {
     if (cur.op === "pick") pick = cur;
     cur = cur.inputs[0];
   }

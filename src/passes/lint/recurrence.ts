@@ -20,27 +20,16 @@
  * renormalising the difference every step (a Lyapunov exponent); its growth
  * over T steps is what a gradient through the loop sees at init.
  */
-import { OPS } from "../../ir/ops.js";
+import { initializer } from "../../ir/init.js";
+import { isUnsupported, OPS } from "../../ir/ops.js";
+import { Rng } from "../../ir/random.js";
 import type { Dim, Node } from "../../ir/types.js";
 import type { LintContext } from "./context.js";
-import { Rng, sampleParam, type Tensor } from "./sample.js";
+import { REAL } from "../../ir/ranges.js";
+import { sampleParam, type Tensor } from "./sample.js";
 
 /** The assumed loop length when the count is a symbolic dim. */
 export const SYMBOLIC_STEPS = 50;
-
-/** Largest slope of each activation (a Lipschitz bound per unit). */
-export const MAX_SLOPE: Partial<Record<string, number>> = {
-  tanh: 1,
-  sigmoid: 0.25,
-  relu: 1,
-  softplus: 1,
-  sin: 1,
-  cos: 1,
-  neg: 1,
-  abs: 1,
-  clip: 1,
-  clip_grad: 1,
-};
 
 export interface Recurrence {
   loop: Node;
@@ -99,30 +88,7 @@ export function spectralRadius(w: Tensor, seed = 1): number {
 export function asymptoticRadius(p: Node): number | null {
   const [n, m] = p.shape as number[];
   if (n !== m) return null;
-  const args = (p.attrs.initArgs as readonly number[]) ?? [];
-  switch (p.attrs.init) {
-    case "orthogonal":
-      return 1;
-    case "xavier":
-      return Math.sqrt(2 / (2 * n)) * Math.sqrt(n);
-    case "he":
-      return Math.sqrt(2 / n) * Math.sqrt(n);
-    case "normal":
-      return Math.max(Math.abs(args[1]) * Math.sqrt(n), Math.abs(args[0]) * n);
-    case "uniform": {
-      const mean = (args[0] + args[1]) / 2;
-      const sd = (args[1] - args[0]) / Math.sqrt(12);
-      return Math.max(sd * Math.sqrt(n), Math.abs(mean) * n);
-    }
-    case "zeros":
-      return 0;
-    case "ones":
-      return n;
-    case "const":
-      return Math.abs(args[0]) * n;
-    default:
-      return null;
-  }
+  return initializer(p.attrs.init as string).radius(n, (p.attrs.initArgs as readonly number[]) ?? []);
 }
 
 const recurrenceCache = new WeakMap<LintContext, Recurrence[]>();
@@ -157,7 +123,7 @@ function radiusOf(ctx: LintContext, p: Node): number {
   let r: number;
   if (shape[0] > POWER_ITERATION_MAX) r = asymptoticRadius(p) ?? NaN;
   else {
-    const sample = ctx.samples?.draw.params.get(p) ?? sampleParam(p, shape, new Rng(7));
+    const sample = ctx.samples?.draw.params.get(p) ?? sampleParam(p, shape, 7, ctx.graph.params.indexOf(p));
     r = spectralRadius(sample);
   }
   const m = radiusCache.get(ctx) ?? new Map<Node, number>();
@@ -196,6 +162,8 @@ function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
     m.set(n, s);
   };
   const matmulOf = new Map<Node, Node>();
+  /** The largest slope of each activation on the loop body. */
+  const slopes = new Map<string, number>();
 
   b.carried.forEach((c, k) => {
     const e = zero();
@@ -214,77 +182,60 @@ function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
       gain.set(n, zero());
       continue;
     }
-    // The op table says which ops pass no gradient at all.
-    if (n.op === "stop_gradient" || OPS[n.op].zeroGrad === "everywhere") {
+    // The op table's gain fact says how the gradient's size changes through the op.
+    const rule = OPS[n.op].lint.gain;
+    if (n.op === "stop_gradient" || OPS[n.op].zeroGrad === "everywhere" || (!isUnsupported(rule) && rule.kind === "zero")) {
       gain.set(n, zero());
       continue;
     }
     let r: Gain;
-    const slope = MAX_SLOPE[n.op];
-    switch (n.op) {
-      case "add":
-      case "sub":
-        r = plus(ins[0], ins[1]);
-        break;
-      case "mul":
-        r = n.inputs[0] === n.inputs[1] ? scale(ins[0], 2 * supAbs(n.inputs[0])) : plus(scale(ins[0], supAbs(n.inputs[1])), scale(ins[1], supAbs(n.inputs[0])));
-        break;
-      case "div": {
-        const d = intervals.get(n.inputs[1]);
-        const inf = d && (d.lo > 0 || d.hi < 0) ? Math.min(Math.abs(d.lo), Math.abs(d.hi)) : 0;
-        r = isZero(ins[1]) && inf > 0 ? scale(ins[0], 1 / inf) : ins[0].map(() => Infinity);
-        break;
+    const unbounded = (): Gain => ins[0].map(() => Infinity);
+    if (isUnsupported(rule)) r = unbounded();
+    else
+      switch (rule.kind) {
+        case "zero":
+          r = zero();
+          break;
+        case "same":
+          r = ins[0];
+          break;
+        case "sum":
+          r = ins.reduce(plus);
+          break;
+        case "max":
+          r = ins.reduce(maxG);
+          break;
+        case "product":
+          r = n.inputs[0] === n.inputs[1] ? scale(ins[0], 2 * supAbs(n.inputs[0])) : plus(scale(ins[0], supAbs(n.inputs[1])), scale(ins[1], supAbs(n.inputs[0])));
+          break;
+        case "quotient": {
+          const d = intervals.get(n.inputs[1]);
+          const inf = d && (d.lo > 0 || d.hi < 0) ? Math.min(Math.abs(d.lo), Math.abs(d.hi)) : 0;
+          r = isZero(ins[1]) && inf > 0 ? scale(ins[0], 1 / inf) : unbounded();
+          break;
+        }
+        case "linear": {
+          const [x, w] = n.inputs;
+          const side = isZero(ins[1]) ? 1 : isZero(ins[0]) ? 0 : -1;
+          const W = side === 1 ? w : side === 0 ? x : null;
+          if (W && W.op === "param" && W.shape[0] === W.shape[1]) {
+            const rad = radiusOf(ctx, W);
+            r = scale(ins[side === 1 ? 0 : 1], Number.isFinite(rad) ? rad : Infinity);
+            mats.get(n)!.add(W);
+            matmulOf.set(W, n);
+          } else r = unbounded();
+          break;
+        }
+        case "slope": {
+          const slope = rule.slope(intervals.get(n.inputs[0]) ?? REAL, n.attrs);
+          r = scale(ins[0], slope);
+          if (rule.activation) {
+            acts.get(n)!.add(n.op);
+            slopes.set(n.op, Math.max(slopes.get(n.op) ?? 0, slope));
+          }
+          break;
+        }
       }
-      case "matmul": {
-        const [x, w] = n.inputs;
-        const side = isZero(ins[1]) ? 1 : isZero(ins[0]) ? 0 : -1;
-        const W = side === 1 ? w : side === 0 ? x : null;
-        if (W && W.op === "param" && W.shape[0] === W.shape[1]) {
-          const rad = radiusOf(ctx, W);
-          r = scale(ins[side === 1 ? 0 : 1], Number.isFinite(rad) ? rad : Infinity);
-          mats.get(n)!.add(W);
-          matmulOf.set(W, n);
-        } else r = ins[0].map(() => Infinity);
-        break;
-      }
-      case "maximum":
-      case "minimum":
-      case "where":
-      case "concat":
-        r = ins.reduce(maxG);
-        break;
-      case "leaky_relu":
-        r = scale(ins[0], Math.max(1, Math.abs(n.attrs.a as number)));
-        break;
-      case "elu":
-        r = scale(ins[0], Math.max(1, Math.abs(n.attrs.a as number)));
-        break;
-      case "exp":
-        r = scale(ins[0], Math.exp(intervals.get(n.inputs[0])?.hi ?? Infinity));
-        break;
-      case "square":
-        r = scale(ins[0], 2 * supAbs(n.inputs[0]));
-        break;
-      case "huber":
-        r = scale(ins[0], n.attrs.delta as number);
-        break;
-      case "transpose":
-      case "reshape":
-      case "broadcast_to":
-      case "slice":
-      case "index":
-      case "pick":
-      case "mean":
-      case "max":
-      case "min":
-      case "logsumexp":
-      case "softmax":
-        r = ins[0];
-        break;
-      default:
-        r = slope !== undefined ? scale(ins[0], slope) : ins[0].map(() => Infinity);
-    }
-    if (slope !== undefined && n.op !== "neg" && n.op !== "abs" && n.op !== "clip_grad") acts.get(n)!.add(n.op);
     gain.set(n, r);
   }
 
@@ -314,7 +265,7 @@ function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
       loop: L,
       carried: comp.map((k) => b.carried[k]),
       matrices: [...matrices].map((p) => ({ param: p, radius: radiusOf(ctx, p), asymptotic: asymptoticRadius(p), matmul: matmulOf.get(p)! })),
-      activations: [...activations].map((op) => ({ op, slope: MAX_SLOPE[op] ?? 1 })),
+      activations: [...activations].map((op) => ({ op, slope: slopes.get(op) ?? 1 })),
       factor,
       steps,
       symbolicSteps,

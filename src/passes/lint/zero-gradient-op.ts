@@ -21,6 +21,7 @@
  * a smooth surrogate for comparisons and argmax. Span: the op. Params: the
  * parameters whose gradient through this term is lost.
  */
+import { OPS, type Role } from "../../ir/ops.js";
 import type { Node } from "../../ir/types.js";
 import { LintContext, callParts, listText } from "./context.js";
 import type { Fix, LintDiagnostic, Rule } from "./types.js";
@@ -80,10 +81,10 @@ export function zeroCuts(ctx: LintContext): Cut[] {
   return cuts;
 }
 
-/** Ops that carry a value through unchanged in what it selects. */
-const PASS_THROUGH = new Set(["reshape", "broadcast_to", "transpose", "neg", "slice", "index", "stop_gradient", "clip_grad"]);
-/** Readers that use a value as a mask, selector or index. */
-const SELECTORS = new Set(["mul", "div", "where", "pick", "index", "one_hot", "cross_entropy"]);
+/** How a reader uses the value at input `pos` (the op table's roles). */
+const roleOf = (n: Node, pos: number): Role => OPS[n.op].lint.roles?.[pos] ?? "compute";
+/** Roles that carry a value through unchanged in what it selects. */
+const PASSES: ReadonlySet<Role> = new Set(["layout", "identity", "negate"]);
 
 /** Whether the value of `n` is used (through layout ops) to select or mask another value. */
 function selects(flow: LintContext["flow"], n: Node, seen = new Set<Node>()): boolean {
@@ -91,14 +92,15 @@ function selects(flow: LintContext["flow"], n: Node, seen = new Set<Node>()): bo
   seen.add(n);
   for (const e of flow.outs.get(n) ?? []) {
     // A product masks something only if the other factor carries a gradient (not 0.1 * (z > 0)).
-    if (e.to.op === "mul" || e.to.op === "div") {
+    const role = roleOf(e.to, e.pos);
+    if (role === "mask") {
       const other = e.to.inputs[1 - e.pos];
       if ((flow.deps.get(other)?.size ?? 0) > 0) return true;
       if (selects(flow, e.to, seen)) return true;
       continue;
     }
-    if (SELECTORS.has(e.to.op)) return true;
-    if (PASS_THROUGH.has(e.to.op) && selects(flow, e.to, seen)) return true;
+    if (role === "select") return true;
+    if (PASSES.has(role) && selects(flow, e.to, seen)) return true;
   }
   return false;
 }

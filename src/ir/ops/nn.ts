@@ -1,0 +1,151 @@
+// Neural-network ops: softmax and log_softmax along an axis, the fused
+// cross-entropy, pick (DQN's Q[:, a]) and one_hot.
+import { showShape } from "../shape.js";
+import { iv, type Interval } from "../ranges.js";
+import { alongAxis, checkedIndex, tensor } from "../tensor.js";
+import type { Dim } from "../types.js";
+import { axisInfer, axisOf, fail, requireFloat, requireInt, size, NOTHING, OUTPUT, type OpDef } from "./define.js";
+import type { OpKind } from "./kinds.js";
+
+function softmaxLine(log: boolean): (l: Float64Array) => Float64Array {
+  return (l) => {
+    let m = -Infinity;
+    for (const v of l) m = Math.max(m, v);
+    let s = 0;
+    for (const v of l) s += Math.exp(v - m);
+    const out = new Float64Array(l.length);
+    for (let k = 0; k < l.length; k++) out[k] = log ? l[k] - m - Math.log(s) : Math.exp(l[k] - m) / s;
+    return out;
+  };
+}
+
+const lastAxis = (shape: readonly Dim[]): Dim => shape[shape.length - 1];
+
+export const NN = {
+  softmax: {
+    class: "nn",
+    arity: 1,
+    infer: axisInfer,
+    eval: ([x], n) => alongAxis(x, axisOf(n), softmaxLine(false)),
+    vjp: (b, n, ct) => {
+      const axes = [axisOf(n)];
+      const dot = b.op("sum", [b.op("mul", [ct, n])], { axes, keepdims: true });
+      return [b.op("mul", [n, b.op("sub", [ct, dot])])];
+    },
+    saves: OUTPUT,
+    // max, subtract, exp, sum, divide per element.
+    flops: (n, dv) => 5 * size(n, dv),
+    lint: { interval: () => iv(0, 1, true, false), moments: () => null, gain: { kind: "same" } },
+    example: { inputs: [[[3, 4], "float"]], attrs: { axis: 1 } },
+  },
+  log_softmax: {
+    class: "nn",
+    arity: 1,
+    infer: axisInfer,
+    eval: ([x], n) => alongAxis(x, axisOf(n), softmaxLine(true)),
+    vjp: (b, n, ct) => {
+      const axes = [axisOf(n)];
+      const total = b.op("sum", [ct], { axes, keepdims: true });
+      return [b.op("sub", [ct, b.op("mul", [b.op("exp", [n]), total])])];
+    },
+    saves: OUTPUT,
+    // max, subtract, exp, sum, subtract per element (the log is per row).
+    flops: (n, dv) => 5 * size(n, dv),
+    lint: { interval: () => iv(-Infinity, 0), moments: () => null, gain: { unsupported: "log_softmax's slope is not bounded per element" } },
+    example: { inputs: [[[3, 4], "float"]], attrs: { axis: 1 } },
+  },
+  /** Mean-free softmax cross-entropy per row: logsumexp(z) - z[label]. */
+  cross_entropy: {
+    class: "nn",
+    arity: 2,
+    infer: (inputs) => {
+      const [z, y] = inputs;
+      requireFloat(inputs, 0);
+      requireInt(y, "cross_entropy's labels");
+      if (z.shape.length !== 2) fail(`cross_entropy's logits must be [B, C], got ${showShape(z.shape)}`);
+      if (y.shape.length !== 1 || y.shape[0] !== z.shape[0])
+        fail(`cross_entropy's labels must be int[${z.shape[0]}] to match logits ${showShape(z.shape)}, got ${showShape(y.shape)}`);
+      return { shape: [z.shape[0]], dtype: "float" };
+    },
+    eval: ([z, y]) => {
+      const [B, C] = z.shape;
+      const out = tensor([B]);
+      for (let i = 0; i < B; i++) {
+        let m = -Infinity;
+        for (let k = 0; k < C; k++) m = Math.max(m, z.data[i * C + k]);
+        let s = 0;
+        for (let k = 0; k < C; k++) s += Math.exp(z.data[i * C + k] - m);
+        out.data[i] = Math.log(s) + m - z.data[i * C + checkedIndex(y.data[i], C, "cross_entropy's labels")];
+      }
+      return out;
+    },
+    vjp: (b, n, ct) => {
+      const [z, y] = n.inputs;
+      const p = b.op("softmax", [z], { axis: 1 });
+      const hot = b.op("one_hot", [y], { n: z.shape[1] });
+      const col = b.op("reshape", [ct], { shape: [z.shape[0], 1] });
+      return [b.op("mul", [b.op("sub", [p, hot]), col]), null];
+    },
+    saves: { inputs: [0, 1], output: false },
+    // max, subtract, exp, sum per element; log, add, subtract per row.
+    flops: (n, dv) => 4 * size(n.inputs[0], dv) + 3 * size(n, dv),
+    indexes: (n, k) => (k === 1 ? lastAxis(n.inputs[0].shape) : null),
+    lint: {
+      interval: () => iv(0, Infinity),
+      moments: () => null,
+      gain: { unsupported: "cross_entropy's slope is not bounded per element" },
+      roles: ["compute", "select"],
+    },
+    example: { inputs: [[[3, 4], "float"], [[3], "int"]] },
+  },
+  /** out[i] = x[i, idx[i]]: DQN's Q[:, a]. */
+  pick: {
+    class: "nn",
+    arity: 2,
+    infer: (inputs) => {
+      const [x, idx] = inputs;
+      requireFloat(inputs, 0);
+      requireInt(idx, "pick's indices");
+      if (x.shape.length !== 2) fail(`pick needs a [B, N] tensor, got ${showShape(x.shape)}`);
+      if (idx.shape.length !== 1 || idx.shape[0] !== x.shape[0])
+        fail(`pick's indices must be int[${x.shape[0]}] to match ${showShape(x.shape)}, got ${showShape(idx.shape)}`);
+      return { shape: [x.shape[0]], dtype: "float" };
+    },
+    eval: ([t, idx]) => {
+      const [B, N] = t.shape;
+      const out = tensor([B]);
+      for (let i = 0; i < B; i++) out.data[i] = t.data[i * N + checkedIndex(idx.data[i], N, "pick's indices")];
+      return out;
+    },
+    vjp: (b, n, ct) => {
+      const [x, idx] = n.inputs;
+      const hot = b.op("one_hot", [idx], { n: x.shape[1] });
+      return [b.op("mul", [hot, b.op("reshape", [ct], { shape: [x.shape[0], 1] })]), null];
+    },
+    saves: { inputs: [1], output: false },
+    flops: () => 0,
+    indexes: (n, k) => (k === 1 ? lastAxis(n.inputs[0].shape) : null),
+    lint: { interval: (x: readonly Interval[]) => x[0], moments: ([p]) => p, gain: { kind: "same" }, roles: ["layout", "select"] },
+    example: { inputs: [[[3, 4], "float"], [[3], "int"]] },
+  },
+  one_hot: {
+    class: "nn",
+    arity: 1,
+    infer: (inputs, a) => {
+      requireInt(inputs[0], "one_hot's indices");
+      return { shape: [...inputs[0].shape, a.n as Dim], dtype: "float" };
+    },
+    eval: ([idx], n, ctx) => {
+      const k = ctx.dim(n.attrs.n as Dim);
+      const out = tensor([...idx.shape, k]);
+      for (let i = 0; i < idx.data.length; i++) out.data[i * k + checkedIndex(idx.data[i], k, "one_hot's indices")] = 1;
+      return out;
+    },
+    vjp: () => [null],
+    saves: NOTHING,
+    flops: () => 0,
+    indexes: (n, k) => (k === 0 ? (n.attrs.n as Dim) : null),
+    lint: { interval: () => iv(0, 1), moments: () => null, gain: { kind: "zero" }, roles: ["select"] },
+    example: { inputs: [[[3], "int"]], attrs: { n: 4 } },
+  },
+} satisfies Partial<Record<OpKind, OpDef>>;

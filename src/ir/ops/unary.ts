@@ -1,0 +1,231 @@
+// Elementwise functions of one tensor: math, activations, piecewise-constant
+// ops and gradient control. Each entry: the float64 formula, the JS kernel
+// formula (the same function; a generated test holds them together), the
+// gradient rule and what it saves, the flops per element and the linter's
+// interval, gain and activation facts (moments come from the formula).
+import { absI, iv, negI, point, squareI, supAbs, type Interval } from "../ranges.js";
+import { increasing, INPUT0, lit, NOTHING, num, OUTPUT, unary, type OpDef } from "./define.js";
+import type { OpKind } from "./kinds.js";
+
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+const softplus = (x: number): number => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
+const near = (x: number, k: number): boolean => Math.abs(x - k) < 1e-3;
+const slope = (s: number, activation = false) => ({ kind: "slope" as const, slope: () => s, activation });
+const first = (x: readonly Interval[]): Interval => x[0];
+
+/** A piecewise-constant op: zero gradient everywhere; the derivative's jumps are where the value jumps. */
+function constantPieces(f64: (x: number) => number, emit: (x: string) => string, interval: (x: Interval) => Interval, nearKink: (x: number) => boolean): OpDef {
+  return unary({
+    f64,
+    emit,
+    vjp: () => [null],
+    saves: NOTHING,
+    zeroGrad: "everywhere",
+    interval: (x) => interval(x[0]),
+    gain: { kind: "zero" },
+    nearKink,
+  });
+}
+
+const roundHalfEven = (x: number): number => (Math.abs(x % 1) === 0.5 ? 2 * Math.round(x / 2) : Math.round(x));
+const integerHull = (p: Interval): Interval => iv(Math.floor(p.lo), Math.ceil(p.hi));
+
+export const UNARY = {
+  neg: unary({
+    f64: (x) => -x,
+    emit: (x) => `-${x}`,
+    vjp: (b, _n, ct) => [b.op("neg", [ct])],
+    saves: NOTHING,
+    interval: (x) => negI(x[0]),
+    gain: slope(1),
+    roles: ["negate"],
+    moments: ([p]) => (p ? { mean: -p.mean, var: p.var } : null),
+  }),
+  exp: unary({
+    f64: Math.exp,
+    emit: (x) => `Math.exp(${x})`,
+    vjp: (b, n, ct) => [b.op("mul", [ct, n])],
+    saves: OUTPUT,
+    interval: increasing(Math.exp),
+    gain: { kind: "slope", slope: (x) => Math.exp(x.hi) },
+  }),
+  log: unary({
+    f64: Math.log,
+    emit: (x) => `Math.log(${x})`,
+    vjp: (b, n, ct) => [b.op("div", [ct, n.inputs[0]])],
+    saves: INPUT0,
+    interval: ([p]) => iv(Math.log(Math.max(p.lo, 0)), Math.log(p.hi), p.lo > 0 && p.loOpen, p.hiOpen),
+    gain: { kind: "slope", slope: (x) => (x.lo > 0 ? 1 / x.lo : Infinity) },
+  }),
+  sqrt: unary({
+    f64: Math.sqrt,
+    emit: (x) => `Math.sqrt(${x})`,
+    vjp: (b, n, ct) => [b.op("div", [ct, b.op("mul", [b.const(2), n])])],
+    saves: OUTPUT,
+    interval: ([p]) => iv(Math.sqrt(Math.max(p.lo, 0)), Math.sqrt(Math.max(p.hi, 0)), p.lo >= 0 && p.loOpen, p.hiOpen),
+    gain: { kind: "slope", slope: (x) => (x.lo > 0 ? 0.5 / Math.sqrt(x.lo) : Infinity) },
+  }),
+  abs: unary({
+    f64: Math.abs,
+    emit: (x) => `Math.abs(${x})`,
+    vjp: (b, n, ct) => [b.op("mul", [ct, b.op("sign", [n.inputs[0]])])],
+    saves: INPUT0,
+    interval: (x) => absI(x[0]),
+    gain: slope(1),
+    nearKink: (x) => near(x, 0),
+  }),
+  square: unary({
+    f64: (x) => x * x,
+    emit: (x) => `${x} * ${x}`,
+    vjp: (b, n, ct) => [b.op("mul", [ct, b.op("mul", [b.const(2), n.inputs[0]])])],
+    saves: INPUT0,
+    interval: (x) => squareI(x[0]),
+    gain: { kind: "slope", slope: (x) => 2 * supAbs(x) },
+  }),
+  sigmoid: unary({
+    f64: sigmoid,
+    emit: (x) => `1 / (1 + Math.exp(-${x}))`,
+    vjp: (b, n, ct) => [b.op("mul", [ct, b.op("mul", [n, b.op("sub", [b.const(1), n])])])],
+    saves: OUTPUT,
+    flops: 4, // negate, exp, add, divide
+    interval: increasing(sigmoid),
+    gain: slope(0.25, true),
+    activation: "saturating",
+  }),
+  tanh: unary({
+    f64: Math.tanh,
+    emit: (x) => `Math.tanh(${x})`,
+    vjp: (b, n, ct) => [b.op("mul", [ct, b.op("sub", [b.const(1), b.op("square", [n])])])],
+    saves: OUTPUT,
+    interval: increasing(Math.tanh),
+    gain: slope(1, true),
+    activation: "saturating",
+  }),
+  relu: unary({
+    f64: (x) => (x > 0 ? x : 0),
+    emit: (x) => `(${x} > 0 ? ${x} : 0)`,
+    // relu(x) > 0 exactly where x > 0, so the mask reads the output (as PyTorch does): the
+    // forward then stores only the activation, not the pre-activation as well.
+    vjp: (b, n, ct) => [b.op("mul", [ct, b.op("gt", [n, b.const(0)])])],
+    saves: OUTPUT,
+    zeroGrad: "outside",
+    interval: ([p]) => (p.hi <= 0 ? point(0) : iv(Math.max(p.lo, 0), p.hi, p.lo >= 0 && p.loOpen, p.hiOpen)),
+    gain: slope(1, true),
+    activation: "relu",
+    nearKink: (x) => near(x, 0),
+    // The ternary is a branch, mispredicted on about half the units of a
+    // layer whose pre-activations have random signs; relu32 is bit operations.
+    extra: { scalarF32: { helper: "relu32", code: ([x]) => `relu32(${x})` } },
+  }),
+  softplus: unary({
+    // log(1 + e^x) without overflow for large x.
+    f64: softplus,
+    emit: (x) => `(${x} > 0 ? ${x} + Math.log1p(Math.exp(-${x})) : Math.log1p(Math.exp(${x})))`,
+    vjp: (b, n, ct) => [b.op("mul", [ct, b.op("sigmoid", [n.inputs[0]])])],
+    saves: INPUT0,
+    flops: 4, // compare, exp, log1p, add
+    interval: increasing(softplus),
+    gain: slope(1, true),
+    activation: "saturating",
+  }),
+  sin: unary({
+    f64: Math.sin,
+    emit: (x) => `Math.sin(${x})`,
+    vjp: (b, n, ct) => [b.op("mul", [ct, b.op("cos", [n.inputs[0]])])],
+    saves: INPUT0,
+    interval: () => iv(-1, 1),
+    gain: slope(1, true),
+  }),
+  cos: unary({
+    f64: Math.cos,
+    emit: (x) => `Math.cos(${x})`,
+    vjp: (b, n, ct) => [b.op("neg", [b.op("mul", [ct, b.op("sin", [n.inputs[0]])])])],
+    saves: INPUT0,
+    interval: () => iv(-1, 1),
+    gain: slope(1, true),
+  }),
+  leaky_relu: unary({
+    f64: (x, a) => (x > 0 ? x : num(a, "a") * x),
+    emit: (x, a) => `(${x} > 0 ? ${x} : ${lit(num(a, "a"))} * ${x})`,
+    vjp: (b, n, ct) => [b.op("where", [b.op("gt", [n.inputs[0], b.const(0)]), ct, b.op("mul", [ct, b.const(num(n.attrs, "a"))])])],
+    saves: INPUT0,
+    flops: 2, // compare, multiply
+    interval: increasing((x, a) => (x > 0 ? x : num(a, "a") * x)),
+    gain: { kind: "slope", slope: (_x, a) => Math.max(1, Math.abs(num(a, "a"))) },
+    nearKink: (x) => near(x, 0),
+    attrs: { a: 0.1 },
+  }),
+  elu: unary({
+    f64: (x, a) => (x > 0 ? x : num(a, "a") * (Math.exp(x) - 1)),
+    emit: (x, a) => `(${x} > 0 ? ${x} : ${lit(num(a, "a"))} * (Math.exp(${x}) - 1))`,
+    // For x <= 0, d/dx a(e^x - 1) = a e^x = y + a.
+    vjp: (b, n, ct) => [
+      b.op("where", [b.op("gt", [n.inputs[0], b.const(0)]), ct, b.op("mul", [ct, b.op("add", [n, b.const(num(n.attrs, "a"))])])]),
+    ],
+    saves: { inputs: [0], output: true },
+    flops: 4, // compare, exp, subtract, multiply
+    interval: increasing((x, a) => (x > 0 ? x : num(a, "a") * (Math.exp(x) - 1))),
+    gain: { kind: "slope", slope: (_x, a) => Math.max(1, Math.abs(num(a, "a"))) },
+    nearKink: (x) => near(x, 0),
+    attrs: { a: 1 },
+  }),
+  huber: unary({
+    f64: (x, a) => huber(x, num(a, "delta")),
+    emit: (x, a) =>
+      `(Math.abs(${x}) <= ${lit(num(a, "delta"))} ? 0.5 * ${x} * ${x} : ${lit(num(a, "delta"))} * (Math.abs(${x}) - ${lit(0.5 * num(a, "delta"))}))`,
+    // huber' is the residual clipped to [-delta, delta]: never zero outside a range.
+    vjp: (b, n, ct) => {
+      const d = num(n.attrs, "delta");
+      return [b.op("mul", [ct, b.op("clip", [n.inputs[0], b.const(-d), b.const(d)])])];
+    },
+    saves: INPUT0,
+    flops: 4, // abs, compare, multiply, multiply
+    interval: (x, n) => {
+      const m = absI(x[0]);
+      const d = num(n.attrs, "delta");
+      return iv(huber(m.lo, d), huber(m.hi, d), m.loOpen, m.hiOpen);
+    },
+    gain: { kind: "slope", slope: (_x, a) => num(a, "delta") },
+    attrs: { delta: 1 },
+  }),
+  sign: constantPieces(Math.sign, (x) => `Math.sign(${x})`, () => iv(-1, 1), (x) => near(x, 0)),
+  // Round half to even, as NumPy and JAX do.
+  round: constantPieces(
+    roundHalfEven,
+    (x) => `(Math.abs(${x} % 1) === 0.5 ? 2 * Math.round(${x} / 2) : Math.round(${x}))`,
+    integerHull,
+    (x) => near(Math.abs(x % 1), 0.5),
+  ),
+  floor: constantPieces(Math.floor, (x) => `Math.floor(${x})`, integerHull, (x) => near(x, Math.round(x))),
+  ceil: constantPieces(Math.ceil, (x) => `Math.ceil(${x})`, integerHull, (x) => near(x, Math.round(x))),
+
+  // Gradient control: identity forward.
+  stop_gradient: unary({
+    f64: (x) => x,
+    emit: (x) => x,
+    vjp: () => [null],
+    saves: NOTHING,
+    flops: 0,
+    interval: first,
+    gain: { kind: "zero" },
+    roles: ["identity"],
+    moments: ([p]) => p,
+  }),
+  clip_grad: unary({
+    f64: (x) => x,
+    emit: (x) => x,
+    vjp: (b, n, ct) => [b.op("clip", [ct, b.const(num(n.attrs, "lo")), b.const(num(n.attrs, "hi"))])],
+    saves: NOTHING,
+    flops: 0,
+    interval: first,
+    gain: slope(1),
+    roles: ["identity"],
+    moments: ([p]) => p,
+    attrs: { lo: -1, hi: 1 },
+  }),
+} satisfies Partial<Record<OpKind, OpDef>>;
+
+function huber(x: number, d: number): number {
+  return Math.abs(x) <= d ? 0.5 * x * x : d * (Math.abs(x) - 0.5 * d);
+}
+
