@@ -30,9 +30,16 @@ function maxI(p: Interval, q: Interval): Interval {
   return iv(lo, hi, (p.lo !== lo || p.loOpen) && (q.lo !== lo || q.loOpen), (p.hi !== hi || p.hiOpen) && (q.hi !== hi || q.hiOpen));
 }
 
-function binary(f64: (x: number, y: number) => number, emit: (x: string, y: string) => string, vjp: Vjp, saves: OpDef["saves"] & object, lint: LintRules, extra: Partial<OpDef> = {}): OpDef {
+function binary(
+  f64: (x: number, y: number) => number,
+  emit: (x: string, y: string) => string,
+  vjp: Vjp,
+  saves: OpDef["saves"] & object,
+  lint: LintRules,
+  { domain, ...extra }: Partial<OpDef> & { domain?: readonly [number, number][] } = {},
+): OpDef {
   return {
-    ...nary({ arity: 2, f64: () => f64 as ScalarFn, emit: ([x, y]) => emit(x, y), vjp, saves, lint }),
+    ...nary({ arity: 2, f64: () => f64 as ScalarFn, emit: ([x, y]) => emit(x, y), vjp, saves, lint, domain }),
     ...extra,
   };
 }
@@ -107,6 +114,7 @@ export const BINARY = {
       gain: { kind: "quotient" },
       roles: ["mask", "mask"],
     },
+    { domain: [[-2, 2], [0.5, 2]] },
   ),
   pow: binary(
     Math.pow,
@@ -130,6 +138,7 @@ export const BINARY = {
       moments: againstConstant(Math.pow),
       gain: { unsupported: "x ^ y's slope depends on both operands without a bound" },
     },
+    { domain: [[0.5, 2], [0.5, 2]] },
   ),
   maximum: binary(
     (x, y) => (x >= y ? x : y),
@@ -175,6 +184,12 @@ export const BINARY = {
     saves: { inputs: [0, 1, 2], output: false },
     zeroGrad: "outside",
     flops: 2,
+    // Bounds in order (lo < hi), with x on both sides of each.
+    domain: [
+      [-2, 2],
+      [-1.5, -0.5],
+      [0.5, 1.5],
+    ],
     lint: {
       interval: ([p, lo, hi]) => iv(Math.max(p.lo, lo.lo), Math.min(p.hi, hi.hi)),
       moments: ([p, lo, hi]) =>

@@ -153,8 +153,13 @@ export interface OpDef {
    */
   flops(node: Node, dimValue: (d: Dim) => number): number;
   lint: LintRules;
-  /** A representative application (operand shapes, dtypes and attrs its shape rule accepts), for the generated op tests. */
-  example: { inputs: readonly [Dim[], DType][]; attrs?: Attrs };
+  /**
+   * A representative application, for the generated op tests: operand shapes
+   * and dtypes, attrs its shape rule accepts, and where to draw each float
+   * operand from when the op is not defined or not smooth everywhere
+   * (default [-2, 2]).
+   */
+  example: { inputs: readonly [Dim[], DType][]; attrs?: Attrs; domain?: readonly [number, number][] };
 }
 
 // ---- helpers for the entries ---------------------------------------------
@@ -226,6 +231,7 @@ export interface UnarySpec {
   zeroGrad?: OpDef["zeroGrad"];
   nearKink?: OpDef["nearKink"];
   attrs?: Attrs;
+  domain?: readonly [number, number][];
   extra?: Partial<OpDef>;
 }
 
@@ -246,7 +252,7 @@ export function unary(s: UnarySpec): OpDef {
     nearKink: s.nearKink,
     flops: (n, dv) => flops * size(n, dv),
     lint: { interval: s.interval, moments: s.moments ?? mappedMoments(f64), gain: s.gain, activation: s.activation, roles: s.roles },
-    example: { inputs: [[["B", 4], "float"]], attrs: s.attrs },
+    example: { inputs: [[["B", 4], "float"]], attrs: s.attrs, domain: s.domain },
     ...s.extra,
   };
 }
@@ -262,6 +268,7 @@ export interface NaryElementwiseSpec {
   zeroGrad?: OpDef["zeroGrad"];
   infer?: OpDef["infer"];
   nearKink?: OpDef["nearKink"];
+  domain?: readonly [number, number][];
 }
 
 /** An elementwise op of two or more inputs, broadcasting. */
@@ -281,7 +288,7 @@ export function nary(s: NaryElementwiseSpec): OpDef {
     nearKink: s.nearKink,
     flops: (n, dv) => flops * size(n, dv),
     lint: s.lint,
-    example: { inputs: shapes.slice(0, s.arity).map((sh) => [sh, "float"] as [Dim[], DType]) },
+    example: { inputs: shapes.slice(0, s.arity).map((sh) => [sh, "float"] as [Dim[], DType]), domain: s.domain },
   };
 }
 

@@ -81,7 +81,7 @@ export const SOURCES = {
       moments: (_m, n, dim) => ({ mean: dims(n.attrs, "dims").reduce<number>((s, d) => s * dim(d), 1), var: 0 }),
       gain: { kind: "zero" },
     },
-    example: { inputs: [], attrs: { dims: [3, "B"] } },
+    example: { inputs: [], attrs: { dims: [3, 4] } },
   },
   loop_index: { ...source(() => "int", "loop"), infer: () => ({ shape: [], dtype: "int" }), lint: LOOP_FACTS, example: { inputs: [] } },
   loop: {

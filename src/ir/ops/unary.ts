@@ -56,6 +56,7 @@ export const UNARY = {
     saves: INPUT0,
     interval: ([p]) => iv(Math.log(Math.max(p.lo, 0)), Math.log(p.hi), p.lo > 0 && p.loOpen, p.hiOpen),
     gain: { kind: "slope", slope: (x) => (x.lo > 0 ? 1 / x.lo : Infinity) },
+    domain: [[0.5, 2]],
   }),
   sqrt: unary({
     f64: Math.sqrt,
@@ -64,6 +65,7 @@ export const UNARY = {
     saves: OUTPUT,
     interval: ([p]) => iv(Math.sqrt(Math.max(p.lo, 0)), Math.sqrt(Math.max(p.hi, 0)), p.lo >= 0 && p.loOpen, p.hiOpen),
     gain: { kind: "slope", slope: (x) => (x.lo > 0 ? 0.5 / Math.sqrt(x.lo) : Infinity) },
+    domain: [[0.5, 2]],
   }),
   abs: unary({
     f64: Math.abs,
