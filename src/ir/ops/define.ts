@@ -103,6 +103,14 @@ export type Gain =
  */
 export type Role = "compute" | "layout" | "identity" | "negate" | "select" | "mask";
 
+/**
+ * A relu-like unit (dead where its input is not positive), or a saturating
+ * one, saturated (output within about 1% of an asymptote) where its input is
+ * beyond `beyond` (below -beyond only, when one-sided), where its slope is
+ * small (`slope` says how small, for messages).
+ */
+export type Activation = { kind: "relu" } | { kind: "saturating"; beyond: number; twoSided: boolean; slope: string };
+
 /** The linter's transfer rules for an op. */
 export interface LintRules {
   /** The output's interval from the inputs' intervals. */
@@ -112,8 +120,8 @@ export interface LintRules {
   gain: Gain;
   /** Per input position; positions not listed compute. */
   roles?: readonly Role[];
-  /** A relu-like unit (dead where its input is not positive) or a saturating one (sigmoid, tanh). */
-  activation?: "relu" | "saturating";
+  /** What kind of unit it is, for the activation rules (dead-relu, saturation) and the sampler. */
+  activation?: Activation;
 }
 
 export interface OpDef {

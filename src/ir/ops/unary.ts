@@ -92,7 +92,7 @@ export const UNARY = {
     flops: 4, // negate, exp, add, divide
     interval: increasing(sigmoid),
     gain: slope(0.25, true),
-    activation: "saturating",
+    activation: { kind: "saturating", beyond: 4.6, twoSided: true, slope: "sigmoid' < 0.01" },
   }),
   tanh: unary({
     f64: Math.tanh,
@@ -101,7 +101,7 @@ export const UNARY = {
     saves: OUTPUT,
     interval: increasing(Math.tanh),
     gain: slope(1, true),
-    activation: "saturating",
+    activation: { kind: "saturating", beyond: 2.65, twoSided: true, slope: "1 - tanh² < 0.02" },
   }),
   relu: unary({
     f64: (x) => (x > 0 ? x : 0),
@@ -113,7 +113,7 @@ export const UNARY = {
     zeroGrad: "outside",
     interval: ([p]) => (p.hi <= 0 ? point(0) : iv(Math.max(p.lo, 0), p.hi, p.lo >= 0 && p.loOpen, p.hiOpen)),
     gain: slope(1, true),
-    activation: "relu",
+    activation: { kind: "relu" },
     nearKink: (x) => near(x, 0),
     // The ternary is a branch, mispredicted on about half the units of a
     // layer whose pre-activations have random signs; relu32 is bit operations.
@@ -128,7 +128,7 @@ export const UNARY = {
     flops: 4, // compare, exp, log1p, add
     interval: increasing(softplus),
     gain: slope(1, true),
-    activation: "saturating",
+    activation: { kind: "saturating", beyond: 4.6, twoSided: false, slope: "softplus' < 0.01" },
   }),
   sin: unary({
     f64: Math.sin,

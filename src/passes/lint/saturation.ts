@@ -21,6 +21,7 @@
  * of the initializer when the init is the cause). Span: the activation call.
  * Params: those whose gradient passes through the unit.
  */
+import { OPS, type OpKind } from "../../ir/ops.js";
 import type { Node } from "../../ir/types.js";
 import { LintContext, fraction, listText, pct, summarize } from "./context.js";
 import { explain } from "./explain.js";
@@ -30,21 +31,21 @@ import type { Edit, Fix, LintDiagnostic, Rule } from "./types.js";
 /** Fire when at least this fraction of the pre-activation is saturated. */
 export const SATURATED_FRACTION = 0.5;
 
-export const THRESHOLDS: Record<string, { t: number; twoSided: boolean; grad: string }> = {
-  sigmoid: { t: 4.6, twoSided: true, grad: "sigmoid' < 0.01" },
-  tanh: { t: 2.65, twoSided: true, grad: "1 - tanh² < 0.02" },
-  softplus: { t: 4.6, twoSided: false, grad: "softplus' < 0.01" },
-};
+/** The saturated region of a saturating unit (its op table entry's activation fact), or undefined. */
+export function threshold(op: OpKind): { t: number; twoSided: boolean; grad: string } | undefined {
+  const a = OPS[op].lint.activation;
+  return a?.kind === "saturating" ? { t: a.beyond, twoSided: a.twoSided, grad: a.slope } : undefined;
+}
 
 /** Whether a pre-activation value is in the saturated region of `op`. */
-export const isSaturated = (op: string) => {
-  const th = THRESHOLDS[op];
+export const isSaturated = (op: OpKind) => {
+  const th = threshold(op)!;
   return (v: number): boolean => (th.twoSided ? Math.abs(v) > th.t : v < -th.t);
 };
 
 /** P(saturated) for z ~ N(m, s²). */
-function gaussianSaturated(op: string, m: number, s: number): number {
-  const th = THRESHOLDS[op];
+function gaussianSaturated(op: OpKind, m: number, s: number): number {
+  const th = threshold(op)!;
   const cdf = (x: number): number => 0.5 * erfc(-x / Math.SQRT2);
   if (s === 0) return isSaturated(op)(m) ? 1 : 0;
   const below = cdf((-th.t - m) / s);
@@ -76,7 +77,7 @@ export const saturation: Rule = {
     const out: LintDiagnostic[] = [];
     const { flow } = ctx;
     for (const n of flow.nodes) {
-      if (!THRESHOLDS[n.op]) continue;
+      if (!threshold(n.op)) continue;
       const z = n.inputs[0];
       const deps = flow.deps.get(z);
       if (!deps || deps.size === 0 || !flow.reaches.has(n)) continue;
@@ -84,7 +85,7 @@ export const saturation: Rule = {
       if (!est || est.saturated < SATURATED_FRACTION) continue;
       const names = ctx.paramNames(deps);
       const cause = explain(ctx, z);
-      const th = THRESHOLDS[n.op];
+      const th = threshold(n.op)!;
       const where = th.twoSided ? `|z| > ${th.t}` : `z < -${th.t}`;
       const because = [cause.because, cause.closedForm ? `closed form: std ≈ ${cause.closedForm}` : ""].filter(Boolean).join("; ");
       out.push({
@@ -111,7 +112,7 @@ export interface SaturationEstimate {
   sampled: boolean;
 }
 
-export function estimate(ctx: LintContext, op: string, z: Node): SaturationEstimate | null {
+export function estimate(ctx: LintContext, op: OpKind, z: Node): SaturationEstimate | null {
   const vals = ctx.samples?.values(z);
   if (vals) {
     const s = summarize(vals);
