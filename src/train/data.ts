@@ -1,20 +1,15 @@
 // Seeded randomness and mini-batching for training loops. Everything here is
 // deterministic per seed so that a training run can be reproduced exactly.
+import { mulberry32 } from "../ir/random.js";
 
 /**
- * A seeded pseudo-random generator (mulberry32): returns a function yielding
- * uniform floats in [0, 1). Same seed, same sequence. The seed is taken as a
- * 32-bit unsigned integer.
+ * A seeded pseudo-random generator (mulberry32, the one the compiled modules'
+ * `init` and the linter draw from): returns a function yielding uniform
+ * floats in [0, 1). Same seed, same sequence. The seed is taken as a 32-bit
+ * unsigned integer.
  */
 export function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed >>> 0);
 }
 
 /** Anything indexable and writable: plain arrays and typed arrays. */
