@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { BpcError, formatDiagnostic } from "../src/diag.js";
 import { printGraph } from "../src/ir/print.js";
 import { verifyGraph } from "../src/ir/verify.js";
-import { tokenize } from "../src/parser/lexer.js";
+import { tokenize } from "../src/frontend/parser/lexer.js";
 import { frontEnd, readSource } from "../src/passes/pipeline.js";
 
 const HEAD = `dim B
