@@ -2,8 +2,8 @@
 // and lowered; prints the median time of several runs. Not a test: run it
 // with `npm run bench:frontend`.
 import { performance } from "node:perf_hooks";
-import { lower } from "../src/passes/lower.js";
-import { parse } from "../src/parser/parse.js";
+import { lower } from "../src/frontend/lower/index.js";
+import { parse } from "../src/frontend/parser/parse.js";
 
 /** A deep MLP written the way a person would: one def, one line per layer. */
 export function generatedModel(layers: number): string {

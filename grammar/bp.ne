@@ -1,5 +1,5 @@
 # The .bp grammar (LANGUAGE.md sections 2-4). Compiled by
-# scripts/build-grammar.mjs to src/parser/generated/grammar.ts.
+# scripts/build-grammar.mjs to src/frontend/parser/generated/grammar.ts.
 #
 # The grammar must stay unambiguous: parse() fails loudly on more than one
 # result. Statement separators are newline tokens (only those outside
@@ -11,7 +11,7 @@
 
 @{%
 import { lexer, type Token } from "../lexer.js";
-import { joinSpans, type Span } from "../../diag.js";
+import { joinSpans, type Span } from "../../../diag.js";
 import type { Expr, Ident, IndexItem, InitExpr, KwArg, RangeHint, Stmt, TypeExpr } from "../ast.js";
 
 type Spanned = { span: Span };

@@ -1,4 +1,4 @@
-// Compiles grammar/bp.ne to src/parser/generated/grammar.ts with nearley's
+// Compiles grammar/bp.ne to src/frontend/parser/generated/grammar.ts with nearley's
 // compiler, called in-process (the same steps as nearleyc) so that an
 // undefined rule name fails the build instead of printing a warning.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -16,7 +16,7 @@ const { version } = require("nearley/package.json");
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const input = join(root, "grammar", "bp.ne");
-const output = join(root, "src", "parser", "generated", "grammar.ts");
+const output = join(root, "src", "frontend", "parser", "generated", "grammar.ts");
 
 const parser = new nearley.Parser(nearley.Grammar.fromCompiled(bootstrapped));
 parser.feed(readFileSync(input, "utf8"));

@@ -1,7 +1,7 @@
 // The compiler as a library: source text in, stages and TypeScript out.
 export { BpcError, formatDiagnostic, type Diagnostic, type Span } from "./diag.js";
-export { parse } from "./parser/parse.js";
-export { lower } from "./passes/lower.js";
+export { parse } from "./frontend/parser/parse.js";
+export { lower } from "./frontend/lower/index.js";
 export { grad } from "./passes/autodiff.js";
 export { compileStages, frontEnd, simplify, SIMPLIFY_PASSES, type Stages } from "./passes/pipeline.js";
 export { printGraph } from "./ir/print.js";

@@ -9,7 +9,8 @@ import { describe, expect, it } from "vitest";
 import { BpcError, formatDiagnostic } from "../src/diag.js";
 import { printGraph } from "../src/ir/print.js";
 import { verifyGraph } from "../src/ir/verify.js";
-import { tokenize } from "../src/parser/lexer.js";
+import { BUILTINS, isOptional, type Param } from "../src/frontend/lower/builtins.js";
+import { tokenize } from "../src/frontend/parser/lexer.js";
 import { frontEnd, readSource } from "../src/passes/pipeline.js";
 
 const HEAD = `dim B
@@ -78,6 +79,12 @@ const BAD: [string, string, string, number, number][] = [
   ["an int range with fractional ends", `dim B\ninput y: int[B] in [0.5, 3)\ninput x: [B]\nminimize sum(x)\n`, "an int input's range has integer ends", 2, 17],
   ["function used as a value", `${HEAD}h = relu\nminimize sum(x)\n`, "'relu' is a function", 8, 5],
   ["unknown function", `${HEAD}minimize sum(rleu(x))\n`, "unknown function 'rleu'; did you mean 'relu'?", 8, 14],
+  ["a function name every object has", `${HEAD}minimize sum(constructor(x))\n`, "unknown function 'constructor'", 8, 14],
+  ["an initializer name every object has", `${HEAD}param V: [3] ~ toString\nminimize sum(V)\n`, "unknown initializer 'toString'", 8, 16],
+  ["a negative number too large for a float", `${HEAD}minimize sum(x @ W) * -1e999\n`, "this number is too large for a float", 8, 23],
+  ["a default axis out of range points at the call", `${HEAD}s = sum(x)\nminimize sum(softmax(s))\n`, "axis -1 is out of range for a tensor of shape []", 9, 14],
+  ["a positive constant", `${HEAD}minimize sum(huber(x, delta=0))\n`, "huber's delta must be positive", 8, 29],
+  ["constants out of order", `${HEAD}minimize sum(clip_grad(x, 2, 1))\n`, "clip_grad's lo (2) is above its hi (1)", 8, 14],
 ];
 
 describe("front-end errors", () => {
@@ -327,5 +334,65 @@ describe("review cases", () => {
     const text = formatDiagnostic(e.diagnostics[0], src);
     expect(text.length).toBeLessThan(2000);
     expect(text).toContain("^");
+  });
+});
+
+describe("the builtins table", () => {
+  it("every row is well-formed", () => {
+    for (const [name, row] of BUILTINS) {
+      const names = row.params.map((p) => p.name);
+      expect(new Set(names).size, name).toBe(names.length);
+      // Positional binding assumes the required parameters come first.
+      const firstOptional = row.params.findIndex(isOptional);
+      if (firstOptional >= 0) expect(row.params.slice(firstOptional).every(isOptional), name).toBe(true);
+      // An axis counts in the first tensor argument, so one must come before it.
+      const firstTensor = row.params.findIndex((p) => p.kind === "float" || p.kind === "tensor");
+      row.params.forEach((p, i) => {
+        if (p.kind === "axis" || p.kind === "axes") expect(firstTensor >= 0 && firstTensor < i, `${name}.${p.name}`).toBe(true);
+      });
+      for (const o of row.ordered ?? []) expect(names, name).toContain(o);
+    }
+  });
+
+  /** An argument of each kind that fits the HEAD declarations, for a call with only the required ones. */
+  const argument = (p: Param): string => {
+    switch (p.kind) {
+      case "float":
+        return "z";
+      case "tensor":
+        return p.name === "labels" || p.name === "idx" ? "y" : "z";
+      case "number":
+        return "0.5";
+      case "axis":
+      case "axes":
+        return "1";
+      case "bool":
+        return "true";
+      case "dim":
+        return "H";
+      case "shape":
+        return "[B, H]";
+    }
+  };
+
+  it.each([...BUILTINS.keys()])("%s lowers to its row's op, and reports wrong argument counts from its row", (name) => {
+    const row = BUILTINS.get(name)!;
+    const required = row.params.filter((p) => !isOptional(p));
+    const call = `${name}(${required.map(argument).join(", ")})`;
+    // A constant batch, since concat cannot join along a symbolic dim.
+    const head = "dim B = 2\ndim D = 4\ndim H = 3\ninput x: [B, D]\ninput y: int[B] in [0, 3)\nparam W: [D, H]\n";
+    const { ir } = frontEnd(`${head}z = x @ W\nr = ${call}\nminimize sum(z)\n`, "t.bp");
+    verifyGraph(ir);
+    const built = ir.nodes.find((n) => n.name === "r")!;
+    expect(built.op).toBe(row.op);
+    for (const [k, v] of Object.entries(row.attrs ?? {})) expect(built.attrs[k]).toEqual(v);
+
+    const s = (n: number) => (n === 1 ? "" : "s");
+    const tooMany = errorOf(`${HEAD}minimize sum(${name}(${Array(row.params.length + 1).fill("x").join(", ")}))\n`);
+    expect(tooMany.message).toBe(
+      `${name} takes at most ${row.params.length} argument${s(row.params.length)} (${row.params.map((p) => p.name).join(", ")}), got ${row.params.length + 1}`,
+    );
+    const none = errorOf(`${HEAD}minimize sum(${name}())\n`);
+    expect(none.message).toBe(`${name} takes ${required.length} argument${s(required.length)} (${required.map((p) => p.name).join(", ")}), got 0`);
   });
 });

@@ -6,10 +6,10 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BpcError } from "../src/diag.js";
-import type { Expr, IndexItem, Program } from "../src/parser/ast.js";
-import { tokenize } from "../src/parser/lexer.js";
-import { parse } from "../src/parser/parse.js";
-import { unparse } from "../src/parser/print.js";
+import type { Expr, IndexItem, Program } from "../src/frontend/parser/ast.js";
+import { tokenize } from "../src/frontend/parser/lexer.js";
+import { parse } from "../src/frontend/parser/parse.js";
+import { unparse } from "../src/frontend/parser/print.js";
 
 const runs = { numRuns: 300 };
 

@@ -5,10 +5,10 @@
 import { describe, expect, it } from "vitest";
 import type { Span } from "../src/diag.js";
 import { BpcError } from "../src/diag.js";
-import type { Expr, IndexItem, InitExpr, Program, Stmt, TypeExpr } from "../src/parser/ast.js";
-import { tokenize } from "../src/parser/lexer.js";
-import { parse } from "../src/parser/parse.js";
-import { printAst, unparse } from "../src/parser/print.js";
+import type { Expr, IndexItem, InitExpr, Program, Stmt, TypeExpr } from "../src/frontend/parser/ast.js";
+import { tokenize } from "../src/frontend/parser/lexer.js";
+import { parse } from "../src/frontend/parser/parse.js";
+import { printAst, unparse } from "../src/frontend/parser/print.js";
 
 // --- compact printers ---------------------------------------------------------------
 

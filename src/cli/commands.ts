@@ -6,7 +6,7 @@ import pc from "picocolors";
 import { BpcError, noSpan } from "../diag.js";
 import { printGraph } from "../ir/print.js";
 import type { Graph } from "../ir/types.js";
-import { printAst } from "../parser/print.js";
+import { printAst } from "../frontend/parser/print.js";
 import { backEnd, frontEnd, readSource, type Stages } from "../passes/pipeline.js";
 
 /** Sources read during this run, so an error can show its code frame. */

@@ -3,12 +3,12 @@
 // is a value that `bpc inspect --stage` can print.
 import { readFileSync } from "node:fs";
 import { BpcError } from "../diag.js";
+import { lower } from "../frontend/lower/index.js";
+import type { Program } from "../frontend/parser/ast.js";
+import { parse } from "../frontend/parser/parse.js";
 import type { Graph } from "../ir/types.js";
 import { verifyGraph } from "../ir/verify.js";
-import type { Program } from "../parser/ast.js";
-import { parse } from "../parser/parse.js";
 import { grad, type GradOptions } from "./autodiff.js";
-import { lower } from "./lower.js";
 import { algebraicIdentities, cse, dce, foldConstants, graphSize } from "./simplify.js";
 
 /** The simplification passes, in order. */

@@ -6,7 +6,7 @@
 // with syntax errors.
 import moo from "moo";
 import type { Lexer as NearleyLexer } from "nearley";
-import { BpcError, type Span } from "../diag.js";
+import { BpcError, type Span } from "../../diag.js";
 
 const keywords = [
   "model", "dim", "input", "param", "def", "return", "for", "in", "output", "minimize", "int", "true", "false",

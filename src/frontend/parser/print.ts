@@ -1,7 +1,7 @@
 // Two views of an AST: printAst, an indented tree with every node's span
 // (`bpc inspect --stage ast`), and unparse, .bp source text that parses back
 // to the same tree (up to spans).
-import type { Span } from "../diag.js";
+import type { Span } from "../../diag.js";
 import type { BinaryOp, Expr, Ident, IndexItem, InitExpr, Program, Stmt, TypeExpr } from "./ast.js";
 
 /** One node per line, children indented, each line ending in `line:col-endLine:endCol`. */

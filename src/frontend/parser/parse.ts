@@ -2,7 +2,7 @@
 // offending token; nearley's own error report is replaced by a one-line
 // "unexpected X; expected Y" built from the parser's table.
 import nearley from "nearley";
-import { BpcError, type Span } from "../diag.js";
+import { BpcError, type Span } from "../../diag.js";
 import type { Program, Stmt } from "./ast.js";
 import grammar from "./generated/grammar.js";
 import { BpLexer, invalidCharacter, type Token } from "./lexer.js";

@@ -1,6 +1,6 @@
 // The abstract syntax tree of a .bp file. Every node carries the span of the
 // text it was parsed from, so later stages can point back at the source.
-import type { Span } from "../diag.js";
+import type { Span } from "../../diag.js";
 
 export type BinaryOp = "+" | "-" | "*" | "/" | "@" | "^" | "<" | "<=" | ">" | ">=" | "==" | "!=";
 

@@ -1,0 +1,112 @@
+// The built-in functions: one row per surface name, giving its parameters
+// and the IR op a call builds. calls.ts checks and lowers every call from
+// its row alone (argument counts, keywords, defaults, argument kinds, the
+// "unknown function" suggestion), so a builtin that maps onto one op is one
+// row here: `softsign: { op: "softsign", params: [X] },`. A row naming an op
+// the op table lacks does not compile.
+import type { OpKind } from "../../ir/ops.js";
+import type { Attrs } from "../../ir/types.js";
+
+/**
+ * A parameter: its name, which is also its keyword, and how the argument is
+ * read. The tensor kinds (`float`, `tensor`) become the op's inputs, in
+ * order. Every other kind is read at compile time and becomes an attribute
+ * named after the parameter (`axes` kind: the attribute `axes`), in order.
+ * A parameter with a `default` is optional.
+ */
+export type Param =
+  /** A float tensor (an int one is an error naming the argument). */
+  | { kind: "float"; name: string }
+  /** A tensor of either dtype: labels, indices, or a value only moved. */
+  | { kind: "tensor"; name: string }
+  /** A constant: a number, a negated number or a constant dim; `positive` requires > 0. */
+  | { kind: "number"; name: string; default?: number; positive?: boolean }
+  /** An axis of the first tensor argument, negative counting from the end; stored as 0..rank-1. */
+  | { kind: "axis"; name: string; default?: number }
+  /** An axis of the first tensor argument, stored as the list attribute `axes`; `null`: every axis. */
+  | { kind: "axes"; name: string; default?: null }
+  /** `true` or `false`. */
+  | { kind: "bool"; name: string; default?: boolean }
+  /** A size: an integer constant or a dim name. */
+  | { kind: "dim"; name: string }
+  /** A list of sizes: `[B, 10]`. */
+  | { kind: "shape"; name: string };
+
+/** A builtin: the op it builds, its parameters, and attributes its name fixes. */
+export interface Builtin {
+  op: OpKind;
+  params: readonly Param[];
+  /** Attributes set by the name itself, after the parameters' (`ones` is `full` with value 1). */
+  attrs?: Attrs;
+  /** Two parameters that must be in order, low then high, when both are constants. */
+  ordered?: readonly [string, string];
+}
+
+const X: Param = { kind: "float", name: "x" };
+const float = (name: string): Param => ({ kind: "float", name });
+const tensor = (name: string): Param => ({ kind: "tensor", name });
+const num = (name: string, dflt?: number): Param => ({ kind: "number", name, default: dflt });
+const REDUCTION: readonly Param[] = [
+  X,
+  { kind: "axes", name: "axis", default: null },
+  { kind: "bool", name: "keepdims", default: false },
+];
+
+// The order is the order suggestions are tried in ("did you mean ...").
+const ROWS: Readonly<Record<string, Builtin>> = {
+  // elementwise, one float argument
+  exp: { op: "exp", params: [X] },
+  log: { op: "log", params: [X] },
+  sqrt: { op: "sqrt", params: [X] },
+  abs: { op: "abs", params: [X] },
+  square: { op: "square", params: [X] },
+  sigmoid: { op: "sigmoid", params: [X] },
+  tanh: { op: "tanh", params: [X] },
+  relu: { op: "relu", params: [X] },
+  softplus: { op: "softplus", params: [X] },
+  sin: { op: "sin", params: [X] },
+  cos: { op: "cos", params: [X] },
+  sign: { op: "sign", params: [X] },
+  round: { op: "round", params: [X] },
+  floor: { op: "floor", params: [X] },
+  ceil: { op: "ceil", params: [X] },
+  stop_gradient: { op: "stop_gradient", params: [X] }, // identity forward, zero gradient
+  // elementwise with constants
+  leaky_relu: { op: "leaky_relu", params: [X, num("a", 0.01)] },
+  elu: { op: "elu", params: [X, num("a", 1)] },
+  huber: { op: "huber", params: [X, { kind: "number", name: "delta", default: 1, positive: true }] },
+  // elementwise, several tensors
+  maximum: { op: "maximum", params: [float("a"), float("b")] },
+  minimum: { op: "minimum", params: [float("a"), float("b")] },
+  clip: { op: "clip", params: [X, float("lo"), float("hi")], ordered: ["lo", "hi"] },
+  clip_grad: { op: "clip_grad", params: [X, num("lo"), num("hi")], ordered: ["lo", "hi"] },
+  where: { op: "where", params: [float("cond"), float("a"), float("b")] },
+  // reductions
+  sum: { op: "sum", params: REDUCTION },
+  mean: { op: "mean", params: REDUCTION },
+  max: { op: "max", params: REDUCTION },
+  min: { op: "min", params: REDUCTION },
+  logsumexp: { op: "logsumexp", params: REDUCTION },
+  argmax: { op: "argmax", params: [X, { kind: "axes", name: "axis" }] },
+  // layout
+  transpose: { op: "transpose", params: [tensor("x")] },
+  reshape: { op: "reshape", params: [tensor("x"), { kind: "shape", name: "shape" }] },
+  concat: { op: "concat", params: [tensor("a"), tensor("b"), { kind: "axis", name: "axis", default: 0 }] },
+  // neural-network
+  softmax: { op: "softmax", params: [X, { kind: "axis", name: "axis", default: -1 }] },
+  log_softmax: { op: "log_softmax", params: [X, { kind: "axis", name: "axis", default: -1 }] },
+  cross_entropy: { op: "cross_entropy", params: [float("logits"), tensor("labels")] },
+  pick: { op: "pick", params: [X, tensor("idx")] },
+  one_hot: { op: "one_hot", params: [tensor("idx"), { kind: "dim", name: "n" }] },
+  // constructors
+  zeros: { op: "full", params: [{ kind: "shape", name: "shape" }], attrs: { value: 0 } },
+  ones: { op: "full", params: [{ kind: "shape", name: "shape" }], attrs: { value: 1 } },
+};
+
+/** Every builtin by surface name. A Map, so that names like `constructor` are not found on a prototype. */
+export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(Object.entries(ROWS));
+
+/** Whether a parameter may be left out. */
+export function isOptional(p: Param): boolean {
+  return "default" in p && p.default !== undefined;
+}

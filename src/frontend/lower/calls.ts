@@ -1,0 +1,120 @@
+// Calls: a def's call is inlined (defs.ts); a builtin's call is checked and
+// lowered from its row in builtins.ts. Arguments bind positionally, then by
+// keyword; tensor arguments become the op's inputs and the others its
+// attributes, each read as its parameter's kind says.
+import { BpcError } from "../../diag.js";
+import type { AttrValue, Node } from "../../ir/types.js";
+import type { Expr } from "../parser/ast.js";
+import { BUILTINS, isOptional, type Builtin, type Param } from "./builtins.js";
+import { axisOf, boolOf, checkAxis, constNumber, shapeOf, staticDim } from "./constants.js";
+import type { Lowering } from "./context.js";
+import { inlineDef } from "./defs.js";
+import { lowerExpr, lowerFloat } from "./expressions.js";
+import { suggest, type Env } from "./scope.js";
+
+type Call = Extract<Expr, { kind: "call" }>;
+
+export function lowerCall(cx: Lowering, e: Call, env: Env): Node {
+  const def = cx.defs.get(e.callee);
+  if (def) return inlineDef(cx, def, e, env);
+  const row = BUILTINS.get(e.callee);
+  if (!row) {
+    const known = [...BUILTINS.keys(), ...cx.defs.keys()];
+    throw new BpcError(`unknown function '${e.callee}'${suggest(e.callee, known)}`, e.calleeSpan);
+  }
+  return lowerBuiltin(cx, row, e, env);
+}
+
+function lowerBuiltin(cx: Lowering, row: Builtin, e: Call, env: Env): Node {
+  const args = bindArgs(e, row.params);
+  // Tensors first, in order: they are the op's inputs, and axes count in the first.
+  const inputs: Node[] = [];
+  for (const p of row.params) {
+    if (p.kind === "float") inputs.push(lowerFloat(cx, args.get(p.name)!, env));
+    else if (p.kind === "tensor") inputs.push(lowerExpr(cx, args.get(p.name)!, env));
+  }
+  const attrs: Record<string, AttrValue> = {};
+  for (const p of row.params) {
+    if (p.kind === "float" || p.kind === "tensor") continue;
+    attrs[p.kind === "axes" ? "axes" : p.name] = readConstant(cx, e, p, args.get(p.name), inputs[0]);
+  }
+  if (row.ordered) {
+    const [lo, hi] = row.ordered.map((name) => constantOf(row, name, inputs, attrs));
+    if (lo !== null && hi !== null && lo > hi) {
+      throw new BpcError(`${e.callee}'s ${row.ordered[0]} (${lo}) is above its ${row.ordered[1]} (${hi})`, e.span);
+    }
+  }
+  return cx.op(row.op, inputs, e.span, { ...attrs, ...row.attrs });
+}
+
+/** A compile-time argument: the given expression read as the parameter's kind, or its default. */
+function readConstant(cx: Lowering, e: Call, p: Param, given: Expr | undefined, first: Node | undefined): AttrValue {
+  const firstTensor = (): Node => {
+    if (!first) throw new Error(`internal error: builtin ${e.callee} has an axis but no tensor before it`);
+    return first;
+  };
+  switch (p.kind) {
+    case "number": {
+      const v = given ? constNumber(cx, given) : p.default!;
+      if (p.positive && v <= 0) throw new BpcError(`${e.callee}'s ${p.name} must be positive`, given?.span ?? e.span);
+      return v;
+    }
+    case "axis":
+      return given ? axisOf(cx, given, firstTensor()) : checkAxis(p.default!, firstTensor(), e.span);
+    case "axes": {
+      const x = firstTensor();
+      return given ? [axisOf(cx, given, x)] : x.shape.map((_, i) => i);
+    }
+    case "bool":
+      return given ? boolOf(given) : p.default!;
+    case "dim":
+      return staticDim(cx, given!, `${e.callee}'s ${p.name}`);
+    case "shape":
+      return shapeOf(cx, given!);
+    case "float":
+    case "tensor":
+      throw new Error(`internal error: ${p.kind} is not a compile-time argument`);
+  }
+}
+
+/** The value of a row's parameter when it is a constant (a number attribute or a const node); else null. */
+function constantOf(row: Builtin, name: string, inputs: Node[], attrs: Record<string, AttrValue>): number | null {
+  const tensors = row.params.filter((p) => p.kind === "float" || p.kind === "tensor");
+  const k = tensors.findIndex((p) => p.name === name);
+  if (k >= 0) return inputs[k].op === "const" ? (inputs[k].attrs.value as number) : null;
+  const v = attrs[name];
+  return typeof v === "number" ? v : null;
+}
+
+/** Matches a call's arguments to a builtin's parameters, positional then keyword; absent optional ones are left out. */
+function bindArgs(e: Call, params: readonly Param[]): Map<string, Expr> {
+  const out = new Map<string, Expr>();
+  const names = params.map((p) => p.name);
+  const required = params.filter((p) => !isOptional(p)).map((p) => p.name);
+  if (e.args.length > params.length) {
+    throw new BpcError(
+      `${e.callee} takes at most ${params.length} argument${params.length === 1 ? "" : "s"} (${names.join(", ")}), got ${e.args.length}`,
+      e.span,
+    );
+  }
+  e.args.forEach((a, i) => out.set(names[i], a));
+  for (const kw of e.kwargs) {
+    if (!names.includes(kw.name)) {
+      const kws = params.filter((p) => isOptional(p) || !required.slice(0, e.args.length).includes(p.name)).map((p) => p.name);
+      throw new BpcError(`${e.callee} has no keyword argument '${kw.name}'`, kw.span, [
+        kws.length ? `its keyword arguments are: ${kws.join(", ")}` : `${e.callee} takes no keyword arguments`,
+      ]);
+    }
+    if (out.has(kw.name)) throw new BpcError(`${e.callee} got '${kw.name}' twice`, kw.span);
+    out.set(kw.name, kw.value);
+  }
+  for (const name of required) {
+    if (!out.has(name)) {
+      throw new BpcError(
+        `${e.callee} takes ${required.length} argument${required.length === 1 ? "" : "s"} (${required.join(", ")}), got ${e.args.length}`,
+        e.span,
+      );
+    }
+  }
+  return out;
+}
