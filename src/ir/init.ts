@@ -28,8 +28,8 @@ export interface EmitInit {
 export interface InitDef {
   /** How many numbers it takes: `normal(mean, std)` takes 2. */
   args: number;
-  /** Why it cannot initialise a param of this shape with these arguments, or null. */
-  check(shape: readonly number[], args: readonly number[]): string | null;
+  /** Why it cannot initialise param `name` of this shape with these arguments, or null. */
+  check(shape: readonly number[], args: readonly number[], name: string): string | null;
   /** Fills `out` (row-major, of `shape`) in float64, drawing exactly what the generated `init` draws. */
   sample(out: Float64Array, shape: readonly number[], args: readonly number[], next: () => number): void;
   /** The generated `init`'s expression for the param, and a comment that explains it. */
@@ -98,7 +98,7 @@ export const INITIALIZERS: Record<InitName, InitDef> = {
   },
   xavier: {
     args: 0,
-    check: (s) => (s.length < 2 ? `xavier needs at least 2 axes (fan-in and fan-out)` : null),
+    check: (s, _a, name) => (s.length < 2 ? `xavier needs at least 2 axes (fan-in and fan-out); ${name} is [${s.join(", ")}]` : null),
     sample: (out, s, _a, next) => fillUniform(out, next, -xavierBound(s), xavierBound(s)),
     emit: (e) => {
       const { fanIn, fanOut } = fans(e.shape);
@@ -125,7 +125,7 @@ export const INITIALIZERS: Record<InitName, InitDef> = {
   },
   orthogonal: {
     args: 0,
-    check: (s) => (s.length !== 2 ? "orthogonal needs a 2-D param" : null),
+    check: (s, _a, name) => (s.length !== 2 ? `orthogonal needs a 2-D param; ${name} is [${s.join(", ")}]` : null),
     sample: (out, [rows, cols], _a, next) => orthogonal(out, next, rows, cols),
     emit: (e) => ({ expr: `${e.use("orthogonal")}(${e.arr}, ${e.next}, ${e.shape[0]}, ${e.shape[1]})` }),
     interval: () => iv(-1, 1),

@@ -3,6 +3,7 @@
 // range and distribution hints, params with their initializers, and defs.
 // Also the whole-program checks on symbolic dims (spec section 6).
 import { BpcError } from "../../diag.js";
+import { INIT_NAMES, INITIALIZERS, initializer } from "../../ir/init.js";
 import { showShape } from "../../ir/shape.js";
 import type { AttrValue, Dim, Node } from "../../ir/types.js";
 import type { Ident, InitExpr, Stmt, TypeExpr } from "../parser/ast.js";
@@ -11,17 +12,8 @@ import { constNumber } from "./constants.js";
 import type { Lowering } from "./context.js";
 import { suggest } from "./scope.js";
 
-/** Param initializers and how many numbers each takes. */
-const INITIALIZERS = new Map([
-  ["zeros", 0],
-  ["ones", 0],
-  ["const", 1],
-  ["normal", 2],
-  ["uniform", 2],
-  ["xavier", 0],
-  ["he", 0],
-  ["orthogonal", 0],
-]);
+/** Param initializers and how many numbers each takes (src/ir/init.ts). */
+const INITIALIZER_ARITY = new Map(INIT_NAMES.map((name) => [name, INITIALIZERS[name].args]));
 /** Distribution hints of float inputs, for the linter. */
 const INPUT_DISTRIBUTIONS = new Map([
   ["normal", 2],
@@ -65,7 +57,7 @@ export function declare(cx: Lowering, s: Stmt): void {
       }
       if (s.dist) {
         if (s.type.int) throw new BpcError("a distribution hint is for float inputs; use 'in [lo, hi)' for ints", s.dist.span);
-        const d = initializer(cx, s.dist, INPUT_DISTRIBUTIONS, "distribution");
+        const d = initializerCall(cx, s.dist, INPUT_DISTRIBUTIONS, "distribution");
         attrs.dist = d.name;
         attrs.distArgs = d.args;
       }
@@ -84,7 +76,7 @@ export function declare(cx: Lowering, s: Stmt): void {
       if (sym !== undefined) {
         throw new BpcError(`param ${s.name.name} has symbolic dim ${sym}: param shapes must be constant`, s.type.span);
       }
-      const init = s.init ? initializer(cx, s.init, INITIALIZERS, "initializer") : { name: shape.length >= 2 ? "xavier" : "zeros", args: [] };
+      const init = s.init ? initializerCall(cx, s.init, INITIALIZER_ARITY, "initializer") : { name: shape.length >= 2 ? "xavier" : "zeros", args: [] };
       if (s.init) checkInit(s.name.name, shape, init, s.init);
       cx.b.span = s.span;
       const node = cx.b.source("param", { name: s.name.name, init: init.name, initArgs: init.args }, shape, "float");
@@ -143,7 +135,7 @@ function typeDims(cx: Lowering, t: TypeExpr): Dim[] {
 }
 
 /** An initializer or distribution: a known name with the right number of constant arguments. */
-function initializer(cx: Lowering, e: InitExpr, table: ReadonlyMap<string, number>, what: string): { name: string; args: number[] } {
+function initializerCall(cx: Lowering, e: InitExpr, table: ReadonlyMap<string, number>, what: string): { name: string; args: number[] } {
   const arity = table.get(e.name);
   if (arity === undefined) {
     throw new BpcError(`unknown ${what} '${e.name}'${suggest(e.name, table.keys())}`, e.span, [
@@ -156,17 +148,10 @@ function initializer(cx: Lowering, e: InitExpr, table: ReadonlyMap<string, numbe
   return { name: e.name, args: e.args.map((a) => constNumber(cx, a)) };
 }
 
-/** What each initializer needs of the param's shape and of its arguments. */
+/** What each initializer needs of the param's shape and of its arguments (its entry's check). */
 function checkInit(param: string, shape: Dim[], init: { name: string; args: number[] }, e: InitExpr): void {
-  if (init.name === "xavier" && shape.length < 2) {
-    throw new BpcError(`xavier needs at least 2 axes (fan-in and fan-out); ${param} is ${showShape(shape)}`, e.span);
-  }
-  if (init.name === "he" && shape.length < 1) throw new BpcError("he needs at least 1 axis (fan-in)", e.span);
-  if (init.name === "orthogonal" && shape.length !== 2) {
-    throw new BpcError(`orthogonal needs a 2-D param; ${param} is ${showShape(shape)}`, e.span);
-  }
-  if (init.name === "normal" && init.args[1] < 0) throw new BpcError("normal's std must be >= 0", e.span);
-  if (init.name === "uniform" && init.args[0] > init.args[1]) throw new BpcError("uniform's low end is above its high end", e.span);
+  const why = initializer(init.name).check(shape as number[], init.args, param);
+  if (why) throw new BpcError(why, e.span);
 }
 
 /** Every symbolic dim must be recoverable from input lengths (spec section 6); returns those that are. */
