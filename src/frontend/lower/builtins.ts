@@ -64,6 +64,7 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   tanh: { op: "tanh", params: [X] },
   relu: { op: "relu", params: [X] },
   softplus: { op: "softplus", params: [X] },
+  softsign: { op: "softsign", params: [X] },
   sin: { op: "sin", params: [X] },
   cos: { op: "cos", params: [X] },
   sign: { op: "sign", params: [X] },

@@ -32,6 +32,7 @@ export const OP_KINDS = [
   "tanh",
   "relu",
   "softplus",
+  "softsign",
   "sin",
   "cos",
   "leaky_relu",

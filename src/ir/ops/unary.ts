@@ -130,6 +130,17 @@ export const UNARY = {
     gain: slope(1, true),
     activation: { kind: "saturating", beyond: 4.6, twoSided: false, slope: "softplus' < 0.01" },
   }),
+  softsign: unary({
+    f64: (x) => x / (1 + Math.abs(x)),
+    emit: (x) => `${x} / (1 + Math.abs(${x}))`,
+    // softsign'(x) = 1 / (1 + |x|)²: largest at 0, and below 0.01 beyond |x| = 9.
+    vjp: (b, n, ct) => [b.op("div", [ct, b.op("square", [b.op("add", [b.const(1), b.op("abs", [n.inputs[0]])])])])],
+    saves: INPUT0,
+    flops: 3, // abs, add, divide
+    interval: increasing((x) => x / (1 + Math.abs(x))),
+    gain: slope(1, true),
+    activation: { kind: "saturating", beyond: 9, twoSided: true, slope: "softsign' < 0.01" },
+  }),
   sin: unary({
     f64: Math.sin,
     emit: (x) => `Math.sin(${x})`,
