@@ -9,5 +9,7 @@ export { verifyGraph } from "./ir/verify.js";
 export { OPS, OP_KINDS, type OpKind, type OpDef } from "./ir/ops.js";
 export type { Graph, Node, Shape, Dim } from "./ir/types.js";
 export { emitModule } from "./codegen/emit.js";
+export { moduleToJs } from "./codegen/to-js.js";
+export { loadModule, type CompiledModule } from "./codegen/runtime-load.js";
 export { lint } from "./passes/lint/index.js";
 export { countFlops } from "./ir/flops.js";
