@@ -10,7 +10,8 @@ import { BpcError, formatDiagnostic } from "../src/diag.js";
 import { printGraph } from "../src/ir/print.js";
 import { verifyGraph } from "../src/ir/verify.js";
 import { tokenize } from "../src/parser/lexer.js";
-import { frontEnd, readSource } from "../src/passes/pipeline.js";
+import { readSource } from "../src/cli/read.js";
+import { frontEnd } from "../src/passes/pipeline.js";
 
 const HEAD = `dim B
 dim D = 4
