@@ -3,7 +3,7 @@ export { BpcError, formatDiagnostic, type Diagnostic, type Span } from "./diag.j
 export { parse } from "./parser/parse.js";
 export { lower } from "./passes/lower.js";
 export { grad } from "./passes/autodiff.js";
-export { compileStages, frontEnd, simplify, SIMPLIFY_PASSES, type Stages } from "./passes/pipeline.js";
+export { backEnd, compileStages, frontEnd, resolveInputGrads, simplify, SIMPLIFY_PASSES, type Stages } from "./passes/pipeline.js";
 export { printGraph } from "./ir/print.js";
 export { verifyGraph } from "./ir/verify.js";
 export { OPS, OP_KINDS, type OpKind, type OpDef } from "./ir/ops.js";
@@ -11,5 +11,6 @@ export type { Graph, Node, Shape, Dim } from "./ir/types.js";
 export { emitModule } from "./codegen/emit.js";
 export { moduleToJs } from "./codegen/to-js.js";
 export { loadModule, type CompiledModule } from "./codegen/runtime-load.js";
-export { lint } from "./passes/lint/index.js";
+export { lint, lintSource, formatJson, formatSarif, formatText, RULE_META, type LintDiagnostic } from "./passes/lint/index.js";
+export { checkFile, checkGradients, formatCheck, type CheckReport, type CheckRow } from "./check/index.js";
 export { countFlops } from "./ir/flops.js";

@@ -167,7 +167,7 @@ describe("the packed and installed package", () => {
   it("imports the library and the training helpers by name", () => {
     const script = `
       import { readFileSync } from "node:fs";
-      import { compileStages, emitModule, lint, frontEnd, loadModule, countFlops } from "bpc";
+      import { checkFile, compileStages, countFlops, emitModule, lintSource, loadModule } from "bpc";
       import { adam, rng } from "bpc/train";
       const file = "node_modules/bpc/examples/mlp.bp";
       const source = readFileSync(file, "utf8");
@@ -183,15 +183,23 @@ describe("the packed and installed package", () => {
       for (let i = 0; i < 20; i++) opt.step(params, mod.backward(params, { x, y }).grads);
       const after = mod.forward(params, { x, y }).loss;
       const clipped = "node_modules/bpc/examples/dqn_clipped.bp";
-      const diags = lint(frontEnd(readFileSync(clipped, "utf8"), clipped).ir, readFileSync(clipped, "utf8"));
-      console.log(JSON.stringify({ before, after, rules: diags.map((d) => d.rule), flops: countFlops(st.opt, { B }).backward }));
+      const { diagnostics } = lintSource(readFileSync(clipped, "utf8"), clipped);
+      const check = await checkFile(source, file, { seed: 1, tolerance: 1e-5 });
+      const worst = Math.max(...check.rows.map((r) => r.maxRelError));
+      console.log(JSON.stringify({ before, after, rules: diagnostics.map((d) => d.rule), flops: countFlops(st.opt, { B }).backward, checked: check.rows.length, worst }));
     `;
     writeFileSync(join(proj, "use.mjs"), script);
     const r = run(process.execPath, ["use.mjs"], proj);
     expect(r.status, r.stderr).toBe(0);
-    const got = JSON.parse(r.stdout) as { before: number; after: number; rules: string[]; flops: number };
+    const got = JSON.parse(r.stdout) as { before: number; after: number; rules: string[]; flops: number; checked: number; worst: number };
     expect(got.before).toBeGreaterThan(got.after);
     expect(got.rules).toContain("clip-before-loss");
-    expect(got.flops).toBeGreaterThan(2 * 4 * 784 * 128) // dW1 alone, at B = 4;
+    expect(got.flops).toBeGreaterThan(2 * 4 * 784 * 128); // dW1 alone, at B = 4
+    expect(got.checked).toBe(5); // W1, b1, W2, b2 and the float input x
+    expect(got.worst).toBeLessThan(1e-5);
+    // Every entry point's types and code are in the package.
+    const installed = join(proj, "node_modules", PKG.name);
+    const exportsMap = (JSON.parse(readFileSync(join(installed, "package.json"), "utf8")) as { exports: Record<string, Record<string, string>> }).exports;
+    for (const entry of Object.values(exportsMap)) for (const f of Object.values(entry)) expect(existsSync(join(installed, f)), f).toBe(true);
   });
 });
