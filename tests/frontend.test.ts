@@ -11,7 +11,8 @@ import { printGraph } from "../src/ir/print.js";
 import { verifyGraph } from "../src/ir/verify.js";
 import { BUILTINS, isOptional, type Param } from "../src/frontend/lower/builtins.js";
 import { tokenize } from "../src/frontend/parser/lexer.js";
-import { frontEnd, readSource } from "../src/passes/pipeline.js";
+import { readSource } from "../src/cli/read.js";
+import { frontEnd } from "../src/passes/pipeline.js";
 
 const HEAD = `dim B
 dim D = 4

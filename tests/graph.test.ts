@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { Graph, Node } from "../src/ir/types.js";
 import { compileStages } from "../src/passes/pipeline.js";
 import { COLORS, dotString, toDot, xmlText } from "../src/viz/dot.js";
-import { runGraph } from "../src/viz/graph-command.js";
+import { runGraph } from "../src/cli/graph.js";
 import { renderSvg } from "../src/viz/svg.js";
 
 const EXAMPLES = fileURLToPath(new URL("../examples", import.meta.url));

@@ -2,10 +2,10 @@
 // problems found by linting small models and checking the findings against the
 // contract (and, for the numbers, against a numpy simulation of the same model).
 // The comments below say what was observed before the fix and what changed.
-process.env.BPC_LINT_STRICT = "1";
 import { describe, expect, it } from "vitest";
-import { lint, type LintDiagnostic } from "../src/passes/lint/index.js";
+import type { LintDiagnostic } from "../src/passes/lint/index.js";
 import { frontEnd } from "../src/passes/pipeline.js";
+import { lint } from "./helpers/lint.js";
 
 const lintSource = (src: string): LintDiagnostic[] => lint(frontEnd(src, "audit.bp").ir, src);
 const lineOf = (src: string, needle: string): number => src.split("\n").findIndex((l) => l.includes(needle)) + 1;

@@ -6,13 +6,12 @@
 // linter's estimate within a stated tolerance. Clip-before-loss: at a point
 // outside the clip range, the compiled backward gives exactly zero gradient
 // for every param the finding lists (and a nonzero one inside the range).
-process.env.BPC_LINT_STRICT = "1"; // a rule that throws fails the test instead of going silent
 import { describe, expect, it } from "vitest";
 import { LintContext } from "../src/passes/lint/context.js";
-import { lint } from "../src/passes/lint/index.js";
 import { estimate } from "../src/passes/lint/saturation.js";
 import { frontEnd } from "../src/passes/pipeline.js";
 import { compileSource, type Module } from "./helpers/compile.js";
+import { lint } from "./helpers/lint.js"; // a rule that throws fails the test
 
 /** A small seeded RNG, independent of the linter's. */
 function xorshift(seed: number): () => number {

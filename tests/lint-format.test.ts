@@ -7,10 +7,11 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-process.env.BPC_LINT_STRICT = "1"; // a rule that throws fails the test instead of going silent
 import { describe, expect, it } from "vitest";
-import { formatJson, formatSarif, formatText, lint, RULE_META, runLint } from "../src/passes/lint/index.js";
+import { runLint } from "../src/cli/lint.js";
+import { formatJson, formatSarif, formatText, RULE_META } from "../src/passes/lint/index.js";
 import { frontEnd } from "../src/passes/pipeline.js";
+import { lint } from "./helpers/lint.js"; // a rule that throws fails the test
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const ex = (f: string): string => join(root, "examples", f);

@@ -3,10 +3,10 @@
 // must point at with `# @expect RULE` and lists the params it must report;
 // each clean-but-tricky model must give no diagnostic at all (a false
 // positive is a failing test).
-process.env.BPC_LINT_STRICT = "1"; // a rule that throws fails the test instead of going silent
 import { describe, expect, it } from "vitest";
 import { frontEnd } from "../src/passes/pipeline.js";
-import { lint, RULE_META, type LintDiagnostic } from "../src/passes/lint/index.js";
+import { RULE_META, type LintDiagnostic } from "../src/passes/lint/index.js";
+import { lint } from "./helpers/lint.js"; // a rule that throws fails the test
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -4,7 +4,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { helperSource } from "../src/codegen/runtime.js";
-import { transpile } from "../src/codegen/runtime-load.js";
+import { moduleToJs as transpile } from "../src/codegen/to-js.js";
 import { compileSource } from "./helpers/compile.js";
 
 async function loadRelu32(): Promise<(x: number) => number> {

@@ -3,7 +3,7 @@
 // works with --kernels js.
 import { describe, expect, it } from "vitest";
 import { helperSource } from "../src/codegen/runtime.js";
-import { transpile } from "../src/codegen/runtime-load.js";
+import { moduleToJs as transpile } from "../src/codegen/to-js.js";
 import { compileSource, type AnyArray, type Module } from "./helpers/compile.js";
 
 function inputsFor(mod: Module, B: number): Record<string, AnyArray> {

@@ -11,10 +11,11 @@ import { performance } from "node:perf_hooks";
 import pc from "picocolors";
 import { emitModule } from "../codegen/emit.js";
 import { loadModule } from "../codegen/runtime-load.js";
-import { runLint } from "../passes/lint/index.js";
-import { compileStages, readSource } from "../passes/pipeline.js";
+import { compileStages } from "../passes/pipeline.js";
 import { adam, batches, gather, gatherLabels, lineChartSvg, loadMnist, progressBar, sgd, splitTrainTest } from "../train/index.js";
 import type { Dataset, Optimizer } from "../train/index.js";
+import { runLint } from "./lint.js";
+import { readSource } from "./read.js";
 
 type F32 = Float32Array;
 interface TrainableModule {

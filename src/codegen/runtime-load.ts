@@ -1,7 +1,7 @@
-// Loads a generated module in this process: transpiles the TypeScript with
-// `typescript`'s transpileModule (no type check) and imports the JavaScript
-// from a data: URL. Used by `bpc check` and the tests.
-import ts from "typescript";
+// Loads a generated module in this process: strips its types (to-js.ts) and
+// imports the JavaScript from a data: URL. Used by `bpc check`, `bpc demo`
+// and the tests; no Node built-in, so it also runs in a browser.
+import { moduleToJs } from "./to-js.js";
 
 export type FloatArray = Float32Array | Float64Array;
 
@@ -24,13 +24,6 @@ export interface CompiledModule {
   ): { loss: number; grads: Record<string, FloatArray> };
 }
 
-/** Transpiles a module's TypeScript to ES2022 JavaScript. */
-export function transpile(tsSource: string): string {
-  return ts.transpileModule(tsSource, {
-    compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
-  }).outputText;
-}
-
 let loads = 0;
 
 /**
@@ -38,7 +31,7 @@ let loads = 0;
  * own workspaces), even for identical source text.
  */
 export async function loadModule(tsSource: string): Promise<CompiledModule> {
-  const js = `${transpile(tsSource)}\n// instance ${++loads} ${Date.now()}\n`;
-  const url = `data:text/javascript;base64,${Buffer.from(js, "utf8").toString("base64")}`;
+  const js = `${moduleToJs(tsSource)}\n// instance ${++loads} ${Date.now()}\n`;
+  const url = `data:text/javascript;charset=utf-8,${encodeURIComponent(js)}`;
   return (await import(/* @vite-ignore */ url)) as CompiledModule;
 }

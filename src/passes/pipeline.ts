@@ -1,8 +1,7 @@
 // The compiler's pipeline in one place: parse, lower, differentiate, then the
 // simplification passes, repeated until the graph stops shrinking. Each stage
 // is a value that `bpc inspect --stage` can print.
-import { readFileSync } from "node:fs";
-import { BpcError } from "../diag.js";
+import { BpcError, noSpan } from "../diag.js";
 import { lower } from "../frontend/lower/index.js";
 import type { Program } from "../frontend/parser/ast.js";
 import { parse } from "../frontend/parser/parse.js";
@@ -53,12 +52,32 @@ export function compileStages(source: string, file: string, opts: GradOptions & 
   return backEnd(frontEnd(source, file), opts);
 }
 
-/** Differentiates and simplifies a lowered program. */
+/**
+ * The float inputs whose gradients backward returns, from `--input-grads`:
+ * `all`, a comma-separated list, or a list of names. The one place they are
+ * checked against the model: an unknown name or an int input is a BpcError.
+ */
+export function resolveInputGrads(g: Graph, spec: string | readonly string[] | undefined): string[] {
+  if (spec === undefined) return [];
+  const floats = g.inputs.filter((n) => n.dtype === "float").map((n) => n.name as string);
+  if (spec === "all") return floats;
+  const names = typeof spec === "string" ? spec.split(",").map((s) => s.trim()).filter(Boolean) : [...spec];
+  for (const n of names) {
+    const inp = g.inputs.find((x) => x.name === n);
+    if (!inp) {
+      throw new BpcError(`--input-grads: '${n}' is not an input of this model (its inputs: ${g.inputs.map((x) => x.name).join(", ")})`, { ...noSpan, file: g.file });
+    }
+    if (inp.dtype !== "float") throw new BpcError(`--input-grads: '${n}' is an int input; only float inputs have gradients`, inp.span);
+  }
+  return names;
+}
+
+/** Differentiates and simplifies a lowered program, with the input gradients `resolveInputGrads` accepts. */
 export function backEnd(front: { ast: Program; ir: Graph }, opts: GradOptions & { verify?: boolean } = {}): Stages {
   const { ast, ir } = front;
   return deep(ir.file, () => {
     if (opts.verify) verifyGraph(ir);
-    const g = grad(ir, opts);
+    const g = grad(ir, { ...opts, inputGrads: resolveInputGrads(ir, opts.inputGrads) });
     if (opts.verify) verifyGraph(g);
     return { ast, ir, grad: g, opt: simplify(g, opts) };
   });
@@ -80,29 +99,4 @@ function deep<T>(file: string, run: () => T): T {
     }
     throw e;
   }
-}
-
-/** Reads a .bp file as UTF-8 text, with positioned errors for unreadable or non-text files. */
-export function readSource(path: string): string {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : (e as Error).message;
-    throw new BpcError(`cannot read ${path}: ${why}`, { file: path, line: 0, col: 0, endLine: 0, endCol: 0 });
-  }
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    const at = firstInvalidUtf8(bytes);
-    throw new BpcError("file is not UTF-8 text", { file: path, line: at.line, col: at.col, endLine: at.line, endCol: at.col + 1 });
-  }
-}
-
-function firstInvalidUtf8(bytes: Buffer): { line: number; col: number } {
-  const text = new TextDecoder("utf-8").decode(bytes);
-  const bad = text.indexOf("\uFFFD");
-  const lines = text.slice(0, Math.max(0, bad)).split("\n");
-  return { line: lines.length, col: lines[lines.length - 1].length + 1 };
 }

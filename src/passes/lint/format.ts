@@ -4,13 +4,12 @@
  *     span underlined, the affected params and the fix, then a summary line;
  *   - json: the spec's schema, `{"diagnostics": [{"rule", "severity",
  *     "message", "file", "line", "column", "endLine", "endColumn", "params",
- *     "fix"}]}` (columns 1-based, endColumn exclusive, fix a sentence);
+ *     "fix"}]}` (columns 1-based, endColumn exclusive, fix a sentence; line
+ *     0 for a finding about the whole file, such as a rule that failed);
  *   - sarif: SARIF 2.1.0, one run, the rules' metadata in the driver,
  *     locations as regions, mechanical rewrites as `fixes`.
  */
 import { codeFrameColumns } from "@babel/code-frame";
-import { isAbsolute } from "node:path";
-import { pathToFileURL } from "node:url";
 import { createColors } from "picocolors";
 import type { LintDiagnostic, RuleMeta } from "./types.js";
 
@@ -34,7 +33,9 @@ export function formatText(
   for (const d of diags) {
     const s = d.span;
     const sev = d.severity === "error" ? c.red(c.bold("error")) : c.yellow(c.bold("warning"));
-    out.push(`${c.bold(`${s.file}:${s.line}:${s.col}`)}: ${sev}${c.dim(`[${d.rule}]`)}: ${d.message}`);
+    // Line 0: about the whole file (a rule that failed), with no position to show.
+    const at = s.line > 0 ? `${s.file}:${s.line}:${s.col}` : s.file;
+    out.push(`${c.bold(at)}: ${sev}${c.dim(`[${d.rule}]`)}: ${d.message}`);
     const src = sourceOf(sources, s.file);
     if (src !== undefined && s.line > 0) {
       const sameLine = s.endLine === s.line;
@@ -96,10 +97,23 @@ export function formatJson(diags: readonly LintDiagnostic[]): string {
   return JSON.stringify({ diagnostics: diags.map(toJson) }, null, 2) + "\n";
 }
 
-/** A SARIF artifact URI: relative paths as URI references, absolute ones as file: URLs. */
+/**
+ * A SARIF artifact URI: relative paths as URI references, absolute ones
+ * (POSIX, or a Windows drive) as file: URLs, normalised and encoded as Node's
+ * pathToFileURL does, without Node (the linter also runs in a browser).
+ */
 export function artifactUri(file: string): string {
-  if (isAbsolute(file)) return pathToFileURL(file).href;
-  return file.split(/[\\/]/).map(encodeURIComponent).join("/");
+  const drive = /^[A-Za-z]:[\\/]/.test(file);
+  if (!drive && !file.startsWith("/")) return file.split(/[\\/]/).map(encodeURIComponent).join("/");
+  const parts: string[] = [];
+  for (const p of (drive ? file.replace(/\\/g, "/") : file).split("/")) {
+    if (p === "..") parts.pop();
+    else if (p !== "" && p !== ".") parts.push(p);
+  }
+  const url = new URL("file://");
+  // The URL setter leaves these as they are; pathToFileURL encodes them.
+  url.pathname = `/${parts.join("/")}`.replace(/[%\\\n\r\t^|[\]~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`);
+  return url.href;
 }
 
 function region(s: { line: number; col: number; endLine: number; endCol: number }) {
@@ -147,7 +161,7 @@ export function formatSarif(diags: readonly LintDiagnostic[], ruleMeta: readonly
             ruleId: d.rule,
             level: d.severity,
             message: { text: d.message },
-            locations: [{ physicalLocation: { artifactLocation: loc, region: region(d.span) } }],
+            locations: [{ physicalLocation: d.span.line > 0 ? { artifactLocation: loc, region: region(d.span) } : { artifactLocation: loc } }],
             properties: { params: d.params, fix: d.fix.description },
           };
           const idx = ruleIndex.get(d.rule);

@@ -7,12 +7,15 @@
  * recurrence analysis) are computed once per model in a LintContext.
  *
  *   lint(graph, source)                    -> diagnostics of one model
- *   runLint(files, format, { color })      -> what `bpc lint` prints, and its exit code
+ *   lintSource(source, file)               -> the same, from source text
  *   formatText / formatJson / formatSarif  -> the three output formats
+ *
+ * A rule that throws does not hide its failure: it becomes an error-level
+ * `internal` diagnostic naming the rule, and the other rules still run.
+ * `bpc lint` (src/cli/lint.ts) reads the files and sets the exit code.
  */
-import { BpcError, formatDiagnostic } from "../../diag.js";
 import type { Graph } from "../../ir/types.js";
-import { frontEnd, readSource } from "../pipeline.js";
+import { frontEnd } from "../pipeline.js";
 import { clipBeforeLoss } from "./clip-before-loss.js";
 import { LintContext } from "./context.js";
 import { deadRelu } from "./dead-relu.js";
@@ -82,17 +85,40 @@ export function lint(graph: Graph, source: string): LintDiagnostic[] {
   return lintCounted(graph, source).diagnostics;
 }
 
-/** `lint`, and how many findings `# lint: allow` comments silenced. */
-export function lintCounted(graph: Graph, source: string): { diagnostics: LintDiagnostic[]; silenced: number } {
+/** A rule that threw, and what it threw. */
+export interface RuleCrash {
+  rule: string;
+  error: unknown;
+}
+
+/** The finding that stands for a rule that threw: its findings are missing, and the user must know. */
+function crashDiagnostic(crash: RuleCrash, file: string): LintDiagnostic {
+  const why = crash.error instanceof Error ? crash.error.message : String(crash.error);
+  return {
+    rule: "internal",
+    severity: "error",
+    message: `the rule '${crash.rule}' failed on this model, so its findings are missing: ${why}`,
+    span: { file, line: 0, col: 0, endLine: 0, endCol: 0 },
+    params: [],
+    fix: { description: "this is a bug in bpc, please report it with this model; the other rules ran" },
+  };
+}
+
+/**
+ * `lint`, how many findings `# lint: allow` comments silenced, and the rules
+ * that threw (each also an `internal` diagnostic; `error` keeps the stack).
+ */
+export function lintCounted(graph: Graph, source: string): { diagnostics: LintDiagnostic[]; silenced: number; crashes: RuleCrash[] } {
   const ctx = new LintContext(graph, source);
   const found: LintDiagnostic[] = [];
+  const crashes: RuleCrash[] = [];
   for (const rule of RULES) {
     try {
       found.push(...rule.run(ctx));
-    } catch (e) {
-      // A rule that cannot analyse an unusual model stays silent rather than
-      // take the other rules down with it; tests run with BPC_LINT_STRICT=1.
-      if (process.env.BPC_LINT_STRICT) throw e;
+    } catch (error) {
+      // One rule's failure must not take the others down, nor go unseen.
+      crashes.push({ rule: rule.meta.id, error });
+      found.push(crashDiagnostic(crashes[crashes.length - 1], graph.file));
     }
   }
   const allow = allowances(source);
@@ -114,52 +140,10 @@ export function lintCounted(graph: Graph, source: string): { diagnostics: LintDi
   const diagnostics = [...merged.values()].sort(
     (a, b) => a.span.line - b.span.line || a.span.col - b.span.col || (rank.get(a.rule) ?? 0) - (rank.get(b.rule) ?? 0),
   );
-  return { diagnostics, silenced: silenced.size };
+  return { diagnostics, silenced: silenced.size, crashes };
 }
 
-export interface LintRun {
-  /** What to print on stdout. */
-  output: string;
-  /** 0: clean or warnings only; 1: an error-level diagnostic; 2: a file could not be read or compiled. */
-  exitCode: number;
-  /** Positioned messages for files that could not be linted (for stderr). */
-  errors: string;
-  diagnostics: LintDiagnostic[];
-}
-
-/** `bpc lint FILE... --format F`: reads, compiles and lints each file. */
-export function runLint(files: string[], format: "text" | "json" | "sarif", opts: { color: boolean }): LintRun {
-  const diagnostics: LintDiagnostic[] = [];
-  const sources = new Map<string, string>();
-  const errors: string[] = [];
-  const notes: string[] = [];
-  let failed = 0;
-  let silenced = 0;
-  for (const file of files) {
-    let source: string | undefined;
-    try {
-      source = readSource(file);
-      sources.set(file, source);
-      notes.push(...unknownAllowances(source, file));
-      const { ir } = frontEnd(source, file);
-      const found = lintCounted(ir, source);
-      diagnostics.push(...found.diagnostics);
-      silenced += found.silenced;
-    } catch (e) {
-      if (!(e instanceof BpcError)) throw e;
-      failed++;
-      for (const d of e.diagnostics) errors.push(formatDiagnostic(d, source, opts.color));
-    }
-  }
-  const output =
-    format === "json"
-      ? formatJson(diagnostics)
-      : format === "sarif"
-        ? formatSarif(diagnostics, RULE_META)
-        : failed === files.length
-          ? ""
-          : formatText(diagnostics, sources, { color: opts.color, files: files.length - failed, silenced });
-  const exitCode = errors.length ? 2 : diagnostics.some((d) => d.severity === "error") ? 1 : 0;
-  const stderr = [...notes, ...errors];
-  return { output, exitCode, errors: stderr.length ? stderr.join("\n\n") + "\n" : "", diagnostics };
+/** Compiles and lints one model's source text (`file` names it in spans); a compile error throws a BpcError. */
+export function lintSource(source: string, file: string): { diagnostics: LintDiagnostic[]; silenced: number; crashes: RuleCrash[] } {
+  return lintCounted(frontEnd(source, file).ir, source);
 }

@@ -4,9 +4,10 @@ import { writeFileSync } from "node:fs";
 import { extname } from "node:path";
 import { BpcError, noSpan } from "../diag.js";
 import type { GradOptions } from "../passes/autodiff.js";
-import { compileStages, readSource } from "../passes/pipeline.js";
-import { toDot } from "./dot.js";
-import { renderSvg } from "./svg.js";
+import { compileStages } from "../passes/pipeline.js";
+import { toDot } from "../viz/dot.js";
+import { renderSvg } from "../viz/svg.js";
+import { readSource } from "./read.js";
 
 /**
  * Compiles FILE and draws its simplified forward + backward graph.

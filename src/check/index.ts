@@ -1,5 +1,6 @@
-// `bpc check`: the compiled backward against central finite differences of
-// the compiled forward, in f64, at a seeded random point. Symbolic dims are
+// The gradient check behind `bpc check`: the compiled backward against
+// central finite differences of the compiled forward, in f64, at a seeded
+// random point. Symbolic dims are
 // set to small sizes; float inputs are drawn from their hints, int inputs
 // from their ranges. stop_gradient values are frozen at the point for the
 // finite differences, as its definition says (identity forward, constant for
@@ -9,7 +10,7 @@ import { BpcError } from "../diag.js";
 import { loadModule } from "../codegen/runtime-load.js";
 import type { Graph, Node } from "../ir/types.js";
 import { grad } from "../passes/autodiff.js";
-import { compileStages, frontEnd, simplify } from "../passes/pipeline.js";
+import { compileStages, frontEnd, resolveInputGrads, simplify } from "../passes/pipeline.js";
 import { mapGraph } from "../passes/rewrite.js";
 import { rng } from "../train/data.js";
 
@@ -190,10 +191,10 @@ export interface CheckReport {
   notes: string[];
 }
 
-/** `bpc check`: every param and float input of a .bp source. */
+/** `bpc check`: every param and float input of a .bp source (`file` names it in messages). */
 export async function checkFile(source: string, file: string, opts: { seed: number; tolerance: number }): Promise<CheckReport> {
   const { ir } = frontEnd(source, file);
-  const names = ir.inputs.filter((n) => n.dtype === "float").map((n) => n.name as string);
+  const names = resolveInputGrads(ir, "all");
   const st = compileStages(source, file, { inputGrads: names });
   const mod = await load(st.opt, names);
   const notes: string[] = [];
