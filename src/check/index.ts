@@ -1,24 +1,25 @@
 // The gradient check behind `bpc check`: the compiled backward against
-// central finite differences of the compiled forward, in f64, at a seeded
-// random point. Symbolic dims are
+// central finite differences of the model's loss, in f64, at a seeded random
+// point. The loss is evaluated through the op table's float64 references
+// (the linter's evaluator, src/passes/lint/sample.ts), not by the compiled
+// forward, so the check does not trust the code it checks. Symbolic dims are
 // set to small sizes; float inputs are drawn from their hints, int inputs
-// from their ranges. stop_gradient values are frozen at the point for the
-// finite differences, as its definition says (identity forward, constant for
-// differentiation).
+// from the ranges their readers accept (src/passes/lint/hints.ts).
+// stop_gradient values are held at the point for the finite differences, as
+// its definition says (identity forward, constant for differentiation).
 import { emitModule } from "../codegen/emit.js";
-import { BpcError } from "../diag.js";
 import { loadModule } from "../codegen/runtime-load.js";
-import type { Graph, Node } from "../ir/types.js";
-import { grad } from "../passes/autodiff.js";
-import { compileStages, frontEnd, resolveInputGrads, simplify } from "../passes/pipeline.js";
-import { mapGraph } from "../passes/rewrite.js";
-import { rng } from "../train/data.js";
+import { rng } from "../ir/random.js";
+import type { Tensor as Values } from "../ir/tensor.js";
+import type { Dim, Graph, Node } from "../ir/types.js";
+import { intRanges, sampleInput } from "../passes/lint/hints.js";
+import { Evaluator } from "../passes/lint/sample.js";
+import { backEnd, frontEnd, resolveInputGrads } from "../passes/pipeline.js";
 
 type Tensor = Float64Array | Float32Array | Int32Array;
 /** The parts of a compiled module the check uses. */
 export interface CheckableModule {
   init(seed?: number): Record<string, Float64Array | Float32Array>;
-  forward(params: never, inputs: never): { loss: number };
   backward(params: never, inputs: never): { loss: number; grads: Record<string, Float64Array | Float32Array> };
 }
 
@@ -30,117 +31,52 @@ export interface CheckRow {
   maxAbsError: number;
 }
 
-function normal(r: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
+/** The size every symbolic dim gets. */
+const SYM_SIZE = 3;
 
-/** Every node of the graph, loop bodies included. */
-function allNodes(nodes: readonly Node[], out: Node[] = []): Node[] {
-  for (const n of nodes) {
-    out.push(n);
-    if (n.body) allNodes(n.body.nodes, out);
-  }
-  return out;
-}
-
-/**
- * The values an int input may take: its hint, cut to what the ops reading it
- * accept (labels below the classes of cross_entropy, indices below the size of
- * the axis that pick, one_hot or xs[i] index), with symbolic dims at `symSize`.
- * `by` names the op that cut the hint, if one did.
- */
-export function intRanges(g: Graph, symSize = 3): Map<Node, { lo: number; top: number; by?: string }> {
-  const size = (d: number | string): number => (typeof d === "number" ? d : symSize);
-  const readers = new Map<Node, { node: Node; k: number }[]>();
-  for (const n of allNodes(g.nodes)) n.inputs.forEach((x, k) => readers.set(x, [...(readers.get(x) ?? []), { node: n, k }]));
-  // The smallest bound the readers of an int value put on it (views pass their readers' bounds on).
-  const bound = (v: Node, seen = new Set<Node>()): { top: number; by?: string } => {
-    let best: { top: number; by?: string } = { top: Infinity };
-    if (seen.has(v)) return best;
-    seen.add(v);
-    for (const { node: m, k } of readers.get(v) ?? []) {
-      let b: { top: number; by?: string } = { top: Infinity };
-      const at = `${m.op} at line ${m.span.line}`;
-      if (m.op === "cross_entropy" && k === 1) b = { top: size(m.inputs[0].shape[m.inputs[0].shape.length - 1]), by: at };
-      else if (m.op === "pick" && k === 1) b = { top: size(m.inputs[0].shape[1]), by: at };
-      else if (m.op === "one_hot" && k === 0) b = { top: m.attrs.n as number, by: at };
-      else if (m.op === "index" && k === 1) b = { top: size(m.inputs[0].shape[0]), by: `the index at line ${m.span.line}` };
-      else if ((m.op === "index" && k === 0) || m.op === "reshape" || m.op === "slice" || m.op === "transpose") b = bound(m, seen);
-      if (b.top < best.top) best = b;
-    }
-    return best;
-  };
-  const out = new Map<Node, { lo: number; top: number; by?: string }>();
-  for (const n of g.inputs) {
-    if (n.dtype !== "int") continue;
-    const range = n.attrs.range as number[] | undefined;
-    const [lo, hi] = range ?? [0, 1];
-    const hintTop = n.attrs.rangeClosed ? hi + 1 : hi;
-    const b = bound(n);
-    const top = Math.min(hintTop, b.top);
-    if (top <= lo) {
-      throw new BpcError(
-        `the values of ${n.name} hinted ${range ? `in [${lo}, ${hi}${n.attrs.rangeClosed ? "]" : ")"}` : "(no hint: [0, 1))"} leave none that ${b.by ?? "its readers"} accepts (below ${b.top})`,
-        n.span,
-        [`declare the range the model accepts, for example 'in [0, ${b.top})'`],
-      );
-    }
-    out.set(n, top < hintTop ? { lo, top, by: b.by } : { lo, top });
-  }
-  return out;
-}
-
-/** Sample inputs for the graph's inputs, with each symbolic dim set to `symSize`. */
-export function sampleInputs(g: Graph, seed: number, symSize = 3): Record<string, Tensor> {
-  const r = rng(seed ^ 0x5eed);
+/** Inputs for the graph at the seeded point, each symbolic dim set to SYM_SIZE. */
+export function sampleInputs(g: Graph, seed: number): Record<string, Tensor> {
+  const next = rng(seed, -2);
+  const ints = intRanges(g, SYM_SIZE);
   const out: Record<string, Tensor> = {};
-  const ints = intRanges(g, symSize);
   for (const n of g.inputs) {
-    const size = n.shape.reduce<number>((p, d) => p * (typeof d === "number" ? d : symSize), 1);
-    const range = n.attrs.range as number[] | undefined;
-    if (n.dtype === "int") {
-      const { lo, top } = ints.get(n) as { lo: number; top: number };
-      out[n.name as string] = Int32Array.from({ length: size }, () => lo + Math.floor(r() * Math.max(1, top - lo)));
-      continue;
-    }
-    const a = new Float64Array(size);
-    const dist = n.attrs.dist as string | undefined;
-    const args = (n.attrs.distArgs as number[] | undefined) ?? [];
-    for (let i = 0; i < size; i++) {
-      if (range) a[i] = range[0] + r() * (range[1] - range[0]);
-      else if (dist === "uniform") a[i] = args[0] + r() * (args[1] - args[0]);
-      else if (dist === "const") a[i] = args[0];
-      else a[i] = (args[0] ?? 0) + (args[1] ?? 1) * normal(r);
-    }
-    out[n.name as string] = a;
+    const t = sampleInput(n, n.shape.map((d) => (typeof d === "number" ? d : SYM_SIZE)), next, ints);
+    out[n.name as string] = n.dtype === "int" ? Int32Array.from(t.data) : t.data;
   }
   return out;
 }
 
-/** Given the point, the loss function to difference (called before any perturbation). */
-type LossAt = (
-  params: Record<string, Tensor>,
-  inputs: Record<string, Tensor>,
-) => (params: Record<string, Tensor>, inputs: Record<string, Tensor>) => number;
-
 /**
- * Compares `mod.backward` with central differences of the loss that `lossAt`
- * builds at the seeded point (by default `mod.forward`'s loss).
+ * The model's loss as a function of the (mutable) arrays at the point,
+ * evaluated through the op table; stop_gradient values outside loops are held
+ * at their values at the point.
  */
-export function checkGradients(
-  mod: CheckableModule,
-  g: Graph,
-  opts: { seed: number; tolerance: number; perTensor?: number },
-  lossAt?: LossAt,
-): CheckRow[] {
-  const r = rng(opts.seed);
+function lossFunction(g: Graph, params: Record<string, Tensor>, inputs: Record<string, Tensor>): () => number {
+  const dims = new Map(g.dims.filter((d) => d.value === null).map((d) => [d.name, SYM_SIZE]));
+  const shape = (n: Node): number[] => n.shape.map((d: Dim) => (typeof d === "number" ? d : SYM_SIZE));
+  const view = (n: Node, a: Tensor): Values => ({ shape: shape(n), data: a instanceof Float64Array ? a : Float64Array.from(a) });
+  const p = new Map(g.params.map((n) => [n, view(n, params[n.name as string])]));
+  const x = new Map(g.inputs.map((n) => [n, view(n, inputs[n.name as string])]));
+  const forward: Graph = { ...g, nodes: g.nodes.filter((n) => n.phase === "fwd") };
+  const run = (override?: Map<Node, (v: Values) => Values>): Evaluator => {
+    const ev = new Evaluator(forward, dims, p, x, { override });
+    ev.run();
+    return ev;
+  };
+  const frozen = forward.nodes.filter((n) => n.op === "stop_gradient");
+  const at = run();
+  const held = new Map(frozen.map((n) => [n, () => at.get(n)] as const));
+  return () => run(held).get(g.loss).data[0];
+}
+
+/** Compares `mod.backward` with central differences of the model's loss at the seeded point. */
+export function checkGradients(mod: CheckableModule, g: Graph, opts: { seed: number; tolerance: number; perTensor?: number }): CheckRow[] {
+  const r = rng(opts.seed, -3);
   const params = mod.init(opts.seed);
   const inputs = sampleInputs(g, opts.seed);
-  const loss = lossAt ? lossAt(params, inputs) : (p: typeof params, i: typeof inputs) => mod.forward(p as never, i as never).loss;
-  const call = (): number => loss(params, inputs);
-  // Central differences resolve gradients down to about 1e-11 of the loss's
-  // scale; below 1e-6 of it a gradient counts as zero.
-  const floor = 1e-6 * Math.max(1, Math.abs(call()));
+  // Float32 params (an f32 module) are differenced in float64.
+  for (const k of Object.keys(params)) params[k] = Float64Array.from(params[k]);
+  const call = lossFunction(g, params, inputs);
   const { grads } = mod.backward(params as never, inputs as never);
   const analytic = Object.fromEntries(Object.entries(grads).map(([k, v]) => [k, Float64Array.from(v)]));
   const rows: CheckRow[] = [];
@@ -165,25 +101,35 @@ export function checkGradients(
     let maxAbs = 0;
     for (const i of picks) {
       const x = t.arr[i];
+      let size = 0;
+      const central = (h: number): number => {
+        t.arr[i] = x + h;
+        const up = call();
+        t.arr[i] = x - h;
+        const down = call();
+        t.arr[i] = x;
+        size = Math.max(size, Math.abs(up), Math.abs(down));
+        return (up - down) / (2 * h);
+      };
       const h = 1e-5 * Math.max(1, Math.abs(x));
-      t.arr[i] = x + h;
-      const up = call();
-      t.arr[i] = x - h;
-      const down = call();
-      t.arr[i] = x;
-      const numeric = (up - down) / (2 * h);
+      const d1 = central(h);
+      const d2 = central(h / 2);
+      // Richardson extrapolation cancels the h² term of the truncation error.
+      const numeric = (4 * d2 - d1) / 3;
+      // What the differences cannot resolve: the two estimates differ by
+      // their truncation and round-off errors, and round-off grows with the
+      // magnitude of the terms the loss sums (not with the loss itself), so
+      // it is measured; it is never below a few ulps of the loss over h. An
+      // error within it is not counted.
+      const unresolved = Math.max(3 * Math.abs(d1 - d2), (8 * Number.EPSILON * size) / h);
       const abs = Math.abs(numeric - a[i]);
-      const rel = abs / Math.max(Math.abs(numeric), Math.abs(a[i]), 1e-3 * scale, floor);
+      const rel = Math.max(0, abs - unresolved) / Math.max(Math.abs(numeric), Math.abs(a[i]), 1e-3 * scale, Number.MIN_VALUE);
       maxRel = Math.max(maxRel, rel);
       maxAbs = Math.max(maxAbs, abs);
     }
     rows.push({ tensor: t.name, kind: t.kind, checked: picks.size, maxRelError: maxRel, maxAbsError: maxAbs });
   }
   return rows;
-}
-
-async function load(g: Graph, inputGrads: string[]): Promise<CheckableModule> {
-  return (await loadModule(await emitModule(g, { precision: "f64", inputGrads }))) as unknown as CheckableModule;
 }
 
 export interface CheckReport {
@@ -193,54 +139,29 @@ export interface CheckReport {
 
 /** `bpc check`: every param and float input of a .bp source (`file` names it in messages). */
 export async function checkFile(source: string, file: string, opts: { seed: number; tolerance: number }): Promise<CheckReport> {
-  const { ir } = frontEnd(source, file);
-  const names = resolveInputGrads(ir, "all");
-  const st = compileStages(source, file, { inputGrads: names });
-  const mod = await load(st.opt, names);
+  const front = frontEnd(source, file);
+  const names = resolveInputGrads(front.ir, "all");
+  const st = backEnd(front, { inputGrads: names });
+  const mod = (await loadModule(await emitModule(st.opt, { precision: "f64", inputGrads: names }))) as unknown as CheckableModule;
   const notes: string[] = [];
-  const frozen = ir.nodes.filter((n) => n.op === "stop_gradient");
-  const inLoops = ir.nodes.some((n) => n.body?.nodes.some((x) => x.op === "stop_gradient"));
-  if (inLoops) notes.push("stop_gradient inside a loop is not frozen for the finite differences: expect differences there");
-  if (containsOp(ir.nodes, "clip_grad")) {
+  const frozen = st.ir.nodes.filter((n) => n.op === "stop_gradient").length;
+  if (st.ir.nodes.some((n) => n.body?.nodes.some((x) => x.op === "stop_gradient"))) {
+    notes.push("stop_gradient inside a loop is not frozen for the finite differences: expect differences there");
+  }
+  if (containsOp(st.ir.nodes, "clip_grad")) {
     notes.push("clip_grad clips the gradient on purpose: where it clips, backward differs from finite differences");
   }
-  let lossAt: LossAt | undefined;
-  if (frozen.length) {
-    // Probe the stop_gradient values at the point, then differentiate a copy
-    // of the model in which they are inputs held at those values.
-    const probeGraph: Graph = { ...ir, outputs: [...ir.outputs, ...frozen.map((n, k) => ({ name: `__frozen${k}`, node: n }))] };
-    const probe = await load(simplify(grad(probeGraph)), []);
-    const extra: Node[] = [];
-    const fdGraph = mapGraph(ir, {
-      rule: (b, n) => {
-        const k = frozen.indexOf(n);
-        if (k < 0) return null;
-        const input = b.source("input", { name: `__frozen${k}` }, n.shape, "float");
-        input.name = `__frozen${k}`;
-        extra.push(input);
-        return input;
-      },
-    });
-    const fd = await load(simplify(grad({ ...fdGraph, inputs: [...fdGraph.inputs, ...extra] })), []);
-    lossAt = (p0, i0) => {
-      const out = probe.forward(p0 as never, i0 as never) as unknown as Record<string, number | Float64Array>;
-      const held: Record<string, Tensor> = {};
-      frozen.forEach((_, k) => {
-        const v = out[`__frozen${k}`];
-        held[`__frozen${k}`] = typeof v === "number" ? Float64Array.of(v) : Float64Array.from(v);
-      });
-      return (p, i) => fd.forward(p as never, { ...i, ...held } as never).loss;
-    };
-    notes.push(`${frozen.length} stop_gradient value${frozen.length > 1 ? "s" : ""} held constant for the finite differences`);
-  }
-  for (const [n, r] of intRanges(st.opt)) {
+  if (frozen) notes.push(`${frozen} stop_gradient value${frozen > 1 ? "s" : ""} held constant for the finite differences`);
+  for (const [n, r] of intRanges(st.opt, SYM_SIZE)) {
     if (r.by) notes.push(`${n.name} drawn from [${r.lo}, ${r.top}), the part of its hint that ${r.by} accepts`);
   }
-  const loss = mod.forward(mod.init(opts.seed) as never, sampleInputs(st.opt, opts.seed) as never).loss;
+  const rows = checkGradients(mod, st.opt, opts);
+  const params = mod.init(opts.seed);
+  const loss = lossFunction(st.ir, params, sampleInputs(st.ir, opts.seed))();
   if (Math.abs(loss) > 1e10) {
     notes.push(`the loss is ${loss.toExponential(2)} at this point: finite differences of a number this large cannot resolve small gradients`);
   }
-  return { rows: checkGradients(mod, st.opt, opts, lossAt), notes };
+  return { rows, notes };
 }
 
 function containsOp(nodes: readonly Node[], op: string): boolean {
