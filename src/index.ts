@@ -11,6 +11,6 @@ export type { Graph, Node, Shape, Dim } from "./ir/types.js";
 export { emitModule } from "./codegen/emit.js";
 export { moduleToJs } from "./codegen/to-js.js";
 export { loadModule, type CompiledModule } from "./codegen/runtime-load.js";
-export { lint, lintSource, formatJson, formatSarif, formatText, RULE_META, type LintDiagnostic } from "./passes/lint/index.js";
+export { lint, lintSource, formatJson, formatSarif, formatText, RULE_META, type LintDiagnostic } from "./lint/index.js";
 export { checkFile, checkGradients, formatCheck, type CheckReport, type CheckRow } from "./check/index.js";
 export { countFlops } from "./ir/flops.js";

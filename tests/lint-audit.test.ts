@@ -3,7 +3,7 @@
 // contract (and, for the numbers, against a numpy simulation of the same model).
 // The comments below say what was observed before the fix and what changed.
 import { describe, expect, it } from "vitest";
-import type { LintDiagnostic } from "../src/passes/lint/index.js";
+import type { LintDiagnostic } from "../src/lint/index.js";
 import { frontEnd } from "../src/passes/pipeline.js";
 import { lint } from "./helpers/lint.js";
 
@@ -78,7 +78,7 @@ describe("exploding-gradient", () => {
   // own measurement does) gives ≈ 0.67 per step, i.e. ≈ 4e-18 over 100 steps:
   // the gradient shrinks, it does not explode.
   //
-  // Cause: src/passes/lint/context.ts samples the model only when one forward
+  // Cause: src/lint/context.ts samples the model only when one forward
   // pass fits SAMPLE_BUDGET = 3e6 multiply-adds (T·3·(D·H + H·H) = 7.4e6 here),
   // so `ctx.small` is null, recurrence.ts `measure()` returns null, and
   // exploding-gradient.ts falls back to the upper bound alone. That bound adds

@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { runLint } from "../src/cli/lint.js";
-import { formatJson, formatSarif, formatText, RULE_META } from "../src/passes/lint/index.js";
+import { formatJson, formatSarif, formatText, RULE_META } from "../src/lint/index.js";
 import { frontEnd } from "../src/passes/pipeline.js";
 import { lint } from "./helpers/lint.js"; // a rule that throws fails the test
 

@@ -5,7 +5,7 @@
 // positive is a failing test).
 import { describe, expect, it } from "vitest";
 import { frontEnd } from "../src/passes/pipeline.js";
-import { RULE_META, type LintDiagnostic } from "../src/passes/lint/index.js";
+import { RULE_META, type LintDiagnostic } from "../src/lint/index.js";
 import { lint } from "./helpers/lint.js"; // a rule that throws fails the test
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";

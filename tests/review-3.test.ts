@@ -5,7 +5,7 @@
 // Each test failed at the reviewed HEAD (ffb36f5) and passes since the fix that
 // followed; its comment says where the bug came from.
 import { describe, expect, it } from "vitest";
-import type { LintDiagnostic } from "../src/passes/lint/index.js";
+import type { LintDiagnostic } from "../src/lint/index.js";
 import { frontEnd } from "../src/passes/pipeline.js";
 import { compileSource } from "./helpers/compile.js";
 import { lint } from "./helpers/lint.js";

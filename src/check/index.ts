@@ -1,10 +1,10 @@
 // The gradient check behind `bpc check`: the compiled backward against
 // central finite differences of the model's loss, in f64, at a seeded random
 // point. The loss is evaluated through the op table's float64 references
-// (the linter's evaluator, src/passes/lint/sample.ts), not by the compiled
+// (the linter's evaluator, src/lint/sample.ts), not by the compiled
 // forward, so the check does not trust the code it checks. Symbolic dims are
 // set to small sizes; float inputs are drawn from their hints, int inputs
-// from the ranges their readers accept (src/passes/lint/hints.ts).
+// from the ranges their readers accept (src/lint/hints.ts).
 // stop_gradient values are held at the point for the finite differences, as
 // its definition says (identity forward, constant for differentiation).
 import { emitModule } from "../codegen/emit.js";
@@ -12,8 +12,8 @@ import { loadModule } from "../codegen/runtime-load.js";
 import { rng } from "../ir/random.js";
 import type { Tensor as Values } from "../ir/tensor.js";
 import type { Dim, Graph, Node } from "../ir/types.js";
-import { intRanges, sampleInput } from "../passes/lint/hints.js";
-import { Evaluator } from "../passes/lint/sample.js";
+import { intRanges, sampleInput } from "../lint/hints.js";
+import { Evaluator } from "../lint/sample.js";
 import { backEnd, frontEnd, resolveInputGrads } from "../passes/pipeline.js";
 
 type Tensor = Float64Array | Float32Array | Int32Array;

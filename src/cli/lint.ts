@@ -1,7 +1,7 @@
 // `bpc lint FILE... --format F`: reads each file, lints it with the library
-// (src/passes/lint), and decides what is printed where and the exit code.
+// (src/lint), and decides what is printed where and the exit code.
 import { BpcError, formatDiagnostic } from "../diag.js";
-import { formatJson, formatSarif, formatText, lintSource, RULE_META, unknownAllowances, type LintDiagnostic } from "../passes/lint/index.js";
+import { formatJson, formatSarif, formatText, lintSource, RULE_META, unknownAllowances, type LintDiagnostic } from "../lint/index.js";
 import { readSource } from "./read.js";
 
 export interface LintRun {

@@ -10,11 +10,11 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { runLint } from "../../src/cli/lint.js";
 import { frontEnd } from "../../src/passes/pipeline.js";
-import { lintCounted } from "../../src/passes/lint/index.js";
+import { lintCounted } from "../../src/lint/index.js";
 import { BIN } from "../helpers/cli.js";
 
-vi.mock("../../src/passes/lint/saturation.js", async (importOriginal) => {
-  const real = await importOriginal<typeof import("../../src/passes/lint/saturation.js")>();
+vi.mock("../../src/lint/saturation.js", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../../src/lint/saturation.js")>();
   return {
     ...real,
     saturation: {
@@ -95,7 +95,7 @@ describe("a rule that throws, in the built binary", () => {
       join(dir, "hooks.mjs"),
       `export async function load(url, context, next) {
         const r = await next(url, context);
-        if (!url.endsWith("/dist/src/passes/lint/saturation.js")) return r;
+        if (!url.endsWith("/dist/src/lint/saturation.js")) return r;
         return { ...r, source: String(r.source) + "\\nsaturation.run = () => { throw new RangeError('boom'); };\\n" };
       }\n`,
     );

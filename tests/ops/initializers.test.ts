@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { INIT_NAMES, initializer } from "../../src/ir/init.js";
 import { gauss, mulberry32, rng, RANDOM_SOURCE } from "../../src/ir/random.js";
-import { sampleParam } from "../../src/passes/lint/sample.js";
+import { sampleParam } from "../../src/lint/sample.js";
 import { loadModule } from "../../src/codegen/runtime-load.js";
 import { compileSource } from "../helpers/compile.js";
 

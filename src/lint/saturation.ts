@@ -21,8 +21,8 @@
  * of the initializer when the init is the cause). Span: the activation call.
  * Params: those whose gradient passes through the unit.
  */
-import { OPS, type OpKind } from "../../ir/ops.js";
-import type { Node } from "../../ir/types.js";
+import { OPS, type OpKind } from "../ir/ops.js";
+import type { Node } from "../ir/types.js";
 import { LintContext, fraction, listText, pct, summarize } from "./context.js";
 import { explain } from "./explain.js";
 import { fmt } from "./stats.js";

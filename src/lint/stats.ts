@@ -21,13 +21,13 @@
  * sources (src/ir/init.ts, ./hints.ts) and iterates loop bodies.
  */
 
-import { initializer } from "../../ir/init.js";
-import { isUnsupported, OPS } from "../../ir/ops.js";
-import { hull, iv, REAL, sameInterval, type Interval, type Moments } from "../../ir/ranges.js";
-import type { Dim, Graph, Node } from "../../ir/types.js";
+import { initializer } from "../ir/init.js";
+import { isUnsupported, OPS } from "../ir/ops.js";
+import { hull, iv, REAL, sameInterval, type Interval, type Moments } from "../ir/ranges.js";
+import type { Dim, Graph, Node } from "../ir/types.js";
 import { inputInterval, inputMoments } from "./hints.js";
 
-export { REAL, reachesZero, gaussianMap, matmulMoments, type Interval, type Moments } from "../../ir/ranges.js";
+export { REAL, reachesZero, gaussianMap, matmulMoments, type Interval, type Moments } from "../ir/ranges.js";
 export { inputInterval, inputMoments } from "./hints.js";
 
 export function showInterval(i: Interval): string {

@@ -1,6 +1,6 @@
 // The linter's data types: a diagnostic, its fix, a rule's metadata, and the
 // shape of a rule (a function from the shared analyses to diagnostics).
-import type { Span } from "../../diag.js";
+import type { Span } from "../diag.js";
 import type { LintContext } from "./context.js";
 
 export type Severity = "error" | "warning";

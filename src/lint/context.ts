@@ -3,10 +3,10 @@
  * each computed once and only when a rule asks for it (gradient paths,
  * intervals, closed-form moments, the seeded Monte Carlo sample).
  */
-import { BpcError, type Span } from "../../diag.js";
-import { OPS } from "../../ir/ops.js";
-import { EvalError } from "../../ir/tensor.js";
-import type { Graph, Node } from "../../ir/types.js";
+import { BpcError, type Span } from "../diag.js";
+import { OPS } from "../ir/ops.js";
+import { EvalError } from "../ir/tensor.js";
+import type { Graph, Node } from "../ir/types.js";
 import { analyzeFlow, type Flow } from "./flow.js";
 import { Evaluator, draw, forwardCost, type Draw, type Tensor } from "./sample.js";
 import { fmt, intervals, moments, type Interval, type Moments } from "./stats.js";

@@ -20,12 +20,12 @@
  * renormalising the difference every step (a Lyapunov exponent); its growth
  * over T steps is what a gradient through the loop sees at init.
  */
-import { initializer } from "../../ir/init.js";
-import { isUnsupported, OPS } from "../../ir/ops.js";
-import { Rng } from "../../ir/random.js";
-import type { Dim, Node } from "../../ir/types.js";
+import { initializer } from "../ir/init.js";
+import { isUnsupported, OPS } from "../ir/ops.js";
+import { Rng } from "../ir/random.js";
+import type { Dim, Node } from "../ir/types.js";
 import type { LintContext } from "./context.js";
-import { REAL } from "../../ir/ranges.js";
+import { REAL } from "../ir/ranges.js";
 import { sampleParam, type Tensor } from "./sample.js";
 
 /** The assumed loop length when the count is a symbolic dim. */

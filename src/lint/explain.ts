@@ -3,7 +3,7 @@
  * pre-activation's spread comes from (the layer's input, its fan-in, the
  * weight's initializer, the bias), and what to change.
  */
-import type { Node } from "../../ir/types.js";
+import type { Node } from "../ir/types.js";
 import { LintContext, summarize } from "./context.js";
 import { fmt, initMoments, matmulMoments, type Moments } from "./stats.js";
 

@@ -3,19 +3,19 @@
  *
  * Params are drawn by their initializers exactly as the compiled module's
  * `init(seed)` draws them (src/ir/init.ts, one stream per param), inputs from
- * their hints (src/passes/lint/hints.ts), symbolic dims are bound to a small
+ * their hints (src/lint/hints.ts), symbolic dims are bound to a small
  * size, and every op runs through its entry's float64 reference `eval` (the
  * op table; a generated test holds `eval` to the compiled module). Values of
  * watched nodes are recorded (every step of a loop), and a node's value can
  * be overridden (the clip-before-loss direction test).
  */
-import { initializer } from "../../ir/init.js";
-import { OPS } from "../../ir/ops.js";
-import { rng } from "../../ir/random.js";
-import { EvalError, numel, scalarTensor, tensor, type Tensor } from "../../ir/tensor.js";
-import type { Dim, Graph, Node } from "../../ir/types.js";
+import { initializer } from "../ir/init.js";
+import { OPS } from "../ir/ops.js";
+import { rng } from "../ir/random.js";
+import { EvalError, numel, scalarTensor, tensor, type Tensor } from "../ir/tensor.js";
+import type { Dim, Graph, Node } from "../ir/types.js";
 import { intRanges, sampleInput } from "./hints.js";
-import { nodeFlops } from "../../ir/flops.js";
+import { nodeFlops } from "../ir/flops.js";
 
 export { EvalError, type Tensor };
 

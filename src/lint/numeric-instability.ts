@@ -22,8 +22,8 @@
  *
  * Span: the log, sqrt or division. Params: those the argument depends on.
  */
-import { OPS } from "../../ir/ops.js";
-import type { Node } from "../../ir/types.js";
+import { OPS } from "../ir/ops.js";
+import type { Node } from "../ir/types.js";
 import { LintContext, callParts, listText } from "./context.js";
 import { reachesZero, showInterval } from "./stats.js";
 import type { Fix, LintDiagnostic, Rule } from "./types.js";

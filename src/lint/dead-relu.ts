@@ -20,7 +20,7 @@
  * else leaky_relu. Span: the relu call. Params: those upstream of z, or, when
  * none, the ones multiplying the relu's output.
  */
-import type { Node } from "../../ir/types.js";
+import type { Node } from "../ir/types.js";
 import { LintContext, fraction, listText, pct, summarize } from "./context.js";
 import { explain } from "./explain.js";
 import { fmt, initMoments, showInterval } from "./stats.js";

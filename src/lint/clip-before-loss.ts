@@ -27,11 +27,11 @@
  * of `square(clip(delta, -c, c))` (a mechanical edit), else `clip_grad`.
  * Span: the clip expression. Params: those the clipped value depends on.
  */
-import type { Node } from "../../ir/types.js";
+import type { Node } from "../ir/types.js";
 import { LintContext, callParts, fraction, listText, pct } from "./context.js";
 import { descendants } from "./flow.js";
-import { Rng } from "../../ir/random.js";
-import { broadcastTensor } from "../../ir/tensor.js";
+import { Rng } from "../ir/random.js";
+import { broadcastTensor } from "../ir/tensor.js";
 import { Evaluator } from "./sample.js";
 import { fmt } from "./stats.js";
 import type { Fix, LintDiagnostic, Rule } from "./types.js";

@@ -15,7 +15,7 @@
  * (see zero-gradient-op), or use/remove the parameter. Span: the cutting op,
  * else the declaration. Params: the parameter.
  */
-import type { Node } from "../../ir/types.js";
+import type { Node } from "../ir/types.js";
 import { LintContext, listText } from "./context.js";
 import { cutFix, describeCut, zeroCuts, type Cut } from "./zero-gradient-op.js";
 import type { LintDiagnostic, Rule } from "./types.js";

@@ -7,12 +7,12 @@
  * `indexes` fact), through layout ops that pass it on; `bpc check` draws from
  * the same ranges.
  */
-import { OPS } from "../../ir/ops.js";
-import { iv, point, REAL, type Interval, type Moments } from "../../ir/ranges.js";
-import { gauss } from "../../ir/random.js";
-import { tensor, type Tensor } from "../../ir/tensor.js";
-import type { Graph, Node } from "../../ir/types.js";
-import { BpcError } from "../../diag.js";
+import { OPS } from "../ir/ops.js";
+import { iv, point, REAL, type Interval, type Moments } from "../ir/ranges.js";
+import { gauss } from "../ir/random.js";
+import { tensor, type Tensor } from "../ir/tensor.js";
+import type { Graph, Node } from "../ir/types.js";
+import { BpcError } from "../diag.js";
 
 export function inputInterval(x: Node): Interval {
   const range = x.attrs.range as readonly number[] | undefined;

@@ -21,8 +21,8 @@
  *     (`diff`, `zero` and `int` edges): its value feeds the loss, whether or
  *     not a gradient can come back.
  */
-import { OPS } from "../../ir/ops.js";
-import type { Graph, Node } from "../../ir/types.js";
+import { OPS } from "../ir/ops.js";
+import type { Graph, Node } from "../ir/types.js";
 
 export type EdgeKind = "diff" | "zero" | "stop" | "int";
 

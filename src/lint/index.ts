@@ -14,8 +14,8 @@
  * `internal` diagnostic naming the rule, and the other rules still run.
  * `bpc lint` (src/cli/lint.ts) reads the files and sets the exit code.
  */
-import type { Graph } from "../../ir/types.js";
-import { frontEnd } from "../pipeline.js";
+import type { Graph } from "../ir/types.js";
+import { frontEnd } from "../passes/pipeline.js";
 import { clipBeforeLoss } from "./clip-before-loss.js";
 import { LintContext } from "./context.js";
 import { deadRelu } from "./dead-relu.js";

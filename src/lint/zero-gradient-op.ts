@@ -21,8 +21,8 @@
  * a smooth surrogate for comparisons and argmax. Span: the op. Params: the
  * parameters whose gradient through this term is lost.
  */
-import { OPS, type Role } from "../../ir/ops.js";
-import type { Node } from "../../ir/types.js";
+import { OPS, type Role } from "../ir/ops.js";
+import type { Node } from "../ir/types.js";
 import { LintContext, callParts, listText } from "./context.js";
 import type { Fix, LintDiagnostic, Rule } from "./types.js";
 
