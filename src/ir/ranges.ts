@@ -1,7 +1,7 @@
 // The abstract values the op table's linter rules compute with: intervals
 // (what values a tensor's elements can take) and moments (the mean and
 // variance of one element, assuming operands independent). Each op's entry
-// maps its inputs' intervals and moments to its output's; src/passes/lint
+// maps its inputs' intervals and moments to its output's; src/lint
 // runs those maps over a graph.
 
 export interface Interval {
