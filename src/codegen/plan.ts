@@ -6,9 +6,6 @@ import { OPS } from "../ir/ops.js";
 import { sameShape } from "../ir/shape.js";
 import type { Graph, Node } from "../ir/types.js";
 
-/** Reductions whose loop can evaluate a fused elementwise input in place. */
-export const FUSING_REDUCTIONS = new Set(["sum", "mean", "max", "min", "sum_to"]);
-
 export interface Plan {
   live: Set<Node>;
   /** Distinct live readers of each node (nodes whose inputs include it). */
@@ -98,8 +95,8 @@ export function plan(g: Graph): Plan {
     if (same.length !== 1) continue;
     const [r] = same;
     if (block.get(r) !== block.get(n)) continue;
-    const ok =
-      (isElementwise(r) && sameShape(r.shape, n.shape)) || (FUSING_REDUCTIONS.has(r.op) && r.inputs[0] === n);
+    const fold = OPS[r.op].codegen;
+    const ok = (isElementwise(r) && sameShape(r.shape, n.shape)) || (fold !== undefined && "fold" in fold && r.inputs[0] === n);
     if (!ok) continue;
     fused.add(n);
     if (rs.size > 1 || pinned.has(n)) kept.add(n);

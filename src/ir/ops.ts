@@ -75,6 +75,14 @@ export interface OpDef {
    * these over a graph, loop bodies times their count.
    */
   flops?(node: Node, dimValue: (d: Dim) => number): number;
+  /**
+   * What codegen needs beyond the class. `view`: the value is a view of the
+   * first input, never a copy: the same value ("identity"), the whole buffer
+   * in order under a new shape ("whole"), or a strided view ("strided").
+   * `fold`: a reduction folding its input into one accumulator per result,
+   * whose loop can compute a fused elementwise input in place.
+   */
+  codegen?: { view: "identity" | "whole" | "strided" } | { fold: "sum" | "mean" | "max" | "min" };
 }
 
 // ---- helpers for the entries ---------------------------------------------
@@ -470,18 +478,20 @@ export const OPS: Record<OpKind, OpDef> = {
   },
 
   // Gradient control.
-  stop_gradient: unary((x) => x, () => [null], { inputs: [], output: false }, 0),
+  stop_gradient: unary((x) => x, () => [null], { inputs: [], output: false }, 0, { codegen: { view: "identity" } }),
   clip_grad: unary(
     (x) => x,
     (b, n, ct) => [b.op("clip", [ct, b.const(num(n.attrs, "lo")), b.const(num(n.attrs, "hi"))])],
     { inputs: [], output: false },
     0,
+    { codegen: { view: "identity" } },
   ),
 
   // Reductions. `axes` are normalised (non-negative, sorted).
   sum: reduction({
     vjp: (b, n, ct) => [broadcastBack(b, n, ct)],
     saves: { inputs: [], output: false },
+    codegen: { fold: "sum" },
   }),
   mean: reduction({
     vjp: (b, n, ct) => {
@@ -490,16 +500,19 @@ export const OPS: Record<OpKind, OpDef> = {
       return [b.op("div", [broadcastBack(b, n, ct), count])];
     },
     saves: { inputs: [], output: false },
+    codegen: { fold: "mean" },
   }),
   max: reduction({
     vjp: (b, n, ct) => [b.op("mul", [b.op("first_extreme_mask", [n.inputs[0]], { axes: n.attrs.axes, mode: "max" }), broadcastBack(b, n, ct)])],
     saves: { inputs: [0], output: false },
     zeroGrad: "outside",
+    codegen: { fold: "max" },
   }),
   min: reduction({
     vjp: (b, n, ct) => [b.op("mul", [b.op("first_extreme_mask", [n.inputs[0]], { axes: n.attrs.axes, mode: "min" }), broadcastBack(b, n, ct)])],
     saves: { inputs: [0], output: false },
     zeroGrad: "outside",
+    codegen: { fold: "min" },
   }),
   logsumexp: reduction({
     vjp: (b, n, ct) => {
@@ -578,6 +591,7 @@ export const OPS: Record<OpKind, OpDef> = {
     },
     vjp: (b, _n, ct) => [b.op("transpose", [ct])],
     saves: { inputs: [], output: false },
+    codegen: { view: "strided" },
   },
   reshape: {
     class: "layout",
@@ -590,6 +604,7 @@ export const OPS: Record<OpKind, OpDef> = {
     },
     vjp: (b, n, ct) => [b.op("reshape", [ct], { shape: n.inputs[0].shape })],
     saves: { inputs: [], output: false },
+    codegen: { view: "whole" },
   },
   broadcast_to: {
     class: "layout",
@@ -603,6 +618,7 @@ export const OPS: Record<OpKind, OpDef> = {
     },
     vjp: (b, n, ct) => [b.op("sum_to", [ct], { shape: n.inputs[0].shape })],
     saves: { inputs: [], output: false },
+    codegen: { view: "strided" },
   },
   /** Sums a broadcast value back to a shape it was broadcast from. */
   sum_to: {
@@ -618,6 +634,7 @@ export const OPS: Record<OpKind, OpDef> = {
     vjp: (b, n, ct) => [b.op("broadcast_to", [ct], { shape: n.inputs[0].shape })],
     saves: { inputs: [], output: false },
     flops: (n, dv) => size(n.inputs[0], dv),
+    codegen: { fold: "sum" },
   },
   concat: {
     class: "layout",
@@ -679,6 +696,7 @@ export const OPS: Record<OpKind, OpDef> = {
     },
     vjp: (b, n, ct) => [b.op("unslice", [ct], { ...n.attrs, shape: n.inputs[0].shape })],
     saves: { inputs: [], output: false },
+    codegen: { view: "strided" },
   },
   /** The inverse of slice: zeros of `shape` with the slice region set to the input. */
   unslice: {
@@ -701,6 +719,8 @@ export const OPS: Record<OpKind, OpDef> = {
     },
     vjp: (b, n, ct) => [b.op("unindex", [ct, n.inputs[1]], { n: n.inputs[0].shape[0] }), null],
     saves: { inputs: [1], output: false },
+    // A view when the index is a loop counter; else codegen copies the row.
+    codegen: { view: "strided" },
   },
   /** Zeros of [n, ...ct.shape] with row i set to ct: the gradient of index. */
   unindex: {
