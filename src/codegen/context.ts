@@ -8,6 +8,7 @@ import type { DType, Dim, Graph, Node, Phase, Shape } from "../ir/types.js";
 import type { EmitOptions } from "./emit.js";
 import { commentText, Namer, Temps } from "./names.js";
 import { constSize, isOne, nest, product, rowMajor, sizeEq, symSize, ZERO, type Access, type Size } from "./nest.js";
+import { roleNamer } from "../passes/roles.js";
 import { plan, type Plan } from "./plan.js";
 import { HELPER_DEPS, type Helper } from "./runtime.js";
 import { planSimd } from "./simd.js";
@@ -59,6 +60,8 @@ export class Emitter {
   readonly names = new Namer();
   readonly FA: string;
   readonly plan: Plan;
+  /** The name of each node: its source name, or one derived from its role (never an IR id). */
+  readonly role: (n: Node) => string;
   readonly dimLocal = new Map<string, string>();
   readonly nodeLocal = new Map<Node, string>();
   readonly values = new Map<Node, Value>();
@@ -91,6 +94,7 @@ export class Emitter {
     this.FA = opts.precision === "f64" ? "Float64Array" : "Float32Array";
     this.lines = g.source.split(/\r?\n/);
     this.plan = plan(g);
+    this.role = roleNamer(g);
     this.witnesses = finitenessWitnesses(g, this.plan.live);
     const floatInputs = g.inputs.filter((n) => n.dtype === "float").map((n) => n.name as string);
     const wanted = opts.inputGrads.includes("all") ? floatInputs : opts.inputGrads;
@@ -104,10 +108,10 @@ export class Emitter {
     // Every name a value may be given later is off limits to kernel temporaries.
     const blockNames = (nodes: readonly Node[]): void => {
       for (const n of nodes) {
-        if (n.name) this.names.block(n.name);
+        this.names.block(this.role(n));
         if (n.body) {
           blockNames([n.body.index, ...n.body.carried, ...n.body.nodes]);
-          for (const t of n.body.tape) if (t.name) this.names.block(`${t.name}_tape`);
+          for (const t of n.body.tape) this.names.block(`${this.role(t)}_tape`);
         }
       }
     };
@@ -138,7 +142,7 @@ export class Emitter {
   local(n: Node): string {
     let l = this.nodeLocal.get(n);
     if (!l) {
-      l = this.names.claim(n.name ?? `${n.op}${n.id}`);
+      l = this.names.claim(this.role(n));
       this.nodeLocal.set(n, l);
     }
     return l;

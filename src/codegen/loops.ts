@@ -38,7 +38,7 @@ export function loop(cx: Emitter, n: Node, out: string[], block: (nodes: readonl
   };
   markTape(cx.g.nodes);
   const tape = b.tape.map((tv, k) =>
-    usedTape.has(k) ? cx.alloc(cx.names.claim(`${tv.name ?? `${tv.op}${tv.id}`}_tape`), [count, ...cx.sizes(tv.shape)], tv.dtype) : null,
+    usedTape.has(k) ? cx.alloc(cx.names.claim(`${cx.role(tv)}_tape`), [count, ...cx.sizes(tv.shape)], tv.dtype) : null,
   );
   cx.loops.set(n, { carried, tape });
 

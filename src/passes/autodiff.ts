@@ -14,6 +14,7 @@ import { OPS, type IRBuilder } from "../ir/ops.js";
 import { broadcastShapes, sameShape, showShape } from "../ir/shape.js";
 import type { Graph, LoopBody, Node } from "../ir/types.js";
 import { maxGraphId } from "./rewrite.js";
+import { roleNamer } from "./roles.js";
 
 export interface GradOptions {
   /** Float inputs whose gradients backward also returns. */
@@ -33,7 +34,7 @@ export function grad(g: Graph, opts: GradOptions = {}): Graph {
   const targets = [...g.params, ...g.inputs.filter((n) => wanted.has(n.name as string))];
   const fwd = copyForward(g);
   const b = new Builder({ startId: maxGraphId(g) + 1, phase: "bwd" });
-  const ad = new Reverse(b, new Set(targets.map((n) => n.id)));
+  const ad = new Reverse(b, new Set(targets.map((n) => n.id)), roleNamer(fwd));
   ad.markRequires(fwd.nodes);
   b.span = fwd.loss.span;
   const cts = ad.sweep(fwd.nodes, new Map([[fwd.loss.id, b.const(1)]]));
@@ -82,6 +83,8 @@ class Reverse {
   constructor(
     private readonly b: Builder,
     targets: Set<number>,
+    /** Names forward values: a gradient is named `d` + its value's name. */
+    private readonly role: (n: Node) => string,
   ) {
     for (const t of targets) this.requires.add(t);
   }
@@ -206,7 +209,8 @@ class Reverse {
   private accumulate(cts: Map<number, Node>, x: Node, c: Node): void {
     const prev = cts.get(x.id);
     const sum = prev ? this.b.op("add", [prev, c]) : c;
-    if (x.name && !sum.name && sum.phase === "bwd") sum.name = `d${x.name}`;
+    // Constants are shared (CSE), so they keep no gradient's name.
+    if (!sum.name && sum.phase === "bwd" && sum.inputs.length > 0) sum.name = `d${this.role(x)}`;
     cts.set(x.id, sum);
   }
 
@@ -255,7 +259,7 @@ class Reverse {
     index.name = body.index.name;
     const carried = init.map((x, k) => {
       const c = b.source("carry", { k }, x.shape, x.dtype);
-      c.name = k < body.carried.length ? `d${body.carried[k].name ?? ""}` : `d${captured[k - body.carried.length].name ?? "acc"}`;
+      c.name = `d${this.role(k < body.carried.length ? body.carried[k] : captured[k - body.carried.length])}`;
       return c;
     });
 
@@ -290,7 +294,7 @@ class Reverse {
       body.tape.push(v);
       b.span = v.span;
       const t = b.op("loop_tape", [n], { k: body.tape.length - 1 });
-      if (v.name) t.name = `${v.name}_tape`;
+      t.name = `${this.role(v)}_tape`;
       return t;
     });
 
@@ -299,7 +303,7 @@ class Reverse {
     taped.forEach((v, k) => {
       b.span = v.span;
       const row = b.op("index", [tapeReaders[k], index]);
-      if (v.name) row.name = v.name;
+      row.name = this.role(v);
       remap.set(v.id, row);
     });
     for (const v of fwdReads) {

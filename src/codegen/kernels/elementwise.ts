@@ -34,8 +34,9 @@ export function tree(cx: Emitter, root: Node): { nodes: Node[]; leaves: Node[] }
 
 /**
  * Statements computing a fused tree for one element, given the index of
- * each leaf view in `leafIndex`. Internal nodes become `const` locals named
- * after their source names; returns the root's expression.
+ * each leaf view in `leafIndex`. An internal node used once is written into
+ * its reader's expression; one used more than once becomes a `const` local
+ * named after its role. Returns the root's expression.
  */
 export function scalarCode(
   cx: Emitter,
@@ -51,6 +52,9 @@ export function scalarCode(
   // Nodes computed from numbers alone (`1 / B`) stay inline expressions rather than locals.
   const numeric = new Set<Node>();
   const isNumeric = (n: Node): boolean => numeric.has(n) || (!nodes.includes(n) && cx.values.get(n)?.kind === "lit");
+  const uses = new Map<Node, number>();
+  for (const n of nodes) for (const i of n.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
+  const operand = (e: string): string => (/^[A-Za-z0-9_.]+$/.test(e) ? e : `(${e})`);
   nodes.forEach((n, i) => {
     const def = OPS[n.op];
     const e = isIdentity(n)
@@ -60,8 +64,9 @@ export function scalarCode(
         : (def.scalar as NonNullable<typeof def.scalar>)(n.inputs.map(arg), n.attrs);
     if (i < nodes.length - 1 && !cx.plan.kept.has(n) && n.inputs.every(isNumeric)) {
       numeric.add(n);
-      exprs.set(n, /^[A-Za-z0-9_.]+$/.test(e) ? e : `(${e})`);
+      exprs.set(n, operand(e));
     } else if (i === nodes.length - 1 && !cx.plan.kept.has(n)) exprs.set(n, e);
+    else if (!cx.plan.kept.has(n) && uses.get(n) === 1) exprs.set(n, operand(e));
     else if (cx.plan.kept.has(n)) {
       // Stored for the backward pass; later uses re-read it, as an unfused reader would.
       const at = cx.read(cx.view(n), keptIndex(n));
