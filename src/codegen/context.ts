@@ -35,6 +35,8 @@ export interface BufInfo {
   owner?: Node;
   /** A float64 scratch buffer, as long as the largest of `scratch` (f32 mode: accumulators). */
   scratch?: Size[];
+  /** A Float64Array in either precision, outside the arena (the log-sum-exps cross_entropy keeps). */
+  wide?: true;
   /** The workspace's arena (SIMD modules): not a buffer. */
   arena?: true;
   /** A copy of this param or input (its local name) in the arena, for the SIMD kernel. */
@@ -74,6 +76,8 @@ export class Emitter {
   readonly loops = new Map<Node, LoopInfo>();
   /** Loop counters in scope and their ranges, for index bounds that need no runtime check. */
   readonly counters = new Map<string, { start: number; count: Size }>();
+  /** The log-sum-exps each forward cross_entropy keeps for its gradient. */
+  readonly keptLse = new Map<Node, View>();
   /** For each result of a loop being emitted, the carried buffer it becomes. */
   readonly resultOf = new Map<Node, View>();
   readonly lines: string[];
@@ -338,7 +342,7 @@ export class Emitter {
     if (assign === "=" && src.kind === "view" && this.isContiguous(dst) && src.off === "0" && this.isContiguous(src)) {
       const info = this.bufs.get(src.buf);
       const n = product(dst.shape);
-      if (info && !info.scratch && sizeEq(info.size, n) && sizeEq(product(src.shape), n)) {
+      if (info && !info.scratch && !info.wide && sizeEq(info.size, n) && sizeEq(product(src.shape), n)) {
         out.push(`${this.ref(dst.buf)}.set(${this.ref(src.buf)}${dst.off === "0" ? "" : `, ${dst.off}`});`);
         return;
       }

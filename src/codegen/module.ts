@@ -143,6 +143,8 @@ export function workspace(cx: Emitter, phase: "fw" | "bw", fnName: string, typeN
         ? name
         : b.scratch
           ? `${name}: new Float64Array(${maxSize(b.scratch)})`
+          : b.wide
+            ? `${name}: new Float64Array(${sizeStr(b.size)})`
           : inArena(cx, b)
             ? `${name}: ${cx.use("take")}(${cx.arena}, ${sizeStr(b.size)})`
             : `${name}: new ${b.dtype === "int" ? "Int32Array" : cx.FA}(${sizeStr(b.size)})`,

@@ -6,7 +6,7 @@ import type { Emitter } from "./context.js";
 import { elementwise } from "./kernels/elementwise.js";
 import { concat, indexOp, layoutView, sliceAdd, unslice } from "./kernels/layout.js";
 import { matmul } from "./kernels/linalg.js";
-import { oneHot, rowPick, softmax } from "./kernels/nn.js";
+import { crossEntropyGrad, oneHot, rowPick, softmax } from "./kernels/nn.js";
 import { reduce, scan, sumToAxes } from "./kernels/reduce.js";
 import { loop } from "./loops.js";
 import { product, sizeAtom } from "./nest.js";
@@ -65,6 +65,8 @@ function node(cx: Emitter, n: Node, out: string[]): void {
     case "cross_entropy":
     case "pick":
       return rowPick(cx, n, out);
+    case "cross_entropy_grad":
+      return crossEntropyGrad(cx, n, out);
     case "one_hot":
       return oneHot(cx, n, out);
     case "loop":

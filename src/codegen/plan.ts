@@ -18,6 +18,11 @@ export interface Plan {
   kept: Set<Node>;
   /** The block (top level or a loop body) each node belongs to. */
   block: Map<Node, number>;
+  /**
+   * For a cross_entropy_grad, the forward cross_entropy of the same logits
+   * and labels, which keeps each row's log-sum-exp for it.
+   */
+  lseFrom: Map<Node, Node>;
 }
 
 export function isElementwise(n: Node): boolean {
@@ -101,5 +106,12 @@ export function plan(g: Graph): Plan {
     fused.add(n);
     if (rs.size > 1 || pinned.has(n)) kept.add(n);
   }
-  return { live, readers, pinned, fused, kept, block };
+  const lseFrom = new Map<Node, Node>();
+  for (const n of live) {
+    if (n.op !== "cross_entropy_grad") continue;
+    const [z, y] = n.inputs;
+    const ce = [...(readers.get(z) ?? [])].find((r) => r.op === "cross_entropy" && r.phase === "fwd" && r.inputs[1] === y);
+    if (ce) lseFrom.set(n, ce);
+  }
+  return { live, readers, pinned, fused, kept, block, lseFrom };
 }

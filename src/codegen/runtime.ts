@@ -376,7 +376,8 @@ function logSoftmax(out: ${FA}, x: ${FA}, xo: number, outer: number, n: number, 
       return `
 /**
  * out[i] = logsumexp(z[i, :]) - z[i, y[i]] for z [B, C]: softmax cross-entropy,
- * fused and stable. Throws when a label is outside [0, C).
+ * fused and stable; each row's log-sum-exp is also stored in \`lse\` when
+ * given (the backward reuses it). Throws when a label is outside [0, C).
  */
 function crossEntropy(
   out: ${FA},
@@ -387,6 +388,7 @@ function crossEntropy(
   B: number,
   C: number,
   what: string,
+  lse?: Float64Array,
 ): void {
   for (let i = 0; i < B; i++) {
     const row = zo + i * C;
@@ -398,7 +400,9 @@ function crossEntropy(
     for (let c = 0; c < C; c++) m = Math.max(m, z[row + c]);
     let s = 0;
     for (let c = 0; c < C; c++) s += Math.exp(z[row + c] - m);
-    out[i] = m + Math.log(s) - z[row + label];
+    const l = m + Math.log(s);
+    if (lse !== undefined) lse[i] = l;
+    out[i] = l - z[row + label];
   }
 }`;
     case "pick":

@@ -119,7 +119,7 @@ export function stagedCopies(cx: Emitter): string[] {
   ];
 }
 
-/** Whether a workspace buffer is taken from the arena (SIMD modules: every float buffer but scratch). */
+/** Whether a workspace buffer is taken from the arena (SIMD modules: every float buffer but float64 ones). */
 export function inArena(cx: Emitter, b: BufInfo): boolean {
-  return cx.simd && (b.home === "fw" || b.home === "bw") && !b.scratch && !b.arena && b.dtype === "float";
+  return cx.simd && (b.home === "fw" || b.home === "bw") && !b.scratch && !b.wide && !b.arena && b.dtype === "float";
 }

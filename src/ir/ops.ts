@@ -269,6 +269,7 @@ export const OP_KINDS = [
   "softmax",
   "log_softmax",
   "cross_entropy",
+  "cross_entropy_grad",
   "pick",
   "one_hot",
   "loop",
@@ -800,16 +801,30 @@ export const OPS: Record<OpKind, OpDef> = {
         fail(`cross_entropy's labels must be int[${z.shape[0]}] to match logits ${showShape(z.shape)}, got ${showShape(y.shape)}`);
       return { shape: [z.shape[0]], dtype: "float" };
     },
-    vjp: (b, n, ct) => {
-      const [z, y] = n.inputs;
-      const p = b.op("softmax", [z], { axis: 1 });
-      const hot = b.op("one_hot", [y], { n: z.shape[1] });
-      const col = b.op("reshape", [ct], { shape: [z.shape[0], 1] });
-      return [b.op("mul", [b.op("sub", [p, hot]), col]), null];
-    },
+    vjp: (b, n, ct) => [b.op("cross_entropy_grad", n.inputs.concat(ct)), null],
     saves: { inputs: [0, 1], output: false },
     // max, subtract, exp, sum per element; log, add, subtract per row.
     flops: (n, dv) => 4 * size(n.inputs[0], dv) + 3 * size(n, dv),
+  },
+  /**
+   * cross_entropy's gradient for logits z [B, C], labels y and a per-row
+   * cotangent g [B]: (softmax(z) - one_hot(y)) * g per row, computed as
+   * (exp(z - lse) - one_hot(y)) * g with each row's log-sum-exp kept by the
+   * forward's cross_entropy of the same z and y. Built by that VJP only.
+   */
+  cross_entropy_grad: {
+    class: "nn",
+    arity: 3,
+    infer: (inputs) => {
+      const [z, y, g] = inputs;
+      requireFloat(inputs, 0, 2);
+      requireInt(y, "cross_entropy's labels");
+      if (z.shape.length !== 2 || !sameShape(y.shape, [z.shape[0]]) || !sameShape(g.shape, [z.shape[0]]))
+        fail(`cross_entropy_grad takes logits [B, C], labels int[B] and a gradient [B], got ${inputs.map((x) => showShape(x.shape)).join(", ")}`);
+      return { shape: [...z.shape], dtype: "float" };
+    },
+    // subtract lse, exp, compare with the label and subtract, multiply per element (lse is the forward's).
+    flops: (n, dv) => 5 * size(n, dv),
   },
   /** out[i] = x[i, idx[i]]: DQN's Q[:, a]. */
   pick: {
