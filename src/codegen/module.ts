@@ -192,7 +192,7 @@ export function helperList(cx: Emitter): Helper[] {
     "rng", "gauss", "fillNormal", "fillUniform", "orthogonal",
     "checkScalar", "scalarIn",
     "softmax", "logSoftmax", "crossEntropy", "pick", "oneHot", "relu32",
-    "simdKernel", "newArena", "take", "matmulSimd", "transposeInto",
+    "simdKernel", "newArena", "take", "matmulSimd", "matmulJs", "transposeInto",
   ];
   return order.filter((h) => cx.helpers.has(h));
 }

@@ -21,7 +21,7 @@ export const MODULE_NAMES = `model init forward backward Params Inputs Outputs G
 seed dims forwardWorkspace backwardWorkspace ForwardWorkspace BackwardWorkspace computeForward computeBackward
 bindDims checkKeys checkArray checkFinite inferDim describe rng gauss fillNormal fillUniform orthogonal
 matmulNN matmulNT matmulTN matmulTT softmax logSoftmax crossEntropy pick oneHot checkIndex copy
-checkFiniteVia simdKernel simdModule SIMD_KERNEL WasmModule WasmApi Arena newArena take matmulSimd transposeInto
+checkFiniteVia simdKernel simdModule SIMD_KERNEL WasmModule WasmApi Arena newArena take matmulSimd matmulJs transposeInto
 useWorkspaces fwSpare bwSpare ws relu32 checkScalar scalarIn RELU_F32 RELU_BITS`.split(/\s+/);
 
 const RESERVED = new Set([...JS_RESERVED, ...GLOBALS, ...MODULE_NAMES]);

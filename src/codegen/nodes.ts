@@ -43,6 +43,7 @@ function node(cx: Emitter, n: Node, out: string[]): void {
     case "first_extreme_mask":
       return scan(cx, n, out);
     case "matmul":
+    case "matmul_add":
       return matmul(cx, n, out);
     case "transpose":
     case "reshape":

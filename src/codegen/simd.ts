@@ -20,7 +20,7 @@ export function planSimd(cx: Emitter): { arena: string } | null {
   const findMatmuls = (nodes: readonly Node[]): void => {
     for (const n of nodes) {
       if (!cx.plan.live.has(n)) continue;
-      if (n.op === "matmul") matmuls.push(n);
+      if (n.op === "matmul" || n.op === "matmul_add") matmuls.push(n);
       if (n.body) findMatmuls(n.body.nodes);
     }
   };
@@ -32,7 +32,7 @@ export function planSimd(cx: Emitter): { arena: string } | null {
   // call, except those read only whole and transposed (b of x @ W.T): matmul() transposes
   // those into the arena once per pass instead.
   for (const m of matmuls) {
-    for (const [k, operand] of m.inputs.entries()) {
+    for (const [k, operand] of (m.op === "matmul_add" ? m.inputs.slice(1) : m.inputs).entries()) {
       let x = operand;
       let whole = true;
       for (let f = OPS[x.op].codegen; f && "view" in f; f = OPS[x.op].codegen) {
@@ -60,12 +60,22 @@ export interface Operand {
 }
 
 /**
- * The statements of a SIMD matmul: out (dst, offset 0) = op(a) @ op(b) with
- * a [M, K] and b [K, N] read transposed when tA / tB. The kernel reads the
- * arena: params and inputs through their staged copies; a transposed b is
- * transposed into it.
+ * The statements of a SIMD matmul: out (dst, offset 0) = op(a) @ op(b) (+=
+ * with acc) with a [M, K] and b [K, N] read transposed when tA / tB. The
+ * kernel reads the arena: params and inputs through their staged copies; a
+ * transposed b is transposed into it.
  */
-export function simdMatmul(cx: Emitter, n: Node, dst: string, a: Operand, b: Operand, tA: boolean, tB: boolean, sizes: { M: Size; K: Size; N: Size }): string[] {
+export function simdMatmul(
+  cx: Emitter,
+  n: Node,
+  dst: string,
+  a: Operand,
+  b: Operand,
+  tA: boolean,
+  tB: boolean,
+  sizes: { M: Size; K: Size; N: Size },
+  acc: boolean,
+): string[] {
   const { M, K, N } = sizes;
   const inArena = (o: { buf: string; off: string }): { buf: string; off: string } => {
     const staged = cx.stagedCopy.get(o.buf);
@@ -96,7 +106,7 @@ export function simdMatmul(cx: Emitter, n: Node, dst: string, a: Operand, b: Ope
     if (home !== "fw" && home !== "bw") throw new Error(`internal error: matmul operand ${o.buf} is not in the arena`);
   }
   const dims = [M, K, N].map(sizeStr).join(", ");
-  simd.push(`${cx.use("matmulSimd")}(${cx.ref(cx.arena)}, ${cx.ref(dst)}, ${cx.ref(sa.buf)}, ${sa.off}, ${cx.ref(sb.buf)}, ${sb.off}, ${dims}, ${tA});`);
+  simd.push(`${cx.use("matmulSimd")}(${cx.ref(cx.arena)}, ${cx.ref(dst)}, ${cx.ref(sa.buf)}, ${sa.off}, ${cx.ref(sb.buf)}, ${sb.off}, ${dims}, ${tA}, ${acc});`);
   return simd;
 }
 

@@ -73,7 +73,7 @@ export function finitenessWitnesses(g: Graph, live: ReadonlySet<Node>): Map<Node
   const params = new Set(g.params);
   const seen = new Set<Node>();
   for (const n of g.nodes) {
-    if (n.phase !== "fwd" || n.op !== "matmul" || !live.has(n)) continue;
+    if (n.phase !== "fwd" || (n.op !== "matmul" && n.op !== "matmul_add") || !live.has(n)) continue;
     for (const p of new Set(n.inputs)) {
       if (!params.has(p) || seen.has(p) || !(constPart(n.shape) < constPart(p.shape))) continue;
       seen.add(p);

@@ -255,6 +255,7 @@ export const OP_KINDS = [
   "argmax",
   "first_extreme_mask",
   "matmul",
+  "matmul_add",
   "transpose",
   "reshape",
   "broadcast_to",
@@ -580,6 +581,28 @@ export const OPS: Record<OpKind, OpDef> = {
       const x = n.inputs[0];
       const k = (n.attrs.transA ? x.shape[0] : x.shape[1]) as Dim;
       return 2 * size(n, dv) * dv(k);
+    },
+  },
+  /**
+   * acc + op(a) @ op(b), transposes as for matmul: a matmul that adds into
+   * its output. Built by simplification from acc + a @ b (BPTT's weight
+   * gradients, xs[t] @ Wx + h @ Wh), so no temporary holds the product.
+   */
+  matmul_add: {
+    class: "linalg",
+    arity: 3,
+    infer: (inputs, a) => {
+      const [acc, x, y] = inputs;
+      const t = OPS.matmul.infer([x, y], a);
+      requireFloat(inputs, 0);
+      if (!sameShape(acc.shape, t.shape)) fail(`cannot add ${showShape(t.shape)} into ${showShape(acc.shape)}`);
+      return t;
+    },
+    // The matmul's 2 M N K, and an add per element.
+    flops: (n, dv) => {
+      const x = n.inputs[1];
+      const k = (n.attrs.transA ? x.shape[0] : x.shape[1]) as Dim;
+      return 2 * size(n, dv) * dv(k) + size(n, dv);
     },
   },
   transpose: {
