@@ -910,7 +910,7 @@ describe("kernels the backward pass uses", () => {
   it("index_add accumulates rows in place over a reverse loop; sum_to, broadcast_to", () => {
     const { mod, ts: text } = indexAdd;
     expect(text).toMatch(/for \(let t = 3; t >= 0; t--\)/);
-    expect(text).not.toMatch(/index_add\d+/); // in place: no buffer of its own
+    expect(text).not.toMatch(/index_add/); // in place: no buffer of its own
     const x = Float64Array.from({ length: 8 }, (_, k) => k + 1);
     const out = mod.forward({ w: Float64Array.from([2]) }, { xs: x });
     expect(Array.from(out.acc as Float64Array)).toEqual(Array.from(x, (v) => 2 * v));

@@ -7,7 +7,7 @@
 import type { DType, Dim, Graph, Node, Phase, Shape } from "../ir/types.js";
 import type { EmitOptions } from "./emit.js";
 import { commentText, Namer, Temps } from "./names.js";
-import { constSize, isOne, nest, product, rowMajor, sizeEq, symSize, ZERO, type Access, type Size } from "./nest.js";
+import { addTerms, constSize, isOne, nest, product, rowMajor, sizeEq, sizeStr, symSize, ZERO, type Access, type Size } from "./nest.js";
 import { roleNamer } from "../passes/roles.js";
 import { plan, type Plan } from "./plan.js";
 import { HELPER_DEPS, type Helper } from "./runtime.js";
@@ -30,6 +30,8 @@ export interface BufInfo {
   /** The params/inputs key. */
   key?: string;
   size: Size;
+  /** More elements after `size` (the last row of a carried value's tape, whose rows number the steps plus one). */
+  plus?: Size;
   dtype: DType;
   /** The node this buffer was allocated for (in-place updates need sole ownership). */
   owner?: Node;
@@ -54,7 +56,9 @@ export interface FnCtx {
 }
 
 export interface LoopInfo {
-  carried: View[];
+  /** Each carried value after the loop. */
+  final: View[];
+  /** Each tape entry's values, stacked over the steps (null: unused). */
   tape: (View | null)[];
 }
 
@@ -80,6 +84,11 @@ export class Emitter {
   readonly keptLse = new Map<Node, View>();
   /** For each result of a loop being emitted, the carried buffer it becomes. */
   readonly resultOf = new Map<Node, View>();
+  /**
+   * Where an elementwise node of a loop being emitted writes its value: its
+   * row of a tape (a result: the next row of its carried value's tape).
+   */
+  readonly homes = new Map<Node, View>();
   readonly lines: string[];
   readonly gradNames: string[];
   fn: FnCtx = { phase: "fwd", refs: new Set(), lastLine: -1, lastInner: 0 };
@@ -289,6 +298,11 @@ export class Emitter {
 
   /** The node's own output buffer. */
   out(n: Node): View {
+    const home = this.homes.get(n);
+    if (home) {
+      this.values.set(n, home);
+      return home;
+    }
     const v = this.alloc(this.local(n), this.sizes(n.shape), n.dtype, n);
     this.values.set(n, v);
     return v;
@@ -303,7 +317,7 @@ export class Emitter {
   isWhole(v: Value): v is View {
     if (v.kind !== "view" || v.off !== "0" || !this.isContiguous(v)) return false;
     const info = this.bufs.get(v.buf);
-    return info !== undefined && info.home === (this.fn.phase === "fwd" ? "fw" : "bw") && sizeEq(info.size, product(v.shape));
+    return info !== undefined && !info.plus && info.home === (this.fn.phase === "fwd" ? "fw" : "bw") && sizeEq(info.size, product(v.shape));
   }
 
   /** v as a contiguous view (any offset), copying into a new buffer when it is strided or a literal. */
@@ -338,11 +352,17 @@ export class Emitter {
       out.push(`${this.ref(dst.buf)}.fill(${src.expr});`);
       return;
     }
+    // A number into a contiguous region (the first row of a tape): one fill.
+    if (assign === "=" && src.kind !== "view" && this.isContiguous(dst)) {
+      const end = addTerms(dst.off, sizeStr(product(dst.shape)));
+      out.push(`${this.ref(dst.buf)}.fill(${src.expr}, ${dst.off}, ${end});`);
+      return;
+    }
     // A whole buffer into a contiguous region (a carried value, a tape row): one typed-array copy.
     if (assign === "=" && src.kind === "view" && this.isContiguous(dst) && src.off === "0" && this.isContiguous(src)) {
       const info = this.bufs.get(src.buf);
       const n = product(dst.shape);
-      if (info && !info.scratch && !info.wide && sizeEq(info.size, n) && sizeEq(product(src.shape), n)) {
+      if (info && !info.scratch && !info.wide && !info.plus && sizeEq(info.size, n) && sizeEq(product(src.shape), n)) {
         out.push(`${this.ref(dst.buf)}.set(${this.ref(src.buf)}${dst.off === "0" ? "" : `, ${dst.off}`});`);
         return;
       }

@@ -1,16 +1,24 @@
 // Loops stay loops: a `for` over the body, run once per step (backward
-// loops walk the steps in reverse), with carried values in buffers of their
-// own and tape entries stored row by row for the backward pass.
+// loops walk the steps in reverse). A carried value the backward pass reads
+// lives in its tape: [count + 1, ...] rows holding its value before each step
+// and after the last, so a step reads row t and writes row t + 1, and the
+// value is taped once and never copied. Other carried values have a buffer of
+// their own, and other tape entries are written to row t of theirs.
 import type { Dim, Node } from "../ir/types.js";
-import type { Emitter, Value, View } from "./context.js";
-import { scaled, sizeAtom, sizeStr } from "./nest.js";
+import type { BufInfo, Emitter, Value, View } from "./context.js";
+import { product, scaled, sizeAtom, sizeStr, type Size } from "./nest.js";
+import { isElementwise } from "./plan.js";
 
-/**
- * A `for` loop over the body. Carried values live in buffers that the body
- * reads; the results are copied in after the whole step (through a staging
- * buffer when a result still reads a carried buffer), and tape entries are
- * stored as row t of a [count, ...] buffer.
- */
+/** Row `k` (an index expression) of a stacked view. */
+function row(v: View, k: string): View {
+  return { ...v, off: scaled(k, v.strides[0]), shape: v.shape.slice(1), strides: v.strides.slice(1) };
+}
+
+/** Rows [from, from + count) of a stacked view, as a stacked view. */
+function rows(v: View, from: string, count: Size): View {
+  return { ...v, off: scaled(from, v.strides[0]), shape: [count, ...v.shape.slice(1)] };
+}
+
 export function loop(cx: Emitter, n: Node, out: string[], block: (nodes: readonly Node[], out: string[]) => void): void {
   const b = n.body;
   if (!b) throw new Error("internal error: loop without a body");
@@ -23,29 +31,67 @@ export function loop(cx: Emitter, n: Node, out: string[], block: (nodes: readonl
   cx.comment([n], header);
   out.push(...header);
 
+  // The tape entries some live loop_tape reads.
+  const used = new Set<number>();
+  const markTape = (nodes: readonly Node[]): void => {
+    for (const m of nodes) {
+      if (m.op === "loop_tape" && m.inputs[0] === n && cx.plan.live.has(m)) used.add(m.attrs.k as number);
+      if (m.body) markTape(m.body.nodes);
+    }
+  };
+  markTape(cx.g.nodes);
+  const taped = new Set(b.tape.filter((_, k) => used.has(k)));
+
+  const t = cx.local(b.index);
+  const step = start === 0 ? t : `(${t} - ${start})`;
+  const next = start === 0 ? `(${t} + 1)` : start === 1 ? t : `(${t} - ${start - 1})`;
+  // Carried values: a history tape when the backward reads the value before or after a step.
+  const history = b.carried.map((c, k) => {
+    const r = b.results[k];
+    if (!taped.has(c) && !(taped.has(r) && r.op !== "carry")) return null;
+    const h = cx.alloc(cx.names.claim(`${cx.role(c)}_tape`), [count, ...cx.sizes(c.shape)], c.dtype);
+    (cx.bufs.get(h.buf) as BufInfo).plus = product(cx.sizes(c.shape)); // the row after the last step
+    return h;
+  });
   const carried = b.carried.map((c, k) => {
+    const h = history[k];
+    if (h) {
+      cx.copy(row(h, "0"), cx.value(n.inputs[k]), out);
+      const v = row(h, step);
+      cx.values.set(c, v);
+      return v;
+    }
     const v = cx.alloc(cx.local(c), cx.sizes(c.shape), c.dtype, c);
     cx.values.set(c, v);
     cx.copy(v, cx.value(n.inputs[k]), out);
     return v;
   });
-  const usedTape = new Set<number>();
-  const markTape = (nodes: readonly Node[]): void => {
-    for (const m of nodes) {
-      if (m.op === "loop_tape" && m.inputs[0] === n && cx.plan.live.has(m)) usedTape.add(m.attrs.k as number);
-      if (m.body) markTape(m.body.nodes);
-    }
-  };
-  markTape(cx.g.nodes);
-  const tape = b.tape.map((tv, k) =>
-    usedTape.has(k) ? cx.alloc(cx.names.claim(`${cx.role(tv)}_tape`), [count, ...cx.sizes(tv.shape)], tv.dtype) : null,
-  );
-  cx.loops.set(n, { carried, tape });
-
-  b.results.forEach((r, k) => {
-    if (r.op !== "carry") cx.resultOf.set(r, carried[k]);
+  // Other tape entries: [count, ...] buffers, written a row per step.
+  const own = new Map<Node, View>();
+  for (const v of taped) {
+    if (v.op === "carry" || b.results.some((r, k) => r === v && history[k])) continue;
+    own.set(v, cx.alloc(cx.names.claim(`${cx.role(v)}_tape`), [count, ...cx.sizes(v.shape)], v.dtype));
+  }
+  const tape = b.tape.map((v, k) => {
+    if (!used.has(k)) return null;
+    const c = b.carried.indexOf(v);
+    if (c >= 0) return rows(history[c] as View, "0", count);
+    const r = b.results.findIndex((x, j) => x === v && history[j]);
+    if (r >= 0) return rows(history[r] as View, "1", count);
+    return own.get(v) as View;
   });
-  const t = cx.local(b.index);
+  const final = carried.map((v, k) => (history[k] ? row(history[k] as View, sizeAtom(count)) : v));
+  cx.loops.set(n, { final, tape });
+
+  // Where values land as they are computed: results in the next row of their history, tape entries in their row.
+  const writesInto = new Map<Node, View>();
+  b.results.forEach((r, k) => {
+    if (history[k] && r.op !== "carry") writesInto.set(r, row(history[k] as View, next));
+    else if (!history[k] && r.op !== "carry") cx.resultOf.set(r, carried[k]);
+  });
+  for (const [v, buf] of own) writesInto.set(v, row(buf, step));
+  for (const [v, home] of writesInto) if (isElementwise(v) && !cx.values.has(v)) cx.homes.set(v, home);
+
   cx.values.set(b.index, { kind: "int", expr: t });
   cx.counters.set(t, { start, count });
   const end =
@@ -58,17 +104,23 @@ export function loop(cx: Emitter, n: Node, out: string[], block: (nodes: readonl
   );
   const body: string[] = [];
   block(b.nodes, body);
-  const step = start === 0 ? t : `(${t} - ${start})`;
-  b.tape.forEach((tv, k) => {
-    const dst = tape[k];
-    if (!dst) return;
-    const row: View = { ...dst, off: scaled(step, dst.strides[0]), shape: dst.shape.slice(1), strides: dst.strides.slice(1) };
-    cx.copy(row, cx.value(tv), body);
-  });
-  // Results: skip a result that is its own carried buffer; stage any that read a carried buffer.
-  const carriedBufs = new Set(carried.map((c) => c.buf));
+  // Values not computed where they land (views, matmuls, carried values passed on): copied there.
+  const same = (a: Value, v: View): boolean => a.kind === "view" && a.buf === v.buf && a.off === v.off;
+  for (const [v, home] of writesInto) {
+    if (!same(cx.value(v), home)) cx.copy(home, cx.value(v), body);
+  }
+  for (const v of taped) {
+    const k = b.carried.indexOf(v);
+    if (k >= 0 && !history[k]) throw new Error("internal error: a taped carried value without a history");
+  }
+  // Results of the other carried values: skip one that is its own carried buffer; stage any that read a carried buffer.
+  const carriedBufs = new Set(carried.filter((_, k) => !history[k]).map((c) => c.buf));
   const pending: { dst: View; src: Value }[] = [];
   b.results.forEach((r, k) => {
+    if (history[k]) {
+      if (r.op === "carry") cx.copy(row(history[k] as View, next), cx.value(r), body);
+      return;
+    }
     const rv = cx.value(r);
     const dst = carried[k];
     if (rv.kind === "view" && rv.buf === dst.buf && rv.off === "0" && cx.isContiguous(rv)) return;
@@ -83,6 +135,7 @@ export function loop(cx: Emitter, n: Node, out: string[], block: (nodes: readonl
   out.push(...body, `}`);
   cx.counters.delete(t);
   for (const r of b.results) cx.resultOf.delete(r);
+  for (const v of writesInto.keys()) cx.homes.delete(v);
   cx.fn.lastLine = -1;
   cx.fn.lastInner = 0;
 }

@@ -34,6 +34,11 @@ function maxSize(sizes: readonly Size[]): string {
   return parts.length === 1 ? parts[0] : `Math.max(${parts.join(", ")})`;
 }
 
+/** A buffer's length, as an expression. */
+function length(b: BufInfo): string {
+  return b.plus ? sumSizes([b.size, b.plus]) : sizeStr(b.size);
+}
+
 /** An object literal field, shorthand when the key is the local's name. */
 function field(name: string, local: string): string {
   return name === local ? name : `${key(name)}: ${local}`;
@@ -144,16 +149,16 @@ export function workspace(cx: Emitter, phase: "fw" | "bw", fnName: string, typeN
         : b.scratch
           ? `${name}: new Float64Array(${maxSize(b.scratch)})`
           : b.wide
-            ? `${name}: new Float64Array(${sizeStr(b.size)})`
+            ? `${name}: new Float64Array(${length(b)})`
           : inArena(cx, b)
-            ? `${name}: ${cx.use("take")}(${cx.arena}, ${sizeStr(b.size)})`
-            : `${name}: new ${b.dtype === "int" ? "Int32Array" : cx.FA}(${sizeStr(b.size)})`,
+            ? `${name}: ${cx.use("take")}(${cx.arena}, ${length(b)})`
+            : `${name}: new ${b.dtype === "int" ? "Int32Array" : cx.FA}(${length(b)})`,
     );
   const params = dims.map((d) => `${d}: number`);
   const pre: string[] = [];
   if (cx.simd && phase === "fw") {
     const taken = [...cx.bufs.values()].filter((b) => inArena(cx, b));
-    const bytes = `4 * (${sumSizes(taken.map((b) => b.size))}) + ${16 * taken.length}`;
+    const bytes = `4 * (${sumSizes(taken.flatMap((b) => (b.plus ? [b.size, b.plus] : [b.size])))}) + ${16 * taken.length}`;
     pre.push(`// Every float buffer of both workspaces, 16-byte aligned, in one arena the SIMD kernel can read.`);
     pre.push(`const ${cx.arena} = ${cx.use("newArena")}(${bytes});`);
   }

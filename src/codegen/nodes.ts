@@ -75,7 +75,7 @@ function node(cx: Emitter, n: Node, out: string[]): void {
     case "loop_out": {
       const info = cx.loops.get(n.inputs[0]);
       if (!info) throw new Error("internal error: loop_out before its loop");
-      cx.values.set(n, info.carried[a.k as number]);
+      cx.values.set(n, info.final[a.k as number]);
       return;
     }
     case "loop_tape": {

@@ -11,9 +11,10 @@ import type { Graph, Node } from "../ir/types.js";
 /** Derived names longer than this fall back to the op's name alone. */
 const MAX_LENGTH = 24;
 
-/** The readers of every node of a graph, loop bodies included. */
-function readersOf(g: Graph): Map<Node, Node[]> {
+/** The readers of every node of a graph, loop bodies included; and for each carried value, what it carries. */
+function readersOf(g: Graph): { readers: Map<Node, Node[]>; carries: Map<Node, Node[]> } {
   const readers = new Map<Node, Node[]>();
+  const carries = new Map<Node, Node[]>();
   const walk = (nodes: readonly Node[]): void => {
     for (const n of nodes) {
       for (const i of n.inputs) {
@@ -21,11 +22,15 @@ function readersOf(g: Graph): Map<Node, Node[]> {
         if (rs) rs.push(n);
         else readers.set(i, [n]);
       }
-      if (n.body) walk(n.body.nodes);
+      if (n.body) {
+        const b = n.body;
+        b.carried.forEach((c, k) => carries.set(c, [b.results[k], n.inputs[k]]));
+        walk(b.nodes);
+      }
     }
   };
   walk(g.nodes);
-  return readers;
+  return { readers, carries };
 }
 
 /** Whether an op is an activation: elementwise on one input, and not an identity. */
@@ -39,7 +44,7 @@ function isActivation(n: Node): boolean {
  * a name derived from its role.
  */
 export function roleNamer(g: Graph): (n: Node) => string {
-  const readers = readersOf(g);
+  const { readers, carries } = readersOf(g);
   const memo = new Map<Node, string>();
   const name = (n: Node): string => {
     if (n.name) return n.name;
@@ -59,9 +64,14 @@ export function roleNamer(g: Graph): (n: Node) => string {
         return short(`${name(a)}_${name(b)}`, n.op);
       case "index":
         return short(`${name(a)}_${name(b)}`, `${name(a)}_row`);
+      case "carry": {
+        // The value carried: named as its next value or its initial one is.
+        const [next, init] = carries.get(n) ?? [];
+        const named = [next, init].find((x) => x && x !== n && x.name);
+        return named?.name ?? n.op;
+      }
       case "loop_out":
       case "loop_tape":
-      case "carry":
       case "loop_index":
         return n.op;
     }

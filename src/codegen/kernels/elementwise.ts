@@ -93,7 +93,7 @@ export function leafAccesses(
   for (const k of kept) {
     const v = cx.out(k);
     slot.set(k, accesses.length);
-    accesses.push({ base: "0", strides: v.strides });
+    accesses.push({ base: v.off, strides: v.strides });
   }
   for (const l of leaves) {
     const v = cx.value(l);
@@ -133,7 +133,7 @@ export function elementwise(cx: Emitter, n: Node, out: string[]): void {
   const t = new Temps(cx.names);
   const la = leafAccesses(cx, leaves, dst.shape, nodes.filter((k) => cx.plan.kept.has(k)));
   out.push(
-    ...nest(t, dst.shape, [{ base: "0", strides: dst.strides }, ...la.accesses], (ix) => {
+    ...nest(t, dst.shape, [{ base: dst.off, strides: dst.strides }, ...la.accesses], (ix) => {
       const leafIx = ix.slice(1);
       const { stmts, expr } = scalarCode(cx, nodes, (l) => la.expr(l, leafIx), (k) => la.index(k, leafIx));
       return [...stmts, `${cx.read(dst, ix[0])} = ${expr};`];
