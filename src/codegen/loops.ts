@@ -7,6 +7,8 @@
 import type { Dim, Node } from "../ir/types.js";
 import type { BufInfo, Emitter, Value, View } from "./context.js";
 import { product, scaled, sizeAtom, sizeStr, type Size } from "./nest.js";
+import { OPS } from "../ir/ops.js";
+import type { LoopBody } from "../ir/types.js";
 import { isElementwise } from "./plan.js";
 
 /** Row `k` (an index expression) of a stacked view. */
@@ -85,9 +87,13 @@ export function loop(cx: Emitter, n: Node, out: string[], block: (nodes: readonl
 
   // Where values land as they are computed: results in the next row of their history, tape entries in their row.
   const writesInto = new Map<Node, View>();
+  const ownBuffer = lastReadBeforeResult(cx, b, own);
   b.results.forEach((r, k) => {
     if (history[k] && r.op !== "carry") writesInto.set(r, row(history[k] as View, next));
-    else if (!history[k] && r.op !== "carry") cx.resultOf.set(r, carried[k]);
+    else if (!history[k] && r.op !== "carry") {
+      cx.resultOf.set(r, carried[k]);
+      if (ownBuffer[k] && !cx.values.has(r)) cx.homes.set(r, carried[k]);
+    }
   });
   for (const [v, buf] of own) writesInto.set(v, row(buf, step));
   for (const [v, home] of writesInto) if (isElementwise(v) && !cx.values.has(v)) cx.homes.set(v, home);
@@ -135,7 +141,37 @@ export function loop(cx: Emitter, n: Node, out: string[], block: (nodes: readonl
   out.push(...body, `}`);
   cx.counters.delete(t);
   for (const r of b.results) cx.resultOf.delete(r);
-  for (const v of writesInto.keys()) cx.homes.delete(v);
+  for (const v of [...writesInto.keys(), ...b.results]) cx.homes.delete(v);
   cx.fn.lastLine = -1;
   cx.fn.lastInner = 0;
+}
+
+/**
+ * For each carried value, whether its result may be computed straight into
+ * its buffer: everything that reads the buffer (directly or through a view)
+ * runs before the result is computed, and nothing reads it at the end of the
+ * step (another result, a tape row). Then no copy carries it to the next step.
+ */
+function lastReadBeforeResult(cx: Emitter, b: LoopBody, own: ReadonlyMap<Node, View>): boolean[] {
+  const pos = new Map<Node, number>(b.nodes.map((m, i) => [m, i]));
+  // A fused node runs where its root does.
+  const at = (m: Node): number => {
+    let x = m;
+    while (cx.plan.fused.has(x)) x = [...(cx.plan.readers.get(x) ?? [])].find((r) => r.phase === x.phase) as Node;
+    return pos.get(x) ?? -1;
+  };
+  const reads = (m: Node, alias: Set<Node>): boolean =>
+    m.inputs.some((i) => alias.has(i)) || (m.body !== undefined && m.body.nodes.some((x) => reads(x, alias)));
+  return b.carried.map((c, k) => {
+    const r = b.results[k];
+    if (r.op === "carry" || !pos.has(r) || !cx.plan.live.has(r)) return false;
+    const alias = new Set<Node>([c]);
+    for (const m of b.nodes) {
+      const f = OPS[m.op].codegen;
+      if (f && "view" in f && alias.has(m.inputs[0])) alias.add(m);
+    }
+    if (alias.has(r) || b.results.some((x, j) => j !== k && alias.has(x)) || [...own.keys()].some((v) => alias.has(v))) return false;
+    const last = Math.max(-1, ...b.nodes.filter((m) => cx.plan.live.has(m) && !alias.has(m) && reads(m, alias)).map(at));
+    return last < at(r);
+  });
 }
