@@ -4,12 +4,15 @@
 // nothing and allocate no typed array after the first; hostile .bp names
 // compile to working modules; init is deterministic and its statistics right.
 import * as tf from "@tensorflow/tfjs";
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Project, ts } from "ts-morph";
 import { beforeAll, describe, expect, it } from "vitest";
 import { countAllocations } from "./helpers/alloc.js";
 import { emitModule } from "../src/codegen/emit.js";
-import { loadModule, type CompiledModule } from "../src/codegen/runtime-load.js";
+import { loadModule, transpile, type CompiledModule } from "../src/codegen/runtime-load.js";
 import { Builder } from "../src/ir/builder.js";
 import type { AttrValue, Graph, Node } from "../src/ir/types.js";
 import { grad } from "../src/passes/autodiff.js";
@@ -325,7 +328,57 @@ describe("runtime validation", () => {
   });
 });
 
+/**
+ * Heap bytes one call of forward and backward allocates, past what building
+ * a result object of the same shape allocates: measured in a child process
+ * whose young generation is big enough that no collection runs meanwhile.
+ */
+function allocationPerCall(moduleTs: string, B: number): { forward: number; backward: number } {
+  const dir = mkdtempSync(join(tmpdir(), "bpc-alloc-"));
+  writeFileSync(join(dir, "m.mjs"), transpile(moduleTs));
+  writeFileSync(
+    join(dir, "probe.mjs"),
+    `import v8 from "node:v8";
+const m = await import("./m.mjs");
+const params = m.init(1);
+const inputs = {};
+for (const [k, d] of Object.entries(m.model.inputs)) {
+  const n = d.shape.reduce((a, x) => a * (typeof x === "number" ? x : ${B}), 1);
+  inputs[k] = d.dtype === "int32" ? new Int32Array(n) : new Float32Array(n).fill(0.25);
+}
+const used = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space").space_used_size;
+const perCall = (f) => {
+  for (let i = 0; i < 500; i++) f();
+  gc();
+  const before = used();
+  for (let i = 0; i < 500; i++) f();
+  return (used() - before) / 500;
+};
+const out = m.forward(params, inputs);
+const grads = m.backward(params, inputs).grads;
+const like = (o) => Object.fromEntries(Object.keys(o).map((k) => [k, o[k]]));
+// Result objects of the same shapes, with a fresh number for the loss as the modules make.
+const fwdShape = like(out);
+const bwdShape = like(grads);
+const fwdBase = perCall(() => ({ ...fwdShape, loss: Math.random() }));
+const bwdBase = perCall(() => ({ loss: Math.random(), grads: { ...bwdShape } }));
+console.log(JSON.stringify({ forward: perCall(() => m.forward(params, inputs)) - fwdBase, backward: perCall(() => m.backward(params, inputs)) - bwdBase }));
+`,
+  );
+  const r = spawnSync(process.execPath, ["--expose-gc", "--max-semi-space-size=64", join(dir, "probe.mjs")], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout) as { forward: number; backward: number };
+}
+
 describe("calls", () => {
+  // Argument checks build no message, key list or dims object unless a check fails.
+  it.each(["mlp", "dqn", "rnn"])("%s: allocate nothing per call but the result object", async (name) => {
+    const text = name === "mlp" ? mlp.ts : name === "dqn" ? dqn.ts : rnn.ts;
+    const bytes = allocationPerCall(text, 4);
+    expect(bytes.forward, "forward").toBeLessThanOrEqual(16);
+    expect(bytes.backward, "backward").toBeLessThanOrEqual(16);
+  });
+
   it("do not mutate params or inputs", () => {
     for (const { mod } of [mlp, rnn, dqn]) {
       const params = mod.init(3);

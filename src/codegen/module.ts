@@ -78,13 +78,22 @@ function scalarOf(cx: Emitter, v: Value): string {
   return v.kind === "view" ? cx.read(v, v.off) : v.expr;
 }
 
-function computeForward(cx: Emitter): string {
+/** The forward pass, and the function that hands out its outputs (forward calls both; backward only the first). */
+function computeForward(cx: Emitter): { compute: string; outputs: string } {
   cx.fn = { phase: "fwd", refs: new Set(), lastLine: -1, lastInner: 0 };
   const body: string[] = [];
   body.push(...stagedCopies(cx));
   const at = body.length;
   block(cx, cx.g.nodes.filter((n) => n.phase === "fwd"), body);
   body.splice(at, 0, ...transposedCopies(cx, "fwd"));
+  const compute = [
+    `/** Runs the forward pass in \`fw\`. */`,
+    `function computeForward(fw: ForwardWorkspace, params: Params, inputs: Inputs): void {`,
+    ...prologue(cx, "fw", cx.fn.refs),
+    ...body,
+    `}`,
+  ].join("\n");
+  cx.fn = { phase: "fwd", refs: new Set(), lastLine: -1, lastInner: 0 };
   const fields: string[] = [`loss: ${scalarOf(cx, cx.value(cx.g.loss))}`];
   const outs: string[] = [];
   for (const o of cx.g.outputs) {
@@ -96,15 +105,15 @@ function computeForward(cx: Emitter): string {
     const h = handOut(cx, v, cx.sizes(o.node.shape), o.node.dtype, `${o.name}_out`, outs);
     fields.push(field(o.name, cx.ref(h.buf)));
   }
-  if (outs.length) body.push(`// outputs handed to the caller`, ...outs);
-  return [
-    `/** Runs the forward pass in \`fw\`; the arrays returned are \`fw\`'s buffers. */`,
-    `function computeForward(fw: ForwardWorkspace, params: Params, inputs: Inputs): Outputs {`,
+  const outputs = [
+    `/** The loss and outputs of the forward pass just run in \`fw\`; the arrays are \`fw\`'s buffers. */`,
+    `function forwardOutputs(fw: ForwardWorkspace, params: Params, inputs: Inputs): Outputs {`,
     ...prologue(cx, "fw", cx.fn.refs),
-    ...body,
+    ...(outs.length ? [`// outputs that are views of other buffers, copied`, ...outs] : []),
     `return { ${fields.join(", ")} };`,
     `}`,
   ].join("\n");
+  return { compute, outputs };
 }
 
 function computeBackward(cx: Emitter): string {
@@ -193,7 +202,7 @@ function typeDecl(name: string, fields: [string, string][]): string {
 /** The helpers the module uses (known after `module()`), in a fixed order. */
 export function helperList(cx: Emitter): Helper[] {
   const order: Helper[] = [
-    "describe", "checkKeys", "checkArray", "inferDim", "checkFinite", "checkFiniteVia", "checkIndex",
+    "describe", "checkKeys", "checkArray", "inferDim", "badDim", "checkFinite", "checkFiniteVia", "checkIndex",
     "rng", "gauss", "fillNormal", "fillUniform", "orthogonal",
     "checkScalar", "scalarIn",
     "softmax", "logSoftmax", "crossEntropy", "pick", "oneHot", "relu32",
@@ -227,7 +236,6 @@ export function module(cx: Emitter): string[] {
   ].join("\n");
 
   const dims = cx.dimOrder().map((d) => cx.dimLocal.get(d.dim) as string);
-  const bind = dims.length ? `const { ${dims.join(", ")} } = bindDims(params, inputs);` : `bindDims(params, inputs);`;
   const wsArgs = dims.join(", ");
   // The current dims' workspaces and the previous dims' (kept for a switch back). A SIMD
   // module's backward workspace lives in the forward one's arena, so the two move together.
@@ -272,8 +280,9 @@ export function module(cx: Emitter): string[] {
     ` * type or length, inconsistent dims, a non-finite value or an index out of range.`,
     ` */`,
     `export function forward(params: Params, inputs: Inputs): Outputs {`,
-    bind,
-    `return computeForward(useWorkspaces(${wsArgs}), params, inputs);`,
+    `const ws = bindDims(params, inputs);`,
+    `computeForward(ws, params, inputs);`,
+    `return forwardOutputs(ws, params, inputs);`,
     `}`,
   ].join("\n");
   const backward = backwardBody
@@ -283,9 +292,8 @@ export function module(cx: Emitter): string[] {
         ...ownership,
         ` */`,
         `export function backward(params: Params, inputs: Inputs): { loss: number; grads: Grads } {`,
-        bind,
-        `const ws = useWorkspaces(${wsArgs});`,
-        `if (bw === undefined) bw = backwardWorkspace(${[...dims, ...(cx.simd ? [`ws.${cx.arena}`] : [])].join(", ")});`,
+        `const ws = bindDims(params, inputs);`,
+        `if (bw === undefined) bw = backwardWorkspace(${[...dims, ...(cx.simd ? [cx.arena] : [])].map((d) => `ws.${d}`).join(", ")});`,
         `computeForward(ws, params, inputs);`,
         `return computeBackward(ws, bw, params, inputs);`,
         `}`,
@@ -339,7 +347,9 @@ export function module(cx: Emitter): string[] {
     ...(backwardBody ? [workspace(cx, "bw", "backwardWorkspace", "BackwardWorkspace"), ``] : []),
     useWorkspaces,
     ``,
-    forwardBody,
+    forwardBody.compute,
+    ``,
+    forwardBody.outputs,
     ``,
     ...(backwardBody ? [backwardBody, ``] : []),
   ];

@@ -14,6 +14,7 @@ export type Helper =
   | "checkFinite"
   | "checkFiniteVia"
   | "inferDim"
+  | "badDim"
   | "describe"
   | "rng"
   | "gauss"
@@ -40,7 +41,7 @@ export type Helper =
 export const HELPER_DEPS: Partial<Record<Helper, Helper[]>> = {
   checkArray: ["describe"],
   checkKeys: ["describe"],
-  inferDim: ["describe"],
+  badDim: ["describe"],
   checkFiniteVia: ["checkFinite"],
   checkScalar: ["checkArray", "checkFinite", "describe"],
   fillNormal: ["gauss"],
@@ -240,16 +241,22 @@ function describe(v: unknown): string {
 }`;
     case "checkKeys":
       return `
-/** Throws unless \`obj\` has exactly the own keys \`expected\`. */
+/**
+ * Throws unless \`obj\` has exactly the own keys \`expected\`. Allocates
+ * nothing unless it throws: the keys are counted, not listed.
+ */
 function checkKeys(what: string, obj: unknown, expected: readonly string[]): void {
   if (typeof obj !== "object" || obj === null) {
     throw new Error(\`\${what}: expected an object with keys \${expected.join(", ")}, got \${describe(obj)}\`);
   }
-  for (const k of expected) {
-    if (!Object.prototype.hasOwnProperty.call(obj, k)) {
-      throw new Error(\`\${what}: missing key \${JSON.stringify(k)} (expected keys: \${expected.join(", ")})\`);
+  for (let i = 0; i < expected.length; i++) {
+    if (!Object.prototype.hasOwnProperty.call(obj, expected[i])) {
+      throw new Error(\`\${what}: missing key \${JSON.stringify(expected[i])} (expected keys: \${expected.join(", ")})\`);
     }
   }
+  let own = 0;
+  for (const k in obj) if (Object.prototype.hasOwnProperty.call(obj, k)) own++;
+  if (own === expected.length) return;
   for (const k of Object.keys(obj)) {
     if (!expected.includes(k)) {
       throw new Error(\`\${what}: unexpected key \${JSON.stringify(k)} (expected keys: \${expected.join(", ")})\`);
@@ -276,27 +283,24 @@ function checkArray(
     case "inferDim":
       return `
 /**
- * Reads a symbolic dim off an input's length: \`a.length / rest\`, which must
- * be a positive integer.
+ * Reads a symbolic dim off an input's length: \`a.length / rest\` when that is
+ * a positive integer and \`a\` an array of \`type\`, else 0 (then badDim says why).
  */
-function inferDim(
-  what: string,
-  a: unknown,
-  type: typeof ${FA} | typeof Int32Array,
-  shape: string,
-  dim: string,
-  rest: number,
-): number {
+function inferDim(a: unknown, type: typeof ${FA} | typeof Int32Array, rest: number): number {
+  if (!(a instanceof type)) return 0;
+  const n = a.length / rest;
+  return Number.isInteger(n) && n >= 1 ? n : 0;
+}`;
+    case "badDim":
+      return `
+/** Throws the reason inferDim gave 0 for \`a\`: the wrong type, or a length that is no positive multiple of \`rest\`. */
+function badDim(what: string, a: unknown, type: typeof ${FA} | typeof Int32Array, shape: string, dim: string, rest: number): never {
   if (!(a instanceof type)) {
     throw new Error(\`\${what}: expected \${type.name} of shape \${shape}, got \${describe(a)}\`);
   }
-  const n = a.length / rest;
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(
-      \`\${what}: expected shape \${shape}, a positive multiple of \${rest} elements, got \${a.length} elements (\${dim} would be \${n})\`,
-    );
-  }
-  return n;
+  throw new Error(
+    \`\${what}: expected shape \${shape}, a positive multiple of \${rest} elements, got \${a.length} elements (\${dim} would be \${a.length / rest})\`,
+  );
 }`;
     case "checkScalar":
       return `

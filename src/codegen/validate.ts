@@ -7,30 +7,46 @@ import type { Emitter } from "./context.js";
 import { prop, str } from "./names.js";
 import { product, sizeStr } from "./nest.js";
 
-/** Argument checks and dim binding, shared by forward and backward. */
+/**
+ * Argument checks and dim binding, shared by forward and backward: a
+ * function that checks the arguments, reads the dims and returns their
+ * workspace. A message is built only when a check fails, so a call with good
+ * arguments allocates nothing.
+ */
 export function bindDims(cx: Emitter): string {
   const g = cx.g;
   const out: string[] = [];
   const dims = cx.dimOrder();
   const dimLocals = dims.map((d) => cx.dimLocal.get(d.dim) as string);
-  const retType = dims.length ? `{ ${dimLocals.map((d) => `${d}: number`).join("; ")} }` : "void";
-  out.push(`/** Checks the arguments against the model and reads the symbolic dims off the inputs' lengths. */`);
-  out.push(`function bindDims(params: Params, inputs: Inputs): ${retType} {`);
-  out.push(`${cx.use("checkKeys")}("params", params, ${JSON.stringify(g.params.map((p) => p.name))});`);
-  out.push(`checkKeys("inputs", inputs, ${JSON.stringify(g.inputs.map((p) => p.name))});`);
+  const paramKeys = cx.names.claim("paramKeys");
+  const inputKeys = cx.names.claim("inputKeys");
+  out.push(`const ${paramKeys}: readonly string[] = ${JSON.stringify(g.params.map((p) => p.name))};`);
+  out.push(`const ${inputKeys}: readonly string[] = ${JSON.stringify(g.inputs.map((p) => p.name))};`);
+  out.push(`/** Checks the arguments against the model, reads the symbolic dims off the inputs' lengths and returns their workspace. */`);
+  out.push(`function bindDims(params: Params, inputs: Inputs): ForwardWorkspace {`);
+  out.push(`${cx.use("checkKeys")}("params", params, ${paramKeys});`);
+  out.push(`checkKeys("inputs", inputs, ${inputKeys});`);
   const known = new Map<string, string>(); // dim -> where it came from
-  const shapeText = (s: Shape, dtype: DType): string => {
-    const base = str(`${dtype === "int" ? "int" : ""}${showShape(s)}`);
+  // The expected shape as a message shows it: a string literal, or a template naming the dims read so far.
+  const shapeText = (s: Shape, dtype: DType): { text: string; fixed: boolean } => {
+    const base = `${dtype === "int" ? "int" : ""}${showShape(s)}`;
     const syms = [...new Set(s.filter((d): d is string => typeof d === "string" && known.has(d)))];
-    if (!syms.length) return base;
-    const parts = syms.map((d, i) => `${str(`${i ? ", " : " with "}${d} = `)} + ${cx.dimLocal.get(d)}${known.get(d) === "" ? "" : ` + ${str(` (from ${known.get(d)})`)}`}`);
-    return `${base} + ${parts.join(" + ")}`;
+    if (!syms.length) return { text: str(base), fixed: true };
+    const parts = syms.map((d, i) => `${templateText(`${i ? ", " : " with "}${d} = `)}\${${cx.dimLocal.get(d)}}${templateText(` (from ${known.get(d)})`)}`);
+    return { text: `\`${templateText(base)}${parts.join("")}\``, fixed: false };
   };
   const typeOf = (n: Node): string => (n.dtype === "int" ? "Int32Array" : cx.FA);
+  const checkArray = (what: string, acc: string, n: Node): void => {
+    const shape = shapeText(n.shape, n.dtype);
+    const length = sizeStr(product(cx.sizes(n.shape)));
+    const call = `${cx.use("checkArray")}(${str(what)}, ${acc}, ${typeOf(n)}, ${shape.text}, ${length});`;
+    // checkArray throws exactly when the test fails; a message naming dims is built only then.
+    out.push(shape.fixed ? call : `if (!(${acc} instanceof ${typeOf(n)} && ${acc}.length === ${length})) ${call}`);
+  };
   for (const p of g.params) {
     const what = `params.${p.name}`;
     const acc = prop("params", p.name as string);
-    out.push(`${cx.use("checkArray")}(${str(what)}, ${acc}, ${typeOf(p)}, ${shapeText(p.shape, "float")}, ${sizeStr(product(cx.sizes(p.shape)))});`);
+    checkArray(what, acc, p);
     if (![...cx.witnesses.values()].some((ps) => ps.includes(p))) out.push(`${cx.use("checkFinite")}(${str(what)}, ${acc});`);
   }
   const inferredBy = new Map(dims.map((d) => [d.input, d]));
@@ -41,24 +57,26 @@ export function bindDims(cx: Emitter): string {
     const acc = prop("inputs", n.name as string);
     const d = inferredBy.get(n);
     if (d) {
-      const rest = product(n.shape.filter((x) => x !== d.dim).map((x) => cx.dimSize(x)));
-      out.push(
-        `const ${cx.dimLocal.get(d.dim)} = ${cx.use("inferDim")}(${str(what)}, ${acc}, ${typeOf(n)}, ${shapeText(n.shape, n.dtype)}, ${str(d.dim)}, ${sizeStr(rest)});`,
-      );
+      const rest = sizeStr(product(n.shape.filter((x) => x !== d.dim).map((x) => cx.dimSize(x))));
+      const local = cx.dimLocal.get(d.dim) as string;
+      out.push(`const ${local} = ${cx.use("inferDim")}(${acc}, ${typeOf(n)}, ${rest});`);
+      out.push(`if (${local} === 0) ${cx.use("badDim")}(${str(what)}, ${acc}, ${typeOf(n)}, ${shapeText(n.shape, n.dtype).text}, ${str(d.dim)}, ${rest});`);
       known.set(d.dim, what);
     } else if (n.shape.length === 0) {
       // A number, or a one-element array; checkScalar checks finiteness (float) or integrality (int).
       out.push(`${cx.use("checkScalar")}(${str(what)}, ${acc}, ${typeOf(n)});`);
       continue;
-    } else {
-      out.push(`checkArray(${str(what)}, ${acc}, ${typeOf(n)}, ${shapeText(n.shape, n.dtype)}, ${sizeStr(product(cx.sizes(n.shape)))});`);
-      cx.use("checkArray");
-    }
+    } else checkArray(what, acc, n);
     if (n.dtype === "float") out.push(`${cx.use("checkFinite")}(${str(what)}, ${acc});`);
   }
-  if (dims.length) out.push(`return { ${dimLocals.join(", ")} };`);
+  out.push(`return useWorkspaces(${dimLocals.join(", ")});`);
   out.push(`}`);
   return out.join("\n");
+}
+
+/** Text inside a template literal: backslashes, backquotes and dollar signs escaped. */
+function templateText(s: string): string {
+  return s.replace(/[\\`$]/g, (c) => `\\${c}`);
 }
 
 /**
