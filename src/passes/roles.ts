@@ -62,6 +62,8 @@ export function roleNamer(g: Graph): (n: Node) => string {
     switch (n.op) {
       case "matmul":
         return short(`${name(a)}_${name(b)}`, n.op);
+      case "matmul_add":
+        return name(a); // it adds into a, in place
       case "index":
         return short(`${name(a)}_${name(b)}`, `${name(a)}_row`);
       case "carry": {

@@ -161,21 +161,28 @@ function readersAndBlocks(g: Graph): { readers: Map<number, number>; block: Map<
   return { readers, block };
 }
 
+/** Values a matmul can add into in place: computed here (or carried), not inputs, constants or views of another value. */
+function ownsBuffer(n: Node): boolean {
+  const def = OPS[n.op];
+  return n.op === "carry" || (def.class !== "source" && !(def.codegen && "view" in def.codegen));
+}
+
 /**
- * acc + a @ b, where nothing else reads the product and it is computed in
- * the same block and phase, becomes matmul_add(acc, a, b): the matmul adds
- * into acc's buffer (BPTT's per-step weight gradients need no temporary).
+ * acc + a @ b, where nothing else reads the product or acc, the product is
+ * computed in the same block and phase, and acc is a value of its own (a
+ * matmul, a loop's gradient accumulator), becomes matmul_add(acc, a, b): the
+ * matmul adds into acc's buffer, so no temporary holds the product (BPTT's
+ * per-step weight gradients).
  */
 function accumulateRule(info: ReturnType<typeof readersAndBlocks>): Rule {
   return (b, n, inputs) => {
     if (n.op !== "add") return null;
     for (const k of [1, 0]) {
-      const mm = n.inputs[k];
-      const acc = inputs[1 - k];
-      const m = inputs[k];
+      const [mm, a] = [n.inputs[k], n.inputs[1 - k]];
+      const [m, acc] = [inputs[k], inputs[1 - k]];
       if (mm.op !== "matmul" || m.op !== "matmul" || mm.phase !== n.phase || acc === m) continue;
       if (info.readers.get(mm.id) !== 1 || info.block.get(mm.id) !== info.block.get(n.id)) continue;
-      if (!sameShape(acc.shape, n.shape)) continue;
+      if (info.readers.get(a.id) !== 1 || !ownsBuffer(a) || !ownsBuffer(acc) || !sameShape(acc.shape, n.shape)) continue;
       return b.op("matmul_add", [acc, m.inputs[0], m.inputs[1]], m.attrs);
     }
     return null;
