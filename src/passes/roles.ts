@@ -11,6 +11,9 @@ import type { Graph, Node } from "../ir/types.js";
 /** Derived names longer than this fall back to the op's name alone. */
 const MAX_LENGTH = 24;
 
+/** Shorter words for ops in derived names, as people write them. */
+const WORD: Partial<Record<string, string>> = { cross_entropy: "ce" };
+
 /** The readers of every node of a graph, loop bodies included; and for each carried value, what it carries. */
 function readersOf(g: Graph): { readers: Map<Node, Node[]>; carries: Map<Node, Node[]> } {
   const readers = new Map<Node, Node[]>();
@@ -80,7 +83,8 @@ export function roleNamer(g: Graph): (n: Node) => string {
     const rs = readers.get(n) ?? [];
     if (rs.length === 1 && isActivation(rs[0]) && rs[0].phase === n.phase) return short(`${name(rs[0])}_pre`, n.op);
     const named = n.inputs.find((x) => x.name) ?? n.inputs.find((x) => x.op !== "const");
-    return named ? short(`${n.op}_${name(named)}`, n.op) : n.op;
+    const word = WORD[n.op] ?? n.op;
+    return named ? short(`${word}_${name(named)}`, word) : word;
   };
   return name;
 }
