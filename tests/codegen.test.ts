@@ -544,6 +544,29 @@ describe("hostile identifiers", () => {
     expect(at<Float32Array>(bw.grads, "constructor")).toHaveLength(B * 3);
   });
 
+  it("source names that a derived name or a helper also uses stay distinct", async () => {
+    // Names codegen derives (x_W1, h_pre, dh_pre, logits_lse, h_tape) and names the module
+    // defines (matmulJs, paramKeys, inputKeys, badDim, forwardOutputs) given to source values.
+    const names = ["x_W1", "h_pre", "dh_pre", "logits_lse", "h_tape", "matmulJs", "paramKeys", "inputKeys", "badDim", "forwardOutputs"];
+    const model = (n: string[]): string =>
+      `dim B\ninput x: [B, 3] ~ normal(0, 1)\ninput y: int[B] in [0, 2)\ninput ${n[5]}: [B, 2] in [0, 1]\nparam W1: [3, 2] ~ normal(0, 1)\nparam ${n[6]}: [2, 2] ~ normal(0, 1)\n` +
+      `${n[0]} = x @ W1 * 2\nh = zeros([B, 2])\nfor t in 0..3 {\n  ${n[1]} = tanh(h @ ${n[6]}) + ${n[0]}\n  h = relu(${n[1]} + ${n[5]})\n}\n` +
+      `${n[2]} = h * ${n[5]}\nlogits = ${n[2]} @ ${n[6]}\n${n[3]} = mean(cross_entropy(logits, y))\n${n[4]} = ${n[3]} * 1\n${n[7]} = ${n[4]}\n${n[8]} = ${n[7]}\n${n[9]} = ${n[8]}\n` +
+      `output logits, ${n[9]}\nminimize ${n[9]}\n`;
+    const clashing = await build(model(names), "clash.bp");
+    const plain = await build(model(names.map((_, i) => `v${i}`)), "plain.bp");
+    expect(typeCheck({ clashing: clashing.ts })).toEqual([]);
+    const params = plain.mod.init(2);
+    const clashParams = { W1: params.W1, [names[6]]: params.v6 };
+    const inputs = makeInputs(plain.mod, { B: 4 }, 3, { intHi: { y: 2 } });
+    const clashInputs = { x: inputs.x, y: inputs.y, [names[5]]: inputs.v5 };
+    const a = plain.mod.backward(params, inputs);
+    const b = clashing.mod.backward(clashParams as never, clashInputs);
+    expect(b.loss).toBe(a.loss);
+    expect(Array.from(b.grads[names[6]])).toEqual(Array.from(a.grads.v6));
+    expect(Array.from(b.grads.W1)).toEqual(Array.from(a.grads.W1));
+  });
+
   it("never leak into the code as anything but sanitised identifiers, strings or comments", () => {
     expect(h.ts).not.toMatch(/\bconst let\b|\blet let\b|function [a-zA-Z]*\(.*\bdefault\b:/);
     expect(h.ts).toMatch(/const \{ Float32Array: Float32Array_, Math: Math_, \["__proto__"\]: __proto___, default: default_ \} = params;/);
