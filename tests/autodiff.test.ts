@@ -105,6 +105,12 @@ describe("the backward a person would write", () => {
     expect(ts).toMatch(/matmulJs\(dWh, h_tape, t_2 \* B \* 64, 1, 64, dh_pre, 0, 64, 1, 64, B, 64, true\);/);
   });
 
+  it("rnn: the bias gradient's sum adds into its accumulator (no per-step db)", async () => {
+    const { ts } = await compileSource(example("rnn"), { precision: "f32", file: "examples/rnn.bp" });
+    expect(ts).not.toMatch(/dbh_\d/);
+    expect(fn(ts, "computeBackward")).toMatch(/dbh\[j\] \+= acc0;/);
+  });
+
   it("names come from roles: d + the value's name", () => {
     const st = compileStages(example("mlp"), "examples/mlp.bp");
     const names = st.opt.nodes.filter((n) => n.phase === "bwd" && n.name).map((n) => n.name);
@@ -125,6 +131,10 @@ describe("loops against finite differences (f64)", () => {
     [
       "a per-step cross-entropy (the log-sum-exp computed in the backward loop)",
       "dim B\ninput xs: [4, B, 3] in [-1, 1]\ninput ys: int[4, B] in [0, 3)\nparam W: [3, 3] ~ uniform(-1, 1)\nh = zeros([B, 3])\nl = 0\nfor t in 0..4 {\n  h = tanh(h @ W + xs[t])\n  l = l + mean(cross_entropy(h @ W, ys[t]))\n}\nminimize l\n",
+    ],
+    [
+      "biases whose gradient sums add into an accumulator: in a loop, and a bias used twice",
+      "dim B\ninput xs: [3, B, 2] in [-1, 1]\ninput z: [B, 2] in [-1, 1]\nparam W: [2, 2] ~ uniform(-1, 1)\nparam b: [2] ~ uniform(-1, 1)\nparam c: [2] ~ uniform(-1, 1)\nh = zeros([B, 2])\nfor t in 0..3 {\n  h = tanh(h @ W + xs[t] + b)\n}\nu = sigmoid(z @ W + c)\nv = tanh(h @ W + c)\nminimize sum(u * v) + mean(h)\n",
     ],
     [
       "a weight used twice in a step (two matmuls add into one gradient)",

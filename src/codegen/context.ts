@@ -80,6 +80,8 @@ export class Emitter {
   readonly loops = new Map<Node, LoopInfo>();
   /** Loop counters in scope and their ranges, for index bounds that need no runtime check. */
   readonly counters = new Map<string, { start: number; count: Size }>();
+  /** Adds computed by the sum they add (kernels/reduce.ts): no loop of their own. */
+  readonly absorbed = new Set<Node>();
   /** The log-sum-exps each forward cross_entropy keeps for its gradient. */
   readonly keptLse = new Map<Node, View>();
   /** For each result of a loop being emitted, the carried buffer it becomes. */

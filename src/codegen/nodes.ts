@@ -15,7 +15,7 @@ import { isElementwise } from "./plan.js";
 /** Emits the nodes of a block in order. */
 export function block(cx: Emitter, nodes: readonly Node[], out: string[]): void {
   for (const n of nodes) {
-    if (!cx.plan.live.has(n) || cx.plan.fused.has(n)) continue;
+    if (!cx.plan.live.has(n) || cx.plan.fused.has(n) || cx.absorbed.has(n)) continue;
     node(cx, n, out);
   }
 }

@@ -6,6 +6,7 @@
 import type { Node } from "../../ir/types.js";
 import type { Emitter, View } from "../context.js";
 import { Temps } from "../names.js";
+import { sameShape } from "../../ir/shape.js";
 import { addTerms, nest, product, rowMajor, scaled, sizeAtom, sizeStr, ZERO, type Size } from "../nest.js";
 import { leafAccesses, scalarCode, tree } from "./elementwise.js";
 
@@ -20,14 +21,44 @@ export function sumToAxes(n: Node): number[] {
   return axes;
 }
 
+/**
+ * The add that a sum adds into, when it is the sum's only reader and the
+ * value it adds to is already there (a loop's gradient accumulator:
+ * `db = db + sum_to(dz)`): the sum then adds into that value's buffer (in
+ * place when nothing else reads it) and the add needs no loop of its own.
+ */
+function addsInto(cx: Emitter, n: Node): { add: Node; to: Node; inPlace: boolean } | null {
+  const rs = cx.plan.readers.get(n);
+  if (!rs || rs.size !== 1 || cx.plan.pinned.has(n)) return null;
+  const [add] = rs;
+  if (add.op !== "add" || add.phase !== n.phase || cx.plan.block.get(add) !== cx.plan.block.get(n)) return null;
+  if (cx.plan.fused.has(add) || cx.values.has(add) || !sameShape(add.shape, n.shape)) return null;
+  const to = add.inputs[0] === n ? add.inputs[1] : add.inputs[0];
+  const v = cx.values.get(to);
+  if (to === n || v?.kind !== "view" || !sameShape(to.shape, n.shape)) return null;
+  const inPlace = cx.plan.readers.get(to)?.size === 1 && !cx.plan.pinned.has(to) && cx.isWhole(v) && cx.bufs.get(v.buf)?.owner === to;
+  // A result written into its carried buffer is written where the add is, not earlier.
+  if (!inPlace && cx.homes.has(add)) return null;
+  return { add, to, inPlace };
+}
+
 /** sum, mean, max, min over `axes` of the input, which may be a fused elementwise tree. */
 export function reduce(cx: Emitter, n: Node, kind: "sum" | "mean" | "max" | "min", axes: number[], out: string[]): void {
   const x = n.inputs[0];
   const fusedInput = cx.plan.fused.has(x);
   const { nodes, leaves } = fusedInput ? tree(cx, x) : { nodes: [] as Node[], leaves: [x] };
-  cx.comment([...nodes, n], out);
+  const into = kind === "sum" || kind === "mean" ? addsInto(cx, n) : null;
+  cx.comment([...nodes, n, ...(into ? [into.add] : [])], out);
   const iter = cx.sizes(x.shape);
-  const dst = cx.out(n);
+  let dst: View;
+  if (into) {
+    // The sum is added to `into.to`'s value, in its buffer or in a copy of it that is the add's.
+    dst = into.inPlace ? (cx.value(into.to) as View) : cx.out(into.add);
+    if (!into.inPlace) cx.copy(dst, cx.value(into.to), out);
+    cx.values.set(into.add, dst);
+    cx.absorbed.add(into.add);
+  } else dst = cx.out(n);
+  const store = into ? "+=" : "=";
   const keptAxes = iter.map((_, a) => a).filter((a) => !axes.includes(a));
   const keptStrides = rowMajor(keptAxes.map((a) => iter[a]));
   const outStrides = iter.map((_, a) => (axes.includes(a) ? ZERO : keptStrides[keptAxes.indexOf(a)]));
@@ -68,7 +99,7 @@ export function reduce(cx: Emitter, n: Node, kind: "sum" | "mean" | "max" | "min
         ...(groups.length ? rowLines : []),
         ...accs.flatMap((_, q) => col(q)),
         `}`,
-        ...accs.map((a, q) => `${o}[${addTerms(scaled(j, outStrides[1]), scaled(String(q), outStrides[1]))}] = ${a}${scale};`),
+        ...accs.map((a, q) => `${o}[${addTerms(scaled(j, outStrides[1]), scaled(String(q), outStrides[1]))}] ${store} ${a}${scale};`),
         `}`,
       ];
     };
@@ -82,7 +113,7 @@ export function reduce(cx: Emitter, n: Node, kind: "sum" | "mean" | "max" | "min
     // Reduced axes lead (a bias gradient): walk the input in memory order, accumulating
     // rows (in float64 scratch for an f32 output, rounded once at the end).
     const n = product(dst.shape);
-    const accBuf = cx.opts.precision === "f32" ? cx.scratch(n) : o;
+    const accBuf = cx.opts.precision === "f32" || into ? cx.scratch(n) : o;
     out.push(accBuf === o ? `${o}.fill(0);` : `${accBuf}.fill(0, 0, ${sizeStr(n)});`);
     out.push(
       ...nest(t, iter, [{ base: "0", strides: outStrides }, ...la.accesses], (ix) => {
@@ -93,7 +124,7 @@ export function reduce(cx: Emitter, n: Node, kind: "sum" | "mean" | "max" | "min
     if (kind === "mean" || accBuf !== o) {
       const v = t.fresh("i");
       const scale = kind === "mean" ? ` / ${sizeAtom(count)}` : "";
-      out.push(`for (let ${v} = 0; ${v} < ${sizeStr(n)}; ${v}++) ${o}[${v}] = ${accBuf}[${v}]${scale};`);
+      out.push(`for (let ${v} = 0; ${v} < ${sizeStr(n)}; ${v}++) ${o}[${v}] ${store} ${accBuf}[${v}]${scale};`);
     }
     return;
   }
@@ -114,7 +145,7 @@ export function reduce(cx: Emitter, n: Node, kind: "sum" | "mean" | "max" | "min
               : `${accName} += ${e.expr};`;
         return [...e.stmts, step];
       }),
-      `${o}[${ox[0]}] = ${kind === "mean" ? `${accName} / ${sizeAtom(count)}` : accName};`,
+      `${o}[${ox[0]}] ${store} ${kind === "mean" ? `${accName} / ${sizeAtom(count)}` : accName};`,
     ]),
   );
 }
