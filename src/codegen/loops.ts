@@ -63,9 +63,17 @@ export function loop(cx: Emitter, n: Node, out: string[], block: (nodes: readonl
       cx.values.set(c, v);
       return v;
     }
+    // An initial value nothing else reads is carried in its own buffer; else a copy is.
+    const init = n.inputs[k];
+    const iv = cx.value(init);
+    const sole = cx.plan.readers.get(init)?.size === 1 && !cx.plan.pinned.has(init) && n.inputs.indexOf(init) === k;
+    if (sole && cx.isWhole(iv) && cx.bufs.get(iv.buf)?.owner === init) {
+      cx.values.set(c, iv);
+      return iv;
+    }
     const v = cx.alloc(cx.local(c), cx.sizes(c.shape), c.dtype, c);
     cx.values.set(c, v);
-    cx.copy(v, cx.value(n.inputs[k]), out);
+    cx.copy(v, iv, out);
     return v;
   });
   // Other tape entries: [count, ...] buffers, written a row per step.
