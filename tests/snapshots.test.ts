@@ -1,6 +1,7 @@
 // Every example at every stage, snapshot-tested: the forward IR (`ir`), the
 // raw backward from autodiff (`grad`), the simplified graph (`opt`) and the
-// generated module (`ts`), in tests/snapshots/examples/NAME.STAGE.snap. A
+// generated module (`ts`, and the JavaScript and declarations that
+// `--emit js` writes: `js`, `d.ts`), in tests/snapshots/examples/NAME.STAGE.snap. A
 // change to any pass or to codegen shows up as a readable diff. IR ids are
 // renumbered in order of appearance, and the module names values by role, so
 // a pass that shifts ids changes no snapshot.
@@ -12,6 +13,7 @@ import { describe, expect, it } from "vitest";
 import { emitModule } from "../src/codegen/emit.js";
 import { printGraph } from "../src/ir/print.js";
 import type { Graph, Node } from "../src/ir/types.js";
+import { toJsModule } from "../src/js-module.js";
 import { compileStages } from "../src/passes/pipeline.js";
 
 const examples = readdirSync("examples")
@@ -66,7 +68,11 @@ describe("every example at every stage", () => {
     await expect(printStable(st.ir)).toMatchFileSnapshot(at("ir"));
     await expect(printStable(st.grad)).toMatchFileSnapshot(at("grad"));
     await expect(printStable(st.opt)).toMatchFileSnapshot(at("opt"));
-    await expect(await emitModule(st.opt, { precision: "f32", inputGrads: [] })).toMatchFileSnapshot(at("ts"));
+    const ts = await emitModule(st.opt, { precision: "f32", inputGrads: [] });
+    await expect(ts).toMatchFileSnapshot(at("ts"));
+    const js = await toJsModule(ts);
+    await expect(js.code).toMatchFileSnapshot(at("js"));
+    await expect(js.dts).toMatchFileSnapshot(at("d.ts"));
   });
 });
 

@@ -5,7 +5,7 @@
 // values). Each value is a view: a buffer, an offset and strides, so
 // reshape, transpose, slicing, `xs[t]` and broadcasting copy nothing.
 // Elementwise chains are fused into one loop; loops stay loops.
-import { format } from "prettier";
+import { format } from "./prettier.js";
 import type { Graph } from "../ir/types.js";
 import { Emitter } from "./context.js";
 import { formatDeclaration, PRETTIER } from "./format.js";

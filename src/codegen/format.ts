@@ -31,7 +31,7 @@
 //   instance (the digit runs of its output must be those of its input).
 // Anything unexpected (a regex literal, unbalanced text, a sentinel count that
 // does not match) falls back to formatting the declaration whole.
-import { format } from "prettier";
+import { format } from "./prettier.js";
 
 // babel-ts formats TypeScript as the typescript parser does, about twice as fast.
 // A .ts filepath tells prettier there is no JSX to look for (its JSX probe is slow on big files).
