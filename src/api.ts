@@ -37,7 +37,7 @@ export interface CompileOptions {
   inputGrads?: "all" | string[];
   /** Matmul kernels: "simd" (default; WebAssembly SIMD with a JS fallback, f32 only) or "js". */
   kernels?: "simd" | "js";
-  /** Training probes (spec section 12): not compiled by this version; `true` is an error. */
+  /** Training probes (spec section 12): adds `probe(params, inputs)` to the module. */
   probes?: boolean;
 }
 
@@ -56,7 +56,7 @@ const DEFAULT_FILE = "model.bp";
 export async function compile(source: string, opts: CompileOptions = {}): Promise<{ code: string; dts?: string }> {
   const o = checkOptions(opts);
   const st = await stages(source, o.file, o.inputGrads);
-  const ts = await library(o.file, async () => emitModule(st.opt, { precision: o.precision, inputGrads: st.inputGrads, kernels: o.kernels }));
+  const ts = await library(o.file, async () => emitModule(st.opt, { precision: o.precision, inputGrads: st.inputGrads, kernels: o.kernels, probes: o.probes === true }));
   return o.emit === "js" ? toJsModule(ts) : { code: ts };
 }
 
@@ -176,12 +176,12 @@ function checkOptions(opts: CompileOptions) {
   if (opts === null || typeof opts !== "object") throw optionError(`options must be an object, got ${show(opts)}`, undefined);
   const file = fileOption(opts.file);
   if (opts.probes !== undefined && typeof opts.probes !== "boolean") throw optionError(`probes must be true or false, got ${show(opts.probes)}`, file);
-  if (opts.probes) throw optionError("probes: training probes (spec section 12) are not compiled by this version of bpc", file);
   return {
     file,
     emit: oneOf("emit", opts.emit, ["ts", "js"], file) ?? "ts",
     precision: oneOf("precision", opts.precision, ["f32", "f64"], file) ?? "f32",
     kernels: oneOf("kernels", opts.kernels, ["simd", "js"], file) ?? "simd",
     inputGrads: inputGradsOption(opts.inputGrads, file),
+    probes: opts.probes === true,
   };
 }

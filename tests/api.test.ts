@@ -108,7 +108,7 @@ describe("options", () => {
     ["kernels", { kernels: "gpu" }, /^kernels must be "simd" or "js", got "gpu"$/],
     ["inputGrads", { inputGrads: "x" }, /^inputGrads must be "all" or an array of input names, got "x"$/],
     ["file", { file: 3 }, /^file must be a non-empty string, got number$/],
-    ["probes", { probes: true }, /^probes: training probes \(spec section 12\) are not compiled by this version of bpc$/],
+    ["probes", { probes: "yes" }, /^probes must be true or false, got "yes"$/],
     ["unknown input", { inputGrads: ["nope"] }, /^--input-grads: 'nope' is not an input of this model \(its inputs: x, y\)$/],
     ["int input", { inputGrads: ["y"] }, /^--input-grads: 'y' is an int input/],
   ];

@@ -25,15 +25,15 @@ function stages(file: string, inputGrads: string | undefined): { st: Stages; nam
   return { st: backEnd(front, { inputGrads: names }), names };
 }
 
-export async function compileFile(file: string, precision: "f32" | "f64", inputGrads?: string, kernels: "simd" | "js" = "simd"): Promise<string> {
+export async function compileFile(file: string, precision: "f32" | "f64", inputGrads?: string, kernels: "simd" | "js" = "simd", probes = false): Promise<string> {
   const { st, names } = stages(file, inputGrads);
   const { emitModule } = await import("../codegen/emit.js");
-  return emitModule(st.opt, { precision, inputGrads: names, kernels });
+  return emitModule(st.opt, { precision, inputGrads: names, kernels, probes });
 }
 
 /** `--emit js`: the JavaScript module and its declarations. */
-export async function compileFileToJs(file: string, precision: "f32" | "f64", inputGrads?: string, kernels: "simd" | "js" = "simd"): Promise<{ code: string; dts: string }> {
-  const ts = await compileFile(file, precision, inputGrads, kernels);
+export async function compileFileToJs(file: string, precision: "f32" | "f64", inputGrads?: string, kernels: "simd" | "js" = "simd", probes = false): Promise<{ code: string; dts: string }> {
+  const ts = await compileFile(file, precision, inputGrads, kernels, probes);
   const { toJsModule } = await import("../js-module.js");
   return toJsModule(ts);
 }

@@ -90,13 +90,14 @@ program
       .choices(["simd", "js"])
       .default("simd"),
   )
-  .action(async (file: string, o: { output?: string; emit: "ts" | "js"; precision: "f32" | "f64"; inputGrads?: string; kernels: "simd" | "js" }) => {
+  .option("--probes", "add probe(params, inputs): dead and saturated units, gradient norms per param and per loop step (spec section 12)")
+  .action(async (file: string, o: { output?: string; emit: "ts" | "js"; precision: "f32" | "f64"; inputGrads?: string; kernels: "simd" | "js"; probes?: boolean }) => {
     if (o.emit === "ts") {
-      output(await commands.compile(file, o.precision, o.inputGrads, o.kernels), o.output);
+      output(await commands.compile(file, o.precision, o.inputGrads, o.kernels, o.probes === true), o.output);
       return;
     }
     const dts = o.output === undefined ? undefined : declarationPath(o.output);
-    const js = await commands.compileJs(file, o.precision, o.inputGrads, o.kernels);
+    const js = await commands.compileJs(file, o.precision, o.inputGrads, o.kernels, o.probes === true);
     output(js.code, o.output);
     if (dts !== undefined) output(js.dts, dts);
   });

@@ -108,7 +108,7 @@ export class Emitter {
   ) {
     this.FA = opts.precision === "f64" ? "Float64Array" : "Float32Array";
     this.lines = g.source.split(/\r?\n/);
-    this.plan = plan(g);
+    this.plan = plan(g, opts.probeBackward?.map((p) => p.node));
     this.role = roleNamer(g);
     this.witnesses = finitenessWitnesses(g, this.plan.live);
     const floatInputs = g.inputs.filter((n) => n.dtype === "float").map((n) => n.name as string);

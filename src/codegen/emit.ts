@@ -6,11 +6,12 @@
 // reshape, transpose, slicing, `xs[t]` and broadcasting copy nothing.
 // Elementwise chains are fused into one loop; loops stay loops.
 import { format } from "./prettier.js";
-import type { Graph } from "../ir/types.js";
+import type { Graph, Node } from "../ir/types.js";
 import { Emitter } from "./context.js";
 import { formatDeclaration, PRETTIER } from "./format.js";
 import { helperList, module } from "./module.js";
 import { helperSource, type Helper } from "./runtime.js";
+import { emitProbedModule } from "./probe.js";
 
 export interface EmitOptions {
   precision: "f32" | "f64";
@@ -22,10 +23,15 @@ export interface EmitOptions {
    * kernels alone.
    */
   kernels?: "simd" | "js";
+  /** The probe variant (probe.ts): backward-phase nodes `computeBackward` hands out as `extra`, and `runProbed`. */
+  probeBackward?: { name: string; node: Node }[];
+  /** Adds `probe` (spec section 12; probe.ts). Extends the graph in place: give it one of its own. */
+  probes?: boolean;
 }
 
 /** Compiles a lowered (and, for `backward`, differentiated) graph to a prettier-formatted TypeScript module. */
 export async function emitModule(g: Graph, opts: EmitOptions): Promise<string> {
+  if (opts.probes) return emitProbedModule(g, { ...opts, probes: false });
   return formatModule(moduleParts(g, opts));
 }
 

@@ -136,13 +136,20 @@ function computeBackward(cx: Emitter): string {
     fields.push(field(name, cx.ref(h.buf)));
   }
   if (outs.length) body.push(`// gradients handed to the caller`, ...outs);
+  // The probe variant's backward figures (probes.ts), handed out beside the gradients.
+  const extra = (cx.opts.probeBackward ?? []).map((p) => {
+    const h = handOut(cx, cx.value(p.node), cx.sizes(p.node.shape), "float", p.name, body);
+    return field(p.name, cx.ref(h.buf));
+  });
+  const extraType = cx.opts.probeBackward ? `; extra: Record<string, ${cx.FA}>` : "";
+  const extraField = cx.opts.probeBackward ? `, extra: { ${extra.join(", ")} }` : "";
   const loss = scalarOf(cx, cx.value(cx.g.loss));
   return [
     `/** Runs the backward pass in \`bw\`, reading the forward values in \`fw\`. */`,
-    `function computeBackward(fw: ForwardWorkspace, bw: BackwardWorkspace, params: Params, inputs: Inputs): { loss: number; grads: Grads } {`,
+    `function computeBackward(fw: ForwardWorkspace, bw: BackwardWorkspace, params: Params, inputs: Inputs): { loss: number; grads: Grads${extraType} } {`,
     ...prologue(cx, "fw", cx.fn.refs),
     ...body,
-    `return { loss: ${loss}, grads: { ${fields.join(", ")} } };`,
+    `return { loss: ${loss}, grads: { ${fields.join(", ")} }${extraField} };`,
     `}`,
   ].join("\n");
 }
@@ -305,7 +312,18 @@ export function module(cx: Emitter): string[] {
         `throw new Error("backward: this module was compiled without gradients");`,
         `}`,
       ].join("\n");
-
+  // The probe variant's entry point: the forward's figures, then the backward's.
+  const probeRun = cx.opts.probeBackward && backwardBody
+    ? [
+        `function runProbed(params: Params, inputs: Inputs) {`,
+        `const ws = bindDims(params, inputs);`,
+        `if (bw === undefined) bw = backwardWorkspace(${[...dims, ...(cx.simd ? [cx.arena] : [])].map((d) => `ws.${d}`).join(", ")});`,
+        `computeForward(ws, params, inputs);`,
+        `const outputs = forwardOutputs(ws, params, inputs);`,
+        `return { outputs, backward: computeBackward(ws, bw, params, inputs) };`,
+        `}`,
+      ].join("\n")
+    : null;
 
   const initText = initFn(cx);
   const bindText = bindDims(cx);
@@ -338,6 +356,7 @@ export function module(cx: Emitter): string[] {
     ``,
     backward,
     ``,
+    ...(probeRun ? [probeRun, ``] : []),
     `// ---- internals ----`,
     ``,
     bindText,

@@ -42,7 +42,8 @@ function walk(nodes: readonly Node[], id: { next: number }, blockId: number, f: 
   }
 }
 
-export function plan(g: Graph): Plan {
+/** `roots`: more nodes to keep live and pinned (the probe variant's backward figures). */
+export function plan(g: Graph, roots: readonly Node[] = []): Plan {
   // Liveness: from the loss, the outputs and the gradients back through inputs;
   // a live loop keeps its results, a live loop_tape keeps its tape entry.
   const live = new Set<Node>();
@@ -56,6 +57,7 @@ export function plan(g: Graph): Plan {
   mark(g.loss);
   for (const o of g.outputs) mark(o.node);
   for (const gr of g.grads) mark(gr.node);
+  for (const r of roots) mark(r);
   while (work.length) {
     const n = work.pop() as Node;
     for (const i of n.inputs) mark(i);
@@ -72,7 +74,7 @@ export function plan(g: Graph): Plan {
   }
 
   const readers = new Map<Node, Set<Node>>();
-  const pinned = new Set<Node>([g.loss, ...g.outputs.map((o) => o.node), ...g.grads.map((x) => x.node)]);
+  const pinned = new Set<Node>([g.loss, ...g.outputs.map((o) => o.node), ...g.grads.map((x) => x.node), ...roots]);
   const block = new Map<Node, number>();
   walk(g.nodes, { next: 1 }, 0, (n, b) => {
     block.set(n, b);
