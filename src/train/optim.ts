@@ -17,6 +17,11 @@ export interface Optimizer {
    * touching any parameter, if a gradient is missing or its length differs.
    */
   step(params: ParamSet, grads: GradSet): void;
+  /**
+   * The L2 norm of the change the last `step` made to each parameter, by
+   * name (empty before the first step): what `monitor`'s update-ratio reads.
+   */
+  readonly updateNorms: Record<string, number>;
 }
 
 /** Options for {@link sgd}. */
@@ -93,6 +98,7 @@ export function sgd(options: SgdOptions): Optimizer {
   // `opt.lr` rather than `this.lr`, so a detached `step` still works.
   const opt: Optimizer = {
     lr: options.lr,
+    updateNorms: {},
     step(params, grads) {
       const lr = opt.lr;
       checkLr("sgd", lr);
@@ -100,15 +106,23 @@ export function sgd(options: SgdOptions): Optimizer {
       for (const name of Object.keys(params)) {
         const p = params[name];
         const g = grads[name];
+        let sq = 0;
         if (momentum === 0) {
-          for (let i = 0; i < p.length; i++) p[i] -= lr * (g[i] + weightDecay * p[i]);
-          continue;
+          for (let i = 0; i < p.length; i++) {
+            const d = lr * (g[i] + weightDecay * p[i]);
+            p[i] -= d;
+            sq += d * d;
+          }
+        } else {
+          const v = stateFor("sgd", velocity, name, p.length);
+          for (let i = 0; i < p.length; i++) {
+            v[i] = momentum * v[i] + g[i] + weightDecay * p[i];
+            const d = lr * v[i];
+            p[i] -= d;
+            sq += d * d;
+          }
         }
-        const v = stateFor("sgd", velocity, name, p.length);
-        for (let i = 0; i < p.length; i++) {
-          v[i] = momentum * v[i] + g[i] + weightDecay * p[i];
-          p[i] -= lr * v[i];
-        }
+        opt.updateNorms[name] = Math.sqrt(sq);
       }
     },
   };
@@ -132,6 +146,7 @@ export function adam(options: AdamOptions = {}): Optimizer {
   let t = 0;
   const opt: Optimizer = {
     lr,
+    updateNorms: {},
     step(params, grads) {
       checkLr("adam", opt.lr);
       checkGrads("adam", params, grads);
@@ -143,11 +158,15 @@ export function adam(options: AdamOptions = {}): Optimizer {
         const g = grads[name];
         const m = stateFor("adam", first, name, p.length);
         const v = stateFor("adam", second, name, p.length);
+        let sq = 0;
         for (let i = 0; i < p.length; i++) {
           m[i] = beta1 * m[i] + (1 - beta1) * g[i];
           v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
-          p[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / sqrtBias2 + eps);
+          const d = (stepSize * m[i]) / (Math.sqrt(v[i]) / sqrtBias2 + eps);
+          p[i] -= d;
+          sq += d * d;
         }
+        opt.updateNorms[name] = Math.sqrt(sq);
       }
     },
   };
