@@ -46,7 +46,7 @@ export type Probes = {
 
 /** Where each site's, loop's and named value's figures land in the probe variant's outputs. */
 const probeSites: { name: string; line: number; op: string; kind: string; sum: string; sumSq: string; count: string; alive?: string; units?: string; saturated?: string }[] = ${lit(plan.sites)};
-const probeLoops: { name: string; line: number; sumSq: string }[] = ${lit(plan.loops)};
+const probeLoops: { name: string; line: number; max: string; sumSq: string }[] = ${lit(plan.loops)};
 const probeChecks: { name: string; line: number; output: string }[] = ${lit(plan.checks)};
 const probeParamLines: Record<string, number> = ${lit(paramLines)};
 /** Each loop's per-step gradient norms, reused while the step count stays the same. */
@@ -88,9 +88,10 @@ export function probe(params: Params, inputs: Inputs): Probes {
   for (const k of Object.keys(probeParamLines)) norms[k] = { norm: probeNorm(ps[k]), gradNorm: probeNorm(grads[k]) };
   const loops: Probes["loops"] = probeLoops.map((l, i) => {
     const sq = run.backward.extra[l.sumSq];
+    const mx = run.backward.extra[l.max];
     if (probeNorms[i].length !== sq.length) probeNorms[i] = new Float64Array(sq.length);
     const out = probeNorms[i];
-    for (let t = 0; t < sq.length; t++) out[t] = Math.sqrt(sq[t]);
+    for (let t = 0; t < sq.length; t++) out[t] = mx[t] === 0 ? 0 : (mx[t] + 1e-30) * Math.sqrt(sq[t]);
     return { name: l.name, line: l.line, gradNorms: out };
   });
   let nonFinite: Probes["nonFinite"] = null;

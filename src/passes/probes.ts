@@ -25,10 +25,11 @@ export interface ProbeSite {
   saturated?: string;
 }
 
-/** A loop-carried value: the backward output holding its squared gradient norm per step. */
+/** A loop-carried value: the backward outputs holding, per step, max |gradient| and the squared norm of the gradient over it. */
 export interface ProbeLoop {
   name: string;
   line: number;
+  max: string;
   sumSq: string;
 }
 
@@ -185,15 +186,23 @@ export function addProbes(g: Graph): ProbePlan {
     fb.carried.forEach((c, k) => {
       const ct = body.carried[k];
       if (!ct || c.dtype !== "float") return;
-      const inner = build("bwd", ct.span, () => [b.op("sum", [b.op("square", [ct])], { axes: all(ct) })]);
+      // The norm as max|ct| * |ct / max|ct||: squares overflow float32 from norms of 1.8e19 on, an exploding gradient's range.
+      const inner = build("bwd", ct.span, () => {
+        const mx = b.op("max", [b.op("abs", [ct])], { axes: all(ct) });
+        const scaled = b.op("div", [ct, b.op("add", [mx, b.const(1e-30)])]);
+        return [mx, b.op("sum", [b.op("square", [scaled])], { axes: all(ct) })];
+      });
       (body.nodes as Node[]).push(...inner.nodes);
-      body.tape.push(inner.res[0]);
-      const outer = build("bwd", bl.span, () => [b.op("loop_tape", [bl], { k: body.tape.length - 1 })]);
-      top.push(...outer.nodes);
-      const name = `__probe${next++}`;
-      plan.backward.push({ name, node: outer.res[0] });
+      const names = inner.res.map((v) => {
+        body.tape.push(v);
+        const outer = build("bwd", bl.span, () => [b.op("loop_tape", [bl], { k: body.tape.length - 1 })]);
+        top.push(...outer.nodes);
+        const name = `__probe${next++}`;
+        plan.backward.push({ name, node: outer.res[0] });
+        return name;
+      });
       const r = fb.results[k];
-      plan.loops.push({ name: c.name ?? r.name ?? `carried${k}`, line: (r.inputs.length ? r : fl).span.line, sumSq: name });
+      plan.loops.push({ name: c.name ?? r.name ?? `carried${k}`, line: (r.inputs.length ? r : fl).span.line, max: names[0], sumSq: names[1] });
     });
   }
   g.nodes.push(...top.filter((n) => n.phase === "fwd"), ...top.filter((n) => n.phase === "bwd"));
