@@ -91,10 +91,16 @@ function accuracy(mod: TrainableModule, params: Record<string, F32>, test: Datas
   return correct / (Math.floor(test.n / n) * n);
 }
 
-export async function runDemo(opts: { epochs: number; out: string; saturation: boolean }): Promise<void> {
+export async function runDemo(opts: { epochs: number; out: string; saturation: boolean; probes?: boolean }): Promise<void> {
   const outDir = resolve(opts.out);
   mkdirSync(outDir, { recursive: true });
   const t0 = performance.now();
+  if (opts.probes) {
+    const { probesDemo } = await import("./demo-probes.js");
+    await probesDemo(root, outDir);
+    say(pc.dim(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`));
+    return;
+  }
   const digits = loadMnist({ scale: "unit" });
   const split = splitTrainTest(digits, 0.2, 2026);
   say(pc.bold(`MNIST: ${digits.n} digits from the 'mnist' package, split ${split.train.n} train / ${split.test.n} test (seed 2026)`));

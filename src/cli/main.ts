@@ -153,8 +153,9 @@ program
   .option("--epochs <n>", "training epochs", positiveInt("--epochs"), 3)
   .option("--out <dir>", "where to write the loss curves", "out")
   .option("--saturation", "also run the article's first lesson: raw pixels and a large init next to normalised ones")
-  .action(async (o: { epochs: number; out: string; saturation?: boolean }) => {
-    await commands.demo({ epochs: o.epochs, out: o.out, saturation: o.saturation === true });
+  .option("--probes", "instead, train three networks under probe() and monitor() (dead ReLUs, saturation, an exploding RNN) and write OUT/probes.html")
+  .action(async (o: { epochs: number; out: string; saturation?: boolean; probes?: boolean }) => {
+    await commands.demo({ epochs: o.epochs, out: o.out, saturation: o.saturation === true, probes: o.probes === true });
   });
 
 program.parseAsync(process.argv).catch(fail);

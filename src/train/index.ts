@@ -11,5 +11,5 @@ export { progressBar } from "./progress.js";
 export type { ProgressBar, ProgressOptions, ProgressStream } from "./progress.js";
 export { lineChartSvg, escapeXml } from "./plot.js";
 export type { LineChartOptions, Series } from "./plot.js";
-export { monitor } from "./monitor.js";
+export { monitor, reportPage } from "./monitor.js";
 export type { Monitor, MonitorOptions, Finding, Probes } from "./monitor.js";

@@ -38,7 +38,7 @@ export interface MonitorOptions {
   dead?: number;
   /** A saturating site with at least this fraction of saturated units is reported (default 0.5, as in AUTOTRAINER). */
   saturated?: number;
-  /** |update| / |param| outside this range is reported (default [1e-4, 1e-2], around CS231n's 1e-3). */
+  /** |update| / |param| outside this range is reported (default [1e-4, 1e-2], around CS231n's 1e-3); params that start at zero (biases) are not. */
   updateRatio?: readonly [number, number];
   /** Consecutive steps an update ratio must stay out of range before it is reported (default 5). */
   patience?: number;
@@ -64,6 +64,13 @@ export interface Monitor {
   readonly findings: Finding[];
   /** The report: a self-contained HTML page (inline SVG, no scripts, no fetches). */
   html(title?: string): string;
+  /** The report's body as one titled section, for a page of several runs ({@link reportPage}). */
+  section(title: string): string;
+}
+
+/** A self-contained HTML page of several monitors' sections. */
+export function reportPage(title: string, sections: readonly string[], intro = ""): string {
+  return page(title, (intro ? `<p>${escapeXml(intro)}</p>\n` : "") + sections.join("\n"));
 }
 
 const pct = (x: number): string => `${Math.round(100 * x)} %`;
@@ -85,6 +92,7 @@ export function monitor(options: MonitorOptions = {}): Monitor {
 
   const findings: Finding[] = [];
   const reported = new Set<string>();
+  const zeroAtStart = new Set<string>();
   const outOfRange = new Map<string, number>(); // param -> first step of the current run out of range
   const history: Record_[] = [];
   const finding = (key: string, f: Omit<Finding, "file" | "column" | "endLine" | "endColumn">, out: Finding[]): void => {
@@ -143,10 +151,12 @@ export function monitor(options: MonitorOptions = {}): Monitor {
           }, out);
         }
       }
+      if (history.length === 0) for (const [k, v] of Object.entries(probes.params)) if (v.norm === 0) zeroAtStart.add(k);
       if (updateNorms) {
         for (const [name, u] of Object.entries(updateNorms)) {
           const p = probes.params[name];
-          if (!p || p.norm === 0) continue;
+          // The rule of thumb is about weights: a param that starts at zero (a bias) has no scale to compare with.
+          if (!p || p.norm === 0 || zeroAtStart.has(name)) continue;
           const r = u / p.norm;
           if (r >= lo && r <= hi) {
             outOfRange.delete(name);
@@ -172,7 +182,10 @@ export function monitor(options: MonitorOptions = {}): Monitor {
       return out;
     },
     html(title = "bpc probes") {
-      return report(title, history, findings);
+      return page(title, section(null, history, findings));
+    },
+    section(title: string) {
+      return section(title, history, findings);
     },
   };
 }
@@ -180,7 +193,7 @@ export function monitor(options: MonitorOptions = {}): Monitor {
 /** An SVG document as an inline element. */
 const inline = (svg: string): string => svg.replace(/^<\?xml[^>]*>\s*/, "");
 
-function report(title: string, history: readonly Record_[], findings: readonly Finding[]): string {
+function section(title: string | null, history: readonly Record_[], findings: readonly Finding[]): string {
   const charts: string[] = [];
   const siteKeys = [...new Set(history.flatMap((h) => h.sites.map((s) => s.key)))];
   const series = (pick: (h: Record_, key: string) => number | undefined, keys: string[]): Series[] =>
@@ -206,6 +219,17 @@ function report(title: string, history: readonly Record_[], findings: readonly F
   const rows = findings
     .map((f) => `<tr class="${f.severity}"><td>${f.step}</td><td><code>${f.rule}</code></td><td>${f.line || ""}</td><td>${escapeXml(f.message)}<br><em>fix:</em> ${escapeXml(f.fix)}</td></tr>`)
     .join("\n");
+  return `<section>
+${title === null ? "" : `<h2>${escapeXml(title)}</h2>\n`}<p>${history.length} training steps probed.</p>
+<h3>Findings</h3>
+${findings.length ? `<table><tr><th>step</th><th>rule</th><th>line</th><th>what</th></tr>\n${rows}</table>` : "<p>None.</p>"}
+<div class="charts">
+${charts.join("\n")}
+</div>
+</section>`;
+}
+
+function page(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeXml(title)}</title>
 <style>
@@ -214,14 +238,10 @@ table { border-collapse: collapse; margin: 12px 0 24px; }
 td, th { border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
 tr.error td:nth-child(2) { color: #b00; } tr.warning td:nth-child(2) { color: #a60; }
 .charts { display: flex; flex-wrap: wrap; gap: 16px; }
+section { margin-bottom: 32px; }
 </style></head><body>
 <h1>${escapeXml(title)}</h1>
-<p>${history.length} training steps probed.</p>
-<h2>Findings</h2>
-${findings.length ? `<table><tr><th>step</th><th>rule</th><th>line</th><th>what</th></tr>\n${rows}</table>` : "<p>None.</p>"}
-<div class="charts">
-${charts.join("\n")}
-</div>
+${body}
 </body></html>
 `;
 }
