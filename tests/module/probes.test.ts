@@ -234,3 +234,14 @@ describe("probes through the library", () => {
     expect(plain.dts).not.toContain("function probe");
   });
 });
+
+describe("probes leave backward alone", () => {
+  it("a probed module's text begins with the unprobed module, character for character", async () => {
+    for (const src of [MLP, RNN]) {
+      const emit = (probes: boolean) => emitModule(compileStages(src, "probe.bp", { inputGrads: [] }).opt, { precision: "f32", inputGrads: [], probes });
+      const [plain, withProbes] = [await emit(false), await emit(true)];
+      expect(withProbes.startsWith(plain.trimEnd())).toBe(true);
+      expect(withProbes.slice(plain.trimEnd().length)).toContain("export function probe(");
+    }
+  });
+});
