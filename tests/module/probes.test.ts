@@ -245,3 +245,39 @@ describe("probes leave backward alone", () => {
     }
   });
 });
+
+describe("relu-like sites beyond relu", () => {
+  it("leaky_relu and elu: dead is the fraction of units whose input is not positive for any example", async () => {
+    const src = `model probe_leaky
+dim B
+dim D = 4
+dim H = 8
+input  x: [B, D]
+param  W: [D, H] ~ normal(0, 1)
+param  V: [H, 1] ~ normal(0, 1)
+z = x @ W - 1
+a = leaky_relu(z, a=0.1)
+e = elu(a @ V)
+loss = mean(square(e))
+minimize loss
+`;
+    const m = await probed(src);
+    const p = m.init(3);
+    const B = 5;
+    const x = rand(B * 4, 9);
+    const r = m.probe(p, { x });
+    const z = affine(x, p.W, null, B, 4, 8).map((v) => v - 1);
+    let dead = 0;
+    for (let j = 0; j < 8; j++) if ([...Array(B).keys()].every((i) => z[i * 8 + j] <= 0)) dead++;
+    expect(r.sites.map((s) => [s.name, s.line, s.op])).toEqual([
+      ["a", 9, "leaky_relu"],
+      ["e", 10, "elu"],
+    ]);
+    expect(r.sites[0].dead).toBeCloseTo(dead / 8, 12);
+    expect(r.sites[0].mean).toBeCloseTo(stats(z).mean, 9);
+    const a = z.map((v) => (v > 0 ? v : 0.1 * v));
+    const u = affine(a, p.V, null, B, 8, 1);
+    expect(r.sites[1].dead).toBe(u.every((v) => v <= 0) ? 1 : 0);
+    expect(r.sites[1].std).toBeCloseTo(stats(u).std, 9);
+  });
+});

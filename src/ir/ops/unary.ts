@@ -165,6 +165,8 @@ export const UNARY = {
     flops: 2, // compare, multiply
     interval: increasing((x, a) => (x > 0 ? x : num(a, "a") * x)),
     gain: { kind: "slope", slope: (_x, a) => Math.max(1, Math.abs(num(a, "a"))) },
+    // Relu-like for the probes (a unit off for every example); the static dead-relu rule matches relu itself.
+    activation: { kind: "relu" },
     nearKink: (x) => near(x, 0),
     attrs: { a: 0.1 },
   }),
@@ -179,6 +181,7 @@ export const UNARY = {
     flops: 4, // compare, exp, subtract, multiply
     interval: increasing((x, a) => (x > 0 ? x : num(a, "a") * (Math.exp(x) - 1))),
     gain: { kind: "slope", slope: (_x, a) => Math.max(1, Math.abs(num(a, "a"))) },
+    activation: { kind: "relu" },
     nearKink: (x) => near(x, 0),
     attrs: { a: 1 },
   }),
