@@ -259,8 +259,20 @@ async function main(): Promise<void> {
     if (run.error) console.log(`  failed: ${run.error}`);
     runs.push(run);
   }
+  // Spec section 12: backward with and without --probes (bench/probes.ts, its own process).
+  console.log("training probes: backward with and without --probes");
+  let probes: string;
+  try {
+    probes = execFileSync(process.execPath, ["--expose-gc", join(ROOT, "dist", "bench", "probes.js"), ...(quick ? ["--quick"] : [])], { encoding: "utf8", timeout: 240_000 }).trim();
+  } catch (e) {
+    probes = `failed: ${(e as Error).message.split("\n")[0]}`;
+  }
+  console.log(probes);
   meta.loadEnd = load();
-  const md = markdown(runs, meta);
+  const md = `${markdown(runs, meta)}\n\n## Training probes (spec section 12)\n\nbackward in a module compiled with \`--probes\` against one without (goal: at most 1.1x), median of interleaved rounds:\n\n${probes
+    .split("\n")
+    .map((l) => `- ${l}`)
+    .join("\n")}`;
   console.log(`\n${md.split("\n## Issue 6 goals")[0]}`);
   console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   if (write) {
