@@ -14,7 +14,8 @@
 // A model that overflows f32 at init by design (rnn_exploding) must overflow in
 // ours too, and is compared in full on rescaled params (Oracle.finiteCase).
 // The examples are listed at test time, one test each: an example without an
-// oracle fails, and so does an oracle without an example.
+// oracle fails, and so does an oracle without an example. Each runs twice: on
+// the TypeScript module and on the JavaScript one (`--emit js`), loaded as is.
 import * as tf from "@tensorflow/tfjs";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -168,15 +169,16 @@ function record(file: string, errs: [string, number][]): void {
 }
 
 describe("compiled f32 modules agree with TF.js autograd", () => {
-  for (const file of listExamples()) {
+  for (const file of listExamples()) for (const emit of ["ts", "js"] as const) {
     const oracle = ORACLES[file];
-    it(file, async () => {
+    it(`${file} (${emit})`, async () => {
       if (!oracle) throw new Error(`examples/${file} has no TF.js oracle in tests/helpers/tfjs-models.ts`);
       const source = readFileSync(join(EXAMPLES, file), "utf8");
       const floatInputs = Object.entries(oracle.inputs)
         .filter(([, d]) => d.gen.kind !== "int")
         .map(([n]) => n);
-      const { mod } = await compileSource(source, { precision: "f32", inputGrads: floatInputs, file });
+      const { mod, js } = await compileSource(source, { precision: "f32", inputGrads: floatInputs, file, emit });
+      if (emit === "js") expect(js).not.toMatch(/^export (type|interface) /m);
 
       const params = mod.init(1) as F32;
       const u = rng(12345);

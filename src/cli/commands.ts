@@ -31,8 +31,16 @@ export async function compileFile(file: string, precision: "f32" | "f64", inputG
   return emitModule(st.opt, { precision, inputGrads: names, kernels });
 }
 
+/** `--emit js`: the JavaScript module and its declarations. */
+export async function compileFileToJs(file: string, precision: "f32" | "f64", inputGrads?: string, kernels: "simd" | "js" = "simd"): Promise<{ code: string; dts: string }> {
+  const ts = await compileFile(file, precision, inputGrads, kernels);
+  const { toJsModule } = await import("../js-module.js");
+  return toJsModule(ts);
+}
+
 export const commands = {
   compile: compileFile,
+  compileJs: compileFileToJs,
 
   async inspect(file: string, stage: "ast" | "ir" | "grad" | "opt" | "ts", inputGrads?: string): Promise<string> {
     if (stage === "ts") return compileFile(file, "f32", inputGrads);

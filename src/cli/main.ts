@@ -62,6 +62,13 @@ function output(text: string, out: string | undefined): void {
   process.stderr.write(`wrote ${out}\n`);
 }
 
+/** Where `--emit js -o OUT` puts the declarations: model.js -> model.d.ts, model.mjs -> model.d.mts. */
+function declarationPath(out: string): string {
+  const m = /\.(m?)js$/.exec(out);
+  if (!m) throw new BpcError(`--emit js writes a .js module and its .d.ts beside it: name the output .js or .mjs, not '${out}'`, { file: out, line: 0, col: 0, endLine: 0, endCol: 0 });
+  return `${out.slice(0, m.index)}.d.${m[1]}ts`;
+}
+
 const program = new Command()
   .name("bpc")
   .description("Compiles .bp models to TypeScript forward/backward code and lints their gradients.")
@@ -72,9 +79,10 @@ const program = new Command()
 
 program
   .command("compile")
-  .description("compile FILE.bp to a self-contained TypeScript module")
+  .description("compile FILE.bp to a self-contained TypeScript (or JavaScript) module")
   .argument("<file>", "the .bp model")
-  .option("-o, --output <out.ts>", "write the module here (default: stdout)")
+  .option("-o, --output <out.ts>", "write the module here (default: stdout); with --emit js, OUT.js and OUT.d.ts")
+  .addOption(new Option("--emit <lang>", "the module's language: ts, or js (an ES module, with a .d.ts beside it)").choices(["ts", "js"]).default("ts"))
   .addOption(new Option("--precision <p>", "float precision of the module").choices(["f32", "f64"]).default("f32"))
   .option("--input-grads <names>", "also return gradients of these float inputs: all, or NAME,NAME")
   .addOption(
@@ -82,8 +90,15 @@ program
       .choices(["simd", "js"])
       .default("simd"),
   )
-  .action(async (file: string, o: { output?: string; precision: "f32" | "f64"; inputGrads?: string; kernels: "simd" | "js" }) => {
-    output(await commands.compile(file, o.precision, o.inputGrads, o.kernels), o.output);
+  .action(async (file: string, o: { output?: string; emit: "ts" | "js"; precision: "f32" | "f64"; inputGrads?: string; kernels: "simd" | "js" }) => {
+    if (o.emit === "ts") {
+      output(await commands.compile(file, o.precision, o.inputGrads, o.kernels), o.output);
+      return;
+    }
+    const dts = o.output === undefined ? undefined : declarationPath(o.output);
+    const js = await commands.compileJs(file, o.precision, o.inputGrads, o.kernels);
+    output(js.code, o.output);
+    if (dts !== undefined) output(js.dts, dts);
   });
 
 program
