@@ -75,7 +75,7 @@ export function createEditor(
         return diagnostics.map((d) => toCodeMirror(view.state.doc, d));
       },
       // Short: the findings should follow typing within 300 ms, and lint takes tens of ms.
-      { delay: 120 },
+      { delay: 100 },
     ),
     EditorView.updateListener.of((u) => {
       if (!u.docChanged) return;

@@ -33,7 +33,7 @@ export interface TrainData {
 }
 
 export type ToTrainer =
-  | { type: "load"; code: string; data: TrainData; config: TrainConfig; seed: number }
+  | { type: "load"; id: number; code: string; data: TrainData; config: TrainConfig; seed: number }
   | { type: "data"; data: TrainData }
   | { type: "config"; config: TrainConfig }
   | { type: "start" }
@@ -49,9 +49,10 @@ export interface KernelStats {
 }
 
 export type FromTrainer =
-  | { type: "ready"; name: string; classes: number; output: string; paramCount: number }
-  | { type: "unfit"; reason: string }
-  | { type: "error"; message: string }
+  // `load` answers the load message with that id; an error without one happened while training.
+  | { type: "ready"; load: number; name: string; classes: number; output: string; paramCount: number }
+  | { type: "unfit"; load: number; reason: string }
+  | { type: "error"; load?: number; message: string }
   | {
       type: "progress";
       step: number;

@@ -257,7 +257,7 @@ async function handle(msg: ToTrainer): Promise<void> {
       const m = await load(msg.code);
       const why = unfit(m);
       if (why) {
-        post({ type: "unfit", reason: why });
+        post({ type: "unfit", load: msg.id, reason: why });
         return;
       }
       kernel.instances = 0;
@@ -273,13 +273,14 @@ async function handle(msg: ToTrainer): Promise<void> {
         mod = null;
         post({
           type: "unfit",
+          load: msg.id,
           reason: `Output ${output} has ${classes} class score${classes === 1 ? "" : "s"} per point, the data set has ${msg.data.classes} classes.`,
         });
         return;
       }
       classes = msg.data.classes;
       const paramCount = Object.values(params).reduce((s, p) => s + p.length, 0);
-      post({ type: "ready", name: m.model.name, classes, output, paramCount });
+      post({ type: "ready", load: msg.id, name: m.model.name, classes, output, paramCount });
       report();
       return;
     }
@@ -314,9 +315,15 @@ async function handle(msg: ToTrainer): Promise<void> {
   }
 }
 
+// One message at a time: a load awaits its import, and what follows it must see the module it loaded.
+let queue: Promise<void> = Promise.resolve();
 self.onmessage = (e: MessageEvent<ToTrainer>) => {
-  handle(e.data).catch((err: unknown) => {
-    running = false;
-    post({ type: "error", message: (err as Error).message ?? String(err) });
-  });
+  const msg = e.data;
+  queue = queue.then(() =>
+    handle(msg).catch((err: unknown) => {
+      running = false;
+      const message = (err as Error).message ?? String(err);
+      post(msg.type === "load" ? { type: "error", load: msg.id, message } : { type: "error", message });
+    }),
+  );
 };

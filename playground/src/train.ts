@@ -26,7 +26,11 @@ export class TrainPanel {
   private probs: Float32Array | null = null;
   private classes = 0;
   private grid = 0;
-  private loadDone: ((ok: boolean) => void) | null = null;
+  /** Loads sent to the worker and not yet answered. */
+  private readonly loads = new Map<number, (ok: boolean) => void>();
+  private nextLoad = 1;
+  /** The compile-and-load under way, so a second request for the same source waits for it. */
+  private inflight: { key: string; promise: Promise<boolean> } | null = null;
   private previewTimer = 0;
 
   constructor(private readonly stages: Stages) {
@@ -122,17 +126,24 @@ export class TrainPanel {
   }
 
   /** Compiles and loads the current source unless the worker already has it; false when it cannot train. */
-  private async ensureLoaded(): Promise<boolean> {
-    if (this.isCurrent()) return this.phase === "ready" || this.phase === "running";
+  private ensureLoaded(): Promise<boolean> {
+    if (this.isCurrent()) return Promise.resolve(this.phase === "ready" || this.phase === "running");
     if (!this.compiles) {
       this.showNote("error", "The model does not compile: fix the errors under the editor to train it.");
-      return false;
+      return Promise.resolve(false);
     }
-    const source = this.source;
-    const kernels = this.kernels();
+    const key = `${this.kernels()}\n${this.source}`;
+    if (this.inflight?.key === key) return this.inflight.promise;
+    const promise = this.load(this.source, this.kernels()).finally(() => {
+      if (this.inflight?.promise === promise) this.inflight = null;
+    });
+    this.inflight = { key, promise };
+    return promise;
+  }
+
+  private async load(source: string, kernels: Kernels): Promise<boolean> {
     this.setPhase("loading");
     const result = await this.stages.run({ kind: "compile", kernels }, source);
-    if (source !== this.source) return false; // edited meanwhile; the next change loads again
     if (!result.ok) {
       this.setPhase("broken");
       this.showNote("error", `Does not compile: ${result.error}`);
@@ -140,33 +151,33 @@ export class TrainPanel {
     }
     this.loaded = { source, kernels };
     this.chart.clear();
-    const ok = await new Promise<boolean>((resolve) => {
-      this.loadDone = resolve;
+    const id = this.nextLoad++;
+    return new Promise<boolean>((resolve) => {
+      this.loads.set(id, resolve);
       const { x, y, n, classes } = this.data;
-      this.post({ type: "load", code: result.text, data: { x, y, n, classes }, config: this.config(), seed: INIT_SEED });
+      this.post({ type: "load", id, code: result.text, data: { x, y, n, classes }, config: this.config(), seed: INIT_SEED });
     });
-    return ok;
   }
 
   private receive(m: FromTrainer): void {
     switch (m.type) {
       case "ready":
+        if (!this.answer(m.load, true)) return;
         this.classes = m.classes;
         this.setPhase("ready");
         this.hideNote();
-        this.finishLoad(true);
         return;
       case "unfit":
+        if (!this.answer(m.load, false)) return;
         this.setPhase("unfit");
         this.probs = null;
         this.showNote("info", `This model cannot be trained here. ${m.reason} Pick a model from "Train in the page" to train one.`);
         this.draw();
-        this.finishLoad(false);
         return;
       case "error":
-        this.setPhase(this.loadDone ? "broken" : "ready");
+        if (m.load !== undefined && !this.answer(m.load, false)) return;
+        this.setPhase(m.load !== undefined ? "broken" : "ready");
         this.showNote("error", m.message);
-        this.finishLoad(false);
         return;
       case "progress": {
         this.chart.add(m.losses);
@@ -191,15 +202,18 @@ export class TrainPanel {
     }
   }
 
-  private finishLoad(ok: boolean): void {
-    this.loadDone?.(ok);
-    this.loadDone = null;
+  /** Settles load `id`; false when a newer load has been sent since (its answer decides the panel). */
+  private answer(id: number, ok: boolean): boolean {
+    this.loads.get(id)?.(ok);
+    this.loads.delete(id);
+    return id === this.nextLoad - 1;
   }
 
   private fail(message: string): void {
     this.setPhase("broken");
     this.showNote("error", message);
-    this.finishLoad(false);
+    for (const resolve of this.loads.values()) resolve(false);
+    this.loads.clear();
   }
 
   private setPhase(p: Phase): void {
