@@ -129,16 +129,16 @@ export class CodePane {
 
   /** Shows `text`; keeps the scroll position, or else scrolls to the first line starting with `anchor`. */
   show(text: string, lang: PaneLanguage, keepScroll: boolean, anchor?: string): void {
-    const top = this.view.scrollDOM.scrollTop;
+    // The line at the top of the pane, to put back there after the text is replaced.
+    const topLine = this.view.state.doc.lineAt(this.view.lineBlockAtHeight(this.view.scrollDOM.scrollTop).from).number;
     this.view.dispatch({
       changes: { from: 0, to: this.view.state.doc.length, insert: text },
       effects: this.language.reconfigure(lang === "ts" ? javascript({ typescript: true }) : irLanguage),
     });
-    if (keepScroll) {
-      this.view.scrollDOM.scrollTop = top;
-      return;
-    }
-    const at = anchor === undefined ? -1 : text.search(new RegExp(`^${anchor}`, "m"));
-    this.view.dispatch({ effects: EditorView.scrollIntoView(Math.max(0, at), { y: "start" }) });
+    const doc = this.view.state.doc;
+    let at = 0;
+    if (keepScroll) at = doc.line(Math.min(topLine, doc.lines)).from;
+    else if (anchor !== undefined) at = Math.max(0, text.search(new RegExp(`^${anchor}`, "m")));
+    this.view.dispatch({ effects: EditorView.scrollIntoView(at, { y: "start" }) });
   }
 }

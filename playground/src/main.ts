@@ -21,6 +21,8 @@ let urlTimer = 0;
 let viewTimer = 0;
 /** What the code pane shows: the view and source it was made from. */
 let shown: { view: View; source: string } | null = null;
+/** A new model was loaded (menu): the pane opens at its start rather than where it was. */
+let freshModel = false;
 
 // ---- examples menu ----
 const menu = $<HTMLSelectElement>("examples");
@@ -58,7 +60,9 @@ selectExample(initial);
 
 menu.onchange = () => {
   const ex = EXAMPLES.find((e) => e.name === menu.value);
-  if (ex) setSource(editor, ex.source);
+  if (!ex) return;
+  freshModel = true;
+  setSource(editor, ex.source);
 };
 
 function showDiagnostics(run: LintRun): void {
@@ -152,7 +156,9 @@ async function refreshView(): Promise<void> {
     $("graph-svg").innerHTML = result.text;
   } else {
     // The backward stages open at their backward half; the forward half above it is the IR tab's.
-    codePane.show(result.text, v === "ts" ? "ts" : "ir", shown?.view === v, v === "grad" || v === "opt" ? "# backward" : undefined);
+    const keep = shown?.view === v && !freshModel;
+    codePane.show(result.text, v === "ts" ? "ts" : "ir", keep, v === "grad" || v === "opt" ? "# backward" : undefined);
+    freshModel = false;
   }
   $(v === "graph" ? "graph" : "code").dataset.view = v;
   shown = { view: v, source: src };
