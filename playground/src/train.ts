@@ -54,7 +54,10 @@ export class TrainPanel {
     this.compiles = compiles;
     clearTimeout(this.previewTimer);
     if (this.phase === "running") {
-      this.showNote("info", "The model changed. Reset to train the new version.");
+      this.showNote(
+        "info",
+        compiles ? "The model changed. Reset to train the new version." : "The edited model does not compile; this run goes on with the last version.",
+      );
       return;
     }
     // When idle, load the new model soon so the regions show its initial state.
