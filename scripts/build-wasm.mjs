@@ -6,7 +6,8 @@
 // row-major and a' is read through two byte strides (sai per row, sak per
 // step of k): a row-major a has sai = 4K, sak = 4; a column-major one (a
 // transposed operand) has sai = 4, sak = 4M. A transposed b is transposed by
-// the caller while it copies b into the kernel's memory.
+// the caller while it copies b into the kernel's memory. With acc set, the
+// product is added to what c holds (c += a' @ b).
 //
 // Blocks of R rows x Q columns keep R*Q/4 f32x4 accumulators in registers
 // over the whole of k: each step loads Q/4 vectors of b and splats one value
@@ -43,19 +44,31 @@ function blockFunc(R, Q) {
   const nv = Math.max(V, 1);
   const T = V ? "v128" : "f32";
   const L = [];
-  L.push(`  (func $b${R}x${Q} (param $pc i32) (param $pa i32) (param $pb i32) (param $n i32) (param $K i32) (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32)`);
+  L.push(`  (func $b${R}x${Q} (param $pc i32) (param $pa i32) (param $pb i32) (param $n i32) (param $K i32) (param $sai i32) (param $sak i32) (param $ldb i32) (param $ldc i32) (param $acc i32)`);
   L.push(`    (local $k i32) (local $p i32) (local $o i32)`);
   for (const r of range(R)) L.push(`    (local $a${r} i32)`);
   for (const r of range(R)) for (const q of range(nv)) L.push(`    (local $c${r}_${q} ${T})`);
   for (const q of range(nv)) L.push(`    (local $v${q} ${T})`);
   L.push(`    (local $s ${T})`);
   L.push(`    (loop $blocks`);
-  // Row pointers into a', the start of b's panel, zeroed accumulators.
+  // Row pointers into a', the start of b's panel, accumulators zeroed (or loaded from c with acc).
   L.push(`      (local.set $a0 (local.get $pa))`);
   for (const r of range(R).slice(1)) L.push(`      (local.set $a${r} (i32.add (local.get $a${r - 1}) (local.get $sai)))`);
   L.push(`      (local.set $p (local.get $pb))`);
   L.push(`      (local.set $k (local.get $K))`);
-  for (const r of range(R)) for (const q of range(nv)) L.push(`      (local.set $c${r}_${q} (${T}.const ${V ? "0 0 0 0" : "0"}))`.replace("(v128.const 0 0 0 0)", "(v128.const f32x4 0 0 0 0)"));
+  L.push(`      (if (local.get $acc)`);
+  L.push(`        (then`);
+  L.push(`          (local.set $o (local.get $pc))`);
+  for (const r of range(R)) {
+    for (const q of range(nv)) {
+      L.push(V ? `          (local.set $c${r}_${q} (v128.load offset=${16 * q} (local.get $o)))` : `          (local.set $c${r}_${q} (f32.load (local.get $o)))`);
+    }
+    L.push(`          (local.set $o (i32.add (local.get $o) (local.get $ldc)))`);
+  }
+  L.push(`        )`);
+  L.push(`        (else`);
+  for (const r of range(R)) for (const q of range(nv)) L.push(`          (local.set $c${r}_${q} (${T}.const ${V ? "f32x4 0 0 0 0" : "0"}))`);
+  L.push(`        ))`);
   L.push(`      (loop $k`);
   for (const q of range(nv)) {
     L.push(V ? `        (local.set $v${q} (v128.load offset=${16 * q} (local.get $p)))` : `        (local.set $v0 (f32.load (local.get $p)))`);
@@ -98,7 +111,7 @@ function rowLoop(R, Q) {
             (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $ldc)) (i32.shl (local.get $j) (i32.const 2))))
             (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $sai)))
             (i32.add (local.get $b) (i32.shl (local.get $j) (i32.const 2)))
-            (local.get $n) (local.get $K) (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldc))
+            (local.get $n) (local.get $K) (local.get $sai) (local.get $sak) (local.get $ldb) (local.get $ldc) (local.get $acc))
           (local.set $i (i32.add (local.get $i) (i32.mul (local.get $n) (i32.const ${R}))))))`;
 }
 
@@ -118,11 +131,14 @@ export function kernelText() {
 (module
   (import "env" "memory" (memory 1))
 ${[blockFunc(ROWS, 8), blockFunc(1, 8), blockFunc(ROWS, 4), blockFunc(1, 4), blockFunc(1, 1)].join("\n")}
-  ;; c[M, N] = a'[M, K] @ b[K, N]; pointers in bytes, a' strides sai (row) and sak (k) in bytes.
-  (func (export "mm") (param $c i32) (param $a i32) (param $b i32) (param $M i32) (param $K i32) (param $N i32) (param $sai i32) (param $sak i32)
+  ;; c[M, N] = a'[M, K] @ b[K, N] (c += ... when acc is not 0); pointers in bytes, a' strides sai (row) and sak (k) in bytes.
+  (func (export "mm") (param $c i32) (param $a i32) (param $b i32) (param $M i32) (param $K i32) (param $N i32) (param $sai i32) (param $sak i32) (param $acc i32)
     (local $i i32) (local $j i32) (local $n i32) (local $ldb i32) (local $ldc i32)
     (if (i32.eqz (local.get $K))
-      (then (memory.fill (local.get $c) (i32.const 0) (i32.shl (i32.mul (local.get $M) (local.get $N)) (i32.const 2))) (return)))
+      (then
+        (if (i32.eqz (local.get $acc))
+          (then (memory.fill (local.get $c) (i32.const 0) (i32.shl (i32.mul (local.get $M) (local.get $N)) (i32.const 2)))))
+        (return)))
     (local.set $ldb (i32.shl (local.get $N) (i32.const 2)))
     (local.set $ldc (local.get $ldb))
 ${panelLoop(8, false)}

@@ -52,7 +52,7 @@ describe("useWorkspaces and source names", () => {
 });
 
 describe("hoisted transposes (W_T) of a param reshaped two ways", () => {
-  // matmul() in src/codegen/emit.ts caches the once-per-pass transposed copy of a whole
+  // simdMatmul() in src/codegen/simd.ts caches the once-per-pass transposed copy of a whole
   // param/input; the cache was keyed by buffer and pass only, so a param read transposed
   // as two 2-D shapes (weight tying through reshape(w, [3, 4]).T and reshape(w, [4, 3]).T)
   // got the first shape's transpose in the second matmul. The key now includes K and N.

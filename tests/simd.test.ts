@@ -1,5 +1,5 @@
 // f32 modules run their matmuls in the embedded WebAssembly SIMD kernel, with
-// the per-shape JS kernels as the fallback. Both paths must give the same
+// one shared JS kernel (matmulJs) as the fallback. Both paths must give the same
 // gradients (to f32 summation order) on every example with a matmul, and a
 // module must fall back by itself where WebAssembly is missing.
 import { readdirSync, readFileSync } from "node:fs";
@@ -72,7 +72,7 @@ describe("SIMD and JS matmul kernels", () => {
       globalThis.WebAssembly = saved;
     }
     const want = js.mod.backward(params, inputs).grads;
-    // The very same JS kernels ran: equal to the bit.
+    // The shared JS kernel sums as the per-shape ones do: equal to the bit.
     for (const k of Object.keys(want)) expect(Array.from(grads[k]!)).toEqual(Array.from(want[k]!));
   });
 });

@@ -33,6 +33,8 @@ export interface MatmulSpec {
   N: Size;
   /** Typed-array type of the float operands. */
   FA: string;
+  /** Add the product to what out holds (out += a @ b). */
+  acc?: boolean;
 }
 
 /** A size as a literal when constant, else the kernel parameter that carries it. */
@@ -43,7 +45,7 @@ function lit(s: Size, param: string): string {
 /** The kernel's name: variant and constant sizes, so equal shapes share one kernel. */
 export function matmulKernelName(spec: MatmulSpec): string {
   const d = (s: Size, p: string): string => (s.syms.length === 0 ? String(s.k) : p);
-  return `matmul${spec.tA ? "T" : "N"}${spec.tB ? "T" : "N"}_${d(spec.M, "m")}x${d(spec.K, "k")}x${d(spec.N, "n")}`;
+  return `matmul${spec.tA ? "T" : "N"}${spec.tB ? "T" : "N"}_${d(spec.M, "m")}x${d(spec.K, "k")}x${d(spec.N, "n")}${spec.acc ? "_acc" : ""}`;
 }
 
 /** The symbolic sizes a kernel takes as arguments, in order M, K, N. */
@@ -101,6 +103,7 @@ export function matmulKernelSource(spec: MatmulSpec): string {
   const noLoop = spec.K.syms.length === 0 && spec.K.k === 1;
   const rows = noLoop ? 4 : 3;
   const cols = 4;
+  const store = spec.acc ? "+=" : "=";
   const plus = (x: string, r: number): string => (r ? `${x} + ${r}` : x);
   const row = (r: number): string => (r ? `(i + ${r})` : "i");
 
@@ -122,7 +125,7 @@ export function matmulKernelSource(spec: MatmulSpec): string {
       for (const q of qs) lines.push(`const b${q} = ${bAt(q)};`);
       for (const r of rs) {
         lines.push(`const o${r} = ${row(r)} * ${N} + j;`);
-        lines.push(qs.map((q) => `out[${plus(`o${r}`, q)}] = a${r} * b${q};`).join(" "));
+        lines.push(qs.map((q) => `out[${plus(`o${r}`, q)}] ${store} a${r} * b${q};`).join(" "));
       }
       return lines;
     }
@@ -142,7 +145,7 @@ export function matmulKernelSource(spec: MatmulSpec): string {
     lines.push(`}`);
     for (const r of rs) {
       lines.push(`const o${r} = ${row(r)} * ${N} + j;`);
-      lines.push(qs.map((q) => `out[${plus(`o${r}`, q)}] = c${r}${q};`).join(" "));
+      lines.push(qs.map((q) => `out[${plus(`o${r}`, q)}] ${store} c${r}${q};`).join(" "));
     }
     return lines;
   };
@@ -163,7 +166,7 @@ export function matmulKernelSource(spec: MatmulSpec): string {
   const shapeA = tA ? `[${K}, ${M}], read transposed` : `[${M}, ${K}]`;
   const shapeB = tB ? `[${N}, ${K}], read transposed` : `[${K}, ${N}]`;
   return [
-    `/** out[${M}, ${N}] = a${tA ? "ᵀ" : ""} @ b${tB ? "ᵀ" : ""}, with a ${shapeA} from offset ao and b ${shapeB} from offset bo; ${rows}x${cols} blocks. */`,
+    `/** out[${M}, ${N}] ${store} a${tA ? "ᵀ" : ""} @ b${tB ? "ᵀ" : ""}, with a ${shapeA} from offset ao and b ${shapeB} from offset bo; ${rows}x${cols} blocks. */`,
     `function ${name}(out: ${FA}, a: ${FA}, ao: number, b: ${FA}, bo: number${params.length ? ", " + params.join(", ") : ""}): void {`,
     ...body,
     `}`,

@@ -76,8 +76,9 @@ export function addTerms(...terms: string[]): string {
 
 /** `i * stride`, simplified. */
 export function scaled(index: string, stride: Size): string {
-  if (isZero(stride)) return "0";
+  if (isZero(stride) || index === "0") return "0";
   if (isOne(stride)) return index;
+  if (index === "1") return sizeStr(stride);
   if (/^[0-9]+$/.test(index) && stride.syms.length === 0) return String(Number(index) * stride.k);
   return `${index} * ${sizeStr(stride)}`;
 }

@@ -6,9 +6,6 @@ import { OPS } from "../ir/ops.js";
 import { sameShape } from "../ir/shape.js";
 import type { Graph, Node } from "../ir/types.js";
 
-/** Reductions whose loop can evaluate a fused elementwise input in place. */
-export const FUSING_REDUCTIONS = new Set(["sum", "mean", "max", "min", "sum_to"]);
-
 export interface Plan {
   live: Set<Node>;
   /** Distinct live readers of each node (nodes whose inputs include it). */
@@ -21,6 +18,11 @@ export interface Plan {
   kept: Set<Node>;
   /** The block (top level or a loop body) each node belongs to. */
   block: Map<Node, number>;
+  /**
+   * For a cross_entropy_grad, the forward cross_entropy of the same logits
+   * and labels, which keeps each row's log-sum-exp for it.
+   */
+  lseFrom: Map<Node, Node>;
 }
 
 export function isElementwise(n: Node): boolean {
@@ -98,11 +100,18 @@ export function plan(g: Graph): Plan {
     if (same.length !== 1) continue;
     const [r] = same;
     if (block.get(r) !== block.get(n)) continue;
-    const ok =
-      (isElementwise(r) && sameShape(r.shape, n.shape)) || (FUSING_REDUCTIONS.has(r.op) && r.inputs[0] === n);
+    const fold = OPS[r.op].codegen;
+    const ok = (isElementwise(r) && sameShape(r.shape, n.shape)) || (fold !== undefined && "fold" in fold && r.inputs[0] === n);
     if (!ok) continue;
     fused.add(n);
     if (rs.size > 1 || pinned.has(n)) kept.add(n);
   }
-  return { live, readers, pinned, fused, kept, block };
+  const lseFrom = new Map<Node, Node>();
+  for (const n of live) {
+    if (n.op !== "cross_entropy_grad") continue;
+    const [z, y] = n.inputs;
+    const ce = [...(readers.get(z) ?? [])].find((r) => r.op === "cross_entropy" && r.phase === "fwd" && r.inputs[1] === y);
+    if (ce) lseFrom.set(n, ce);
+  }
+  return { live, readers, pinned, fused, kept, block, lseFrom };
 }

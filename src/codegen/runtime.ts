@@ -4,6 +4,8 @@
 // text over the module's float array type; the emitter includes only those a
 // model uses.
 
+import { initSource } from "../ir/init.js";
+import { RANDOM_SOURCE } from "../ir/random.js";
 import { MATMUL_WASM_BASE64 } from "./generated/matmul-wasm.js";
 
 const MATMUL_WASM_BYTES = Math.floor((MATMUL_WASM_BASE64.length * 3) / 4) - (MATMUL_WASM_BASE64.match(/=*$/)?.[0].length ?? 0);
@@ -14,6 +16,7 @@ export type Helper =
   | "checkFinite"
   | "checkFiniteVia"
   | "inferDim"
+  | "badDim"
   | "describe"
   | "rng"
   | "gauss"
@@ -30,6 +33,7 @@ export type Helper =
   | "newArena"
   | "take"
   | "matmulSimd"
+  | "matmulJs"
   | "transposeInto"
   | "relu32"
   | "checkScalar"
@@ -39,7 +43,7 @@ export type Helper =
 export const HELPER_DEPS: Partial<Record<Helper, Helper[]>> = {
   checkArray: ["describe"],
   checkKeys: ["describe"],
-  inferDim: ["describe"],
+  badDim: ["describe"],
   checkFiniteVia: ["checkFinite"],
   checkScalar: ["checkArray", "checkFinite", "describe"],
   fillNormal: ["gauss"],
@@ -83,7 +87,7 @@ function simdKernel(): { wasm: WasmApi; module: WasmModule } | null {
 interface Arena {
   buffer: ArrayBuffer;
   next: number;
-  mm: ((c: number, a: number, b: number, M: number, K: number, N: number, sai: number, sak: number) => void) | null;
+  mm: ((c: number, a: number, b: number, M: number, K: number, N: number, sai: number, sak: number, acc: number) => void) | null;
 }
 /** An arena of \`bytes\` bytes: WebAssembly memory with the kernel bound to it, or a plain ArrayBuffer. */
 function newArena(bytes: number): Arena {
@@ -111,13 +115,113 @@ function take(arena: Arena, n: number): Float32Array {
     case "matmulSimd":
       return `
 /**
- * out[M, N] = a @ b by the SIMD kernel, with a [M, K] from offset ao (stored
- * [K, M] when tA) and b [K, N] from offset bo; all three live in the arena.
- * Sums are accumulated in f32, four columns per instruction.
+ * out[M, N] = a @ b (out += a @ b with acc) by the SIMD kernel, with a [M, K]
+ * from offset ao (stored [K, M] when tA) and b [K, N] from offset bo; all
+ * three live in the arena. Sums are accumulated in f32, four columns per
+ * instruction.
  */
-function matmulSimd(arena: Arena, out: Float32Array, a: Float32Array, ao: number, b: Float32Array, bo: number, M: number, K: number, N: number, tA: boolean): void {
+function matmulSimd(arena: Arena, out: Float32Array, a: Float32Array, ao: number, b: Float32Array, bo: number, M: number, K: number, N: number, tA: boolean, acc: boolean): void {
   const mm = arena.mm as NonNullable<Arena["mm"]>;
-  mm(out.byteOffset, a.byteOffset + 4 * ao, b.byteOffset + 4 * bo, M, K, N, tA ? 4 : 4 * K, tA ? 4 * M : 4);
+  mm(out.byteOffset, a.byteOffset + 4 * ao, b.byteOffset + 4 * bo, M, K, N, tA ? 4 : 4 * K, tA ? 4 * M : 4, acc ? 1 : 0);
+}`;
+    case "matmulJs":
+      return `
+/**
+ * The JS path of the SIMD kernel, for every matmul of the module: out[M, N] =
+ * a'[M, K] @ b'[K, N] (out += ... with acc), where a'[i, k] = a[ao + i * sai +
+ * k * sak] and b'[k, j] = b[bo + k * sbk + j * sbj], so either operand may be
+ * read transposed in place. 3x4 blocks of float64 accumulators, summed in
+ * order of k and rounded once when stored.
+ */
+function matmulJs(
+  out: ${FA},
+  a: ${FA},
+  ao: number,
+  sai: number,
+  sak: number,
+  b: ${FA},
+  bo: number,
+  sbk: number,
+  sbj: number,
+  M: number,
+  K: number,
+  N: number,
+  acc: boolean,
+): void {
+  const s1 = sbj;
+  const s2 = 2 * sbj;
+  const s3 = 3 * sbj;
+  const N4 = N - (N % 4);
+  let i = 0;
+  for (; i + 3 <= M; i += 3) {
+    const r0 = ao + i * sai;
+    const r1 = r0 + sai;
+    const r2 = r1 + sai;
+    const o0 = i * N;
+    const o1 = o0 + N;
+    const o2 = o1 + N;
+    for (let j = 0; j < N4; j += 4) {
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
+      let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+      let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
+      let pa = 0;
+      let pb = bo + j * sbj;
+      for (let k = 0; k < K; k++) {
+        const a0 = a[r0 + pa];
+        const a1 = a[r1 + pa];
+        const a2 = a[r2 + pa];
+        const b0 = b[pb];
+        const b1 = b[pb + s1];
+        const b2 = b[pb + s2];
+        const b3 = b[pb + s3];
+        c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+        c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+        c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+        pa += sak;
+        pb += sbk;
+      }
+      if (acc) {
+        out[o0 + j] += c00; out[o0 + j + 1] += c01; out[o0 + j + 2] += c02; out[o0 + j + 3] += c03;
+        out[o1 + j] += c10; out[o1 + j + 1] += c11; out[o1 + j + 2] += c12; out[o1 + j + 3] += c13;
+        out[o2 + j] += c20; out[o2 + j + 1] += c21; out[o2 + j + 2] += c22; out[o2 + j + 3] += c23;
+      } else {
+        out[o0 + j] = c00; out[o0 + j + 1] = c01; out[o0 + j + 2] = c02; out[o0 + j + 3] = c03;
+        out[o1 + j] = c10; out[o1 + j + 1] = c11; out[o1 + j + 2] = c12; out[o1 + j + 3] = c13;
+        out[o2 + j] = c20; out[o2 + j + 1] = c21; out[o2 + j + 2] = c22; out[o2 + j + 3] = c23;
+      }
+    }
+    for (let j = N4; j < N; j++) {
+      let c0 = 0, c1 = 0, c2 = 0;
+      let pa = 0;
+      let pb = bo + j * sbj;
+      for (let k = 0; k < K; k++) {
+        const bk = b[pb];
+        c0 += a[r0 + pa] * bk;
+        c1 += a[r1 + pa] * bk;
+        c2 += a[r2 + pa] * bk;
+        pa += sak;
+        pb += sbk;
+      }
+      out[o0 + j] = acc ? out[o0 + j] + c0 : c0;
+      out[o1 + j] = acc ? out[o1 + j] + c1 : c1;
+      out[o2 + j] = acc ? out[o2 + j] + c2 : c2;
+    }
+  }
+  for (; i < M; i++) {
+    const r0 = ao + i * sai;
+    const o0 = i * N;
+    for (let j = 0; j < N; j++) {
+      let c = 0;
+      let pa = r0;
+      let pb = bo + j * sbj;
+      for (let k = 0; k < K; k++) {
+        c += a[pa] * b[pb];
+        pa += sak;
+        pb += sbk;
+      }
+      out[o0 + j] = acc ? out[o0 + j] + c : c;
+    }
+  }
 }`;
     case "transposeInto":
       return `
@@ -139,16 +243,22 @@ function describe(v: unknown): string {
 }`;
     case "checkKeys":
       return `
-/** Throws unless \`obj\` has exactly the own keys \`expected\`. */
+/**
+ * Throws unless \`obj\` has exactly the own keys \`expected\`. Allocates
+ * nothing unless it throws: the keys are counted, not listed.
+ */
 function checkKeys(what: string, obj: unknown, expected: readonly string[]): void {
   if (typeof obj !== "object" || obj === null) {
     throw new Error(\`\${what}: expected an object with keys \${expected.join(", ")}, got \${describe(obj)}\`);
   }
-  for (const k of expected) {
-    if (!Object.prototype.hasOwnProperty.call(obj, k)) {
-      throw new Error(\`\${what}: missing key \${JSON.stringify(k)} (expected keys: \${expected.join(", ")})\`);
+  for (let i = 0; i < expected.length; i++) {
+    if (!Object.prototype.hasOwnProperty.call(obj, expected[i])) {
+      throw new Error(\`\${what}: missing key \${JSON.stringify(expected[i])} (expected keys: \${expected.join(", ")})\`);
     }
   }
+  let own = 0;
+  for (const k in obj) if (Object.prototype.hasOwnProperty.call(obj, k)) own++;
+  if (own === expected.length) return;
   for (const k of Object.keys(obj)) {
     if (!expected.includes(k)) {
       throw new Error(\`\${what}: unexpected key \${JSON.stringify(k)} (expected keys: \${expected.join(", ")})\`);
@@ -175,27 +285,24 @@ function checkArray(
     case "inferDim":
       return `
 /**
- * Reads a symbolic dim off an input's length: \`a.length / rest\`, which must
- * be a positive integer.
+ * Reads a symbolic dim off an input's length: \`a.length / rest\` when that is
+ * a positive integer and \`a\` an array of \`type\`, else 0 (then badDim says why).
  */
-function inferDim(
-  what: string,
-  a: unknown,
-  type: typeof ${FA} | typeof Int32Array,
-  shape: string,
-  dim: string,
-  rest: number,
-): number {
+function inferDim(a: unknown, type: typeof ${FA} | typeof Int32Array, rest: number): number {
+  if (!(a instanceof type)) return 0;
+  const n = a.length / rest;
+  return Number.isInteger(n) && n >= 1 ? n : 0;
+}`;
+    case "badDim":
+      return `
+/** Throws the reason inferDim gave 0 for \`a\`: the wrong type, or a length that is no positive multiple of \`rest\`. */
+function badDim(what: string, a: unknown, type: typeof ${FA} | typeof Int32Array, shape: string, dim: string, rest: number): never {
   if (!(a instanceof type)) {
     throw new Error(\`\${what}: expected \${type.name} of shape \${shape}, got \${describe(a)}\`);
   }
-  const n = a.length / rest;
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(
-      \`\${what}: expected shape \${shape}, a positive multiple of \${rest} elements, got \${a.length} elements (\${dim} would be \${n})\`,
-    );
-  }
-  return n;
+  throw new Error(
+    \`\${what}: expected shape \${shape}, a positive multiple of \${rest} elements, got \${a.length} elements (\${dim} would be \${a.length / rest})\`,
+  );
 }`;
     case "checkScalar":
       return `
@@ -256,70 +363,12 @@ function checkIndex(what: string, k: number, n: number): void {
   if (!(k >= 0 && k < n)) throw new Error(\`\${what}: index \${k} is out of range [0, \${n})\`);
 }`;
     case "rng":
-      return `
-/** A seeded PRNG (mulberry32) for stream \`stream\` of \`seed\`: uniform numbers in [0, 1). */
-function rng(seed: number, stream: number): () => number {
-  let s = Math.imul(Math.floor(seed) | 0, 0x9e3779b9) ^ Math.imul(stream + 1, 0x85ebca6b);
-  s = Math.imul(s ^ (s >>> 16), 0x7feb352d);
-  s = Math.imul(s ^ (s >>> 15), 0x846ca68b);
-  s ^= s >>> 16;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}`;
     case "gauss":
-      return `
-/** A standard normal sample (Box-Muller). */
-function gauss(next: () => number): number {
-  const u = 1 - next(); // in (0, 1]
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());
-}`;
+      return RANDOM_SOURCE[h];
     case "fillNormal":
-      return `
-function fillNormal(a: ${FA}, next: () => number, mean: number, std: number): ${FA} {
-  for (let i = 0; i < a.length; i++) a[i] = mean + std * gauss(next);
-  return a;
-}`;
     case "fillUniform":
-      return `
-function fillUniform(a: ${FA}, next: () => number, lo: number, hi: number): ${FA} {
-  for (let i = 0; i < a.length; i++) a[i] = lo + (hi - lo) * next();
-  return a;
-}`;
     case "orthogonal":
-      return `
-/**
- * A random [rows, cols] matrix with orthonormal columns (rows >= cols) or rows
- * (rows < cols): Gram-Schmidt, twice for accuracy, of a normal matrix.
- */
-function orthogonal(a: ${FA}, next: () => number, rows: number, cols: number): ${FA} {
-  const n = Math.max(rows, cols);
-  const m = Math.min(rows, cols);
-  const q = new Float64Array(n * m); // column j is q[j * n .. j * n + n)
-  for (let i = 0; i < q.length; i++) q[i] = gauss(next);
-  for (let j = 0; j < m; j++) {
-    const qj = j * n;
-    for (let pass = 0; pass < 2; pass++) {
-      for (let p = 0; p < j; p++) {
-        const qp = p * n;
-        let dot = 0;
-        for (let i = 0; i < n; i++) dot += q[qp + i] * q[qj + i];
-        for (let i = 0; i < n; i++) q[qj + i] -= dot * q[qp + i];
-      }
-    }
-    let norm = 0;
-    for (let i = 0; i < n; i++) norm += q[qj + i] * q[qj + i];
-    norm = Math.sqrt(norm);
-    for (let i = 0; i < n; i++) q[qj + i] /= norm;
-  }
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) a[r * cols + c] = rows >= cols ? q[c * n + r] : q[r * n + c];
-  }
-  return a;
-}`;
+      return initSource(h, FA);
     case "relu32":
       return `
 /**
@@ -376,7 +425,8 @@ function logSoftmax(out: ${FA}, x: ${FA}, xo: number, outer: number, n: number, 
       return `
 /**
  * out[i] = logsumexp(z[i, :]) - z[i, y[i]] for z [B, C]: softmax cross-entropy,
- * fused and stable. Throws when a label is outside [0, C).
+ * fused and stable; each row's log-sum-exp is also stored in \`lse\` when
+ * given (the backward reuses it). Throws when a label is outside [0, C).
  */
 function crossEntropy(
   out: ${FA},
@@ -387,6 +437,7 @@ function crossEntropy(
   B: number,
   C: number,
   what: string,
+  lse?: Float64Array,
 ): void {
   for (let i = 0; i < B; i++) {
     const row = zo + i * C;
@@ -398,7 +449,9 @@ function crossEntropy(
     for (let c = 0; c < C; c++) m = Math.max(m, z[row + c]);
     let s = 0;
     for (let c = 0; c < C; c++) s += Math.exp(z[row + c] - m);
-    out[i] = m + Math.log(s) - z[row + label];
+    const l = m + Math.log(s);
+    if (lse !== undefined) lse[i] = l;
+    out[i] = l - z[row + label];
   }
 }`;
     case "pick":

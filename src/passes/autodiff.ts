@@ -5,13 +5,16 @@
 // shape; a null cotangent is a symbolic zero and is never materialised.
 // A loop is differentiated into a loop that walks the steps in reverse
 // (backprop through time), reading the per-step forward values it needs from
-// a tape the forward loop writes.
+// a tape the forward loop writes: the values its ops' gradient rules declare
+// in `saves`. The forward graph passed in is not modified: the result holds a
+// copy of it (same ids) whose loops list their tapes.
 import { BpcError } from "../diag.js";
 import { Builder } from "../ir/builder.js";
-import { OPS } from "../ir/ops.js";
+import { OPS, type IRBuilder } from "../ir/ops.js";
 import { broadcastShapes, sameShape, showShape } from "../ir/shape.js";
 import type { Graph, LoopBody, Node } from "../ir/types.js";
 import { maxGraphId } from "./rewrite.js";
+import { roleNamer } from "./roles.js";
 
 export interface GradOptions {
   /** Float inputs whose gradients backward also returns. */
@@ -29,11 +32,12 @@ export function grad(g: Graph, opts: GradOptions = {}): Graph {
     if (inp.dtype !== "float") throw new BpcError(`--input-grads: '${name}' is an int input and has no gradient`, inp.span);
   }
   const targets = [...g.params, ...g.inputs.filter((n) => wanted.has(n.name as string))];
+  const fwd = copyForward(g);
   const b = new Builder({ startId: maxGraphId(g) + 1, phase: "bwd" });
-  const ad = new Reverse(b, new Set(targets.map((n) => n.id)));
-  ad.markRequires(g.nodes);
-  b.span = g.loss.span;
-  const cts = ad.sweep(g.nodes, new Map([[g.loss.id, b.const(1)]]));
+  const ad = new Reverse(b, new Set(targets.map((n) => n.id)), roleNamer(fwd));
+  ad.markRequires(fwd.nodes);
+  b.span = fwd.loss.span;
+  const cts = ad.sweep(fwd.nodes, new Map([[fwd.loss.id, b.const(1)]]));
   const grads = targets.map((t) => {
     b.span = t.span;
     let node = cts.get(t.id) ?? b.op("full", [], { shape: t.shape, value: 0 });
@@ -41,7 +45,35 @@ export function grad(g: Graph, opts: GradOptions = {}): Graph {
     if (!node.name) node.name = `d${t.name}`;
     return { name: t.name as string, of: t, node };
   });
-  return { ...g, nodes: [...g.nodes, ...b.nodes], grads };
+  return { ...fwd, nodes: [...fwd.nodes, ...b.nodes], grads };
+}
+
+/**
+ * The forward graph with every computed node copied (same ids, fresh loop
+ * tapes), so that autodiff can list the tapes without touching its input.
+ */
+function copyForward(g: Graph): Graph {
+  const remap = new Map<Node, Node>();
+  const get = (n: Node): Node => remap.get(n) ?? n;
+  const copy = (nodes: readonly Node[]): Node[] =>
+    nodes.map((n) => {
+      const body = n.body && {
+        index: n.body.index,
+        carried: n.body.carried,
+        nodes: copy(n.body.nodes),
+        results: [] as Node[],
+        tape: [] as Node[],
+      };
+      if (body && n.body) {
+        body.results.push(...n.body.results.map(get));
+        body.tape.push(...n.body.tape.map(get));
+      }
+      const c: Node = { ...n, inputs: n.inputs.map(get), ...(body ? { body } : {}) };
+      remap.set(n, c);
+      return c;
+    });
+  const nodes = copy(g.nodes);
+  return { ...g, nodes, outputs: g.outputs.map((o) => ({ name: o.name, node: get(o.node) })), loss: get(g.loss) };
 }
 
 class Reverse {
@@ -51,6 +83,8 @@ class Reverse {
   constructor(
     private readonly b: Builder,
     targets: Set<number>,
+    /** Names forward values: a gradient is named `d` + its value's name. */
+    private readonly role: (n: Node) => string,
   ) {
     for (const t of targets) this.requires.add(t);
   }
@@ -87,8 +121,12 @@ class Reverse {
     }
   }
 
-  /** Accumulates cotangents over `nodes` in reverse; returns every cotangent found. */
-  sweep(nodes: readonly Node[], cts: Map<number, Node>): Map<number, Node> {
+  /**
+   * Accumulates cotangents over `nodes` in reverse; returns every cotangent
+   * found. The forward values the rules that ran declare in `saves` are added
+   * to `saved`.
+   */
+  sweep(nodes: readonly Node[], cts: Map<number, Node>, saved = new Set<Node>()): Map<number, Node> {
     const loopOuts = new Map<number, (Node | null)[]>();
     for (let i = nodes.length - 1; i >= 0; i--) {
       const n = nodes[i];
@@ -113,7 +151,7 @@ class Reverse {
       this.b.span = n.span;
       const needs = n.inputs.map((x) => this.requires.has(x.id) && x.dtype === "float");
       if (!needs.some(Boolean)) continue;
-      const inCts = rule(this.b, n, ct, needs);
+      const inCts = this.runRule(n, ct, needs, saved);
       n.inputs.forEach((x, k) => {
         const c = inCts[k];
         if (!needs[k] || !c) return;
@@ -121,6 +159,40 @@ class Reverse {
       });
     }
     return cts;
+  }
+
+  /**
+   * Runs n's gradient rule, holding it to its `saves`: the forward values it
+   * reads must be the inputs and output it declares (the loop tape is built
+   * from them). Adds them to `saved`.
+   */
+  private runRule(n: Node, ct: Node, needs: readonly boolean[], saved: Set<Node>): (Node | null)[] {
+    const def = OPS[n.op];
+    const built = new Set<Node>();
+    const b: IRBuilder = {
+      op: (kind, inputs, attrs) => {
+        const x = this.b.op(kind, inputs, attrs);
+        built.add(x);
+        return x;
+      },
+      const: (value) => {
+        const x = this.b.const(value);
+        built.add(x);
+        return x;
+      },
+    };
+    const inCts = (def.vjp as NonNullable<typeof def.vjp>)(b, n, ct, needs);
+    const saves = def.saves ?? { inputs: [], output: false };
+    const declared = new Set<Node>(saves.inputs.map((i) => n.inputs[i]));
+    if (saves.output) declared.add(n);
+    const reads = [...[...built].flatMap((x) => x.inputs), ...inCts.filter((c): c is Node => c !== null)];
+    for (const r of reads) {
+      if (r.phase === "fwd" && !built.has(r) && !declared.has(r)) {
+        throw new GradRuleError(`the gradient rule of ${n.op} reads %${r.id} (${r.op}), which its saves do not declare`);
+      }
+    }
+    for (const v of declared) saved.add(v);
+    return inCts;
   }
 
   private unbroadcast(c: Node, x: Node, n: Node): Node {
@@ -137,7 +209,8 @@ class Reverse {
   private accumulate(cts: Map<number, Node>, x: Node, c: Node): void {
     const prev = cts.get(x.id);
     const sum = prev ? this.b.op("add", [prev, c]) : c;
-    if (x.name && !sum.name && sum !== x) sum.name = `d${x.name}`;
+    // Constants are shared (CSE), so they keep no gradient's name.
+    if (!sum.name && sum.phase === "bwd" && sum.inputs.length > 0) sum.name = `d${this.role(x)}`;
     cts.set(x.id, sum);
   }
 
@@ -186,7 +259,7 @@ class Reverse {
     index.name = body.index.name;
     const carried = init.map((x, k) => {
       const c = b.source("carry", { k }, x.shape, x.dtype);
-      c.name = k < body.carried.length ? `d${body.carried[k].name ?? ""}` : `d${captured[k - body.carried.length].name ?? "acc"}`;
+      c.name = `d${this.role(k < body.carried.length ? body.carried[k] : captured[k - body.carried.length])}`;
       return c;
     });
 
@@ -197,7 +270,8 @@ class Reverse {
       const prev = local.get(r.id);
       local.set(r.id, prev ? b.op("add", [prev, carried[k]]) : carried[k]);
     });
-    this.sweep(body.nodes, local);
+    const saved = new Set<Node>();
+    this.sweep(body.nodes, local, saved);
     const nextCarried = body.carried.map((c) => local.get(c.id) ?? zerosLike(c));
     const nextAcc = captured.map((x, j) => {
       const acc = carried[body.carried.length + j];
@@ -207,16 +281,10 @@ class Reverse {
     const scratch = b.popScope();
     const nextValues = [...nextCarried, ...nextAcc];
 
-    // Forward body values the backward body reads: constants are rebuilt,
-    // the index is the backward loop's own, everything else is taped.
-    const fwdReads: Node[] = [];
-    const isRead = new Set<number>();
-    for (const v of [...scratch.flatMap((x) => x.inputs), ...nextValues]) {
-      if (bodyIds.has(v.id) && !isRead.has(v.id)) {
-        isRead.add(v.id);
-        fwdReads.push(v);
-      }
-    }
+    // Forward body values the backward body reads, in body order: the values
+    // the rules declare in `saves`. Constants are rebuilt, the index is the
+    // backward loop's own, everything else is taped.
+    const fwdReads = [body.index, ...body.carried, ...body.nodes].filter((v) => saved.has(v));
     // xs[t] of an outer xs is re-read rather than taped.
     const reread = (v: Node): boolean => v.op === "index" && !bodyIds.has(v.inputs[0].id) && v.inputs[1].id === body.index.id;
     const taped = fwdReads.filter(
@@ -226,7 +294,7 @@ class Reverse {
       body.tape.push(v);
       b.span = v.span;
       const t = b.op("loop_tape", [n], { k: body.tape.length - 1 });
-      if (v.name) t.name = `${v.name}_tape`;
+      t.name = `${this.role(v)}_tape`;
       return t;
     });
 
@@ -235,7 +303,7 @@ class Reverse {
     taped.forEach((v, k) => {
       b.span = v.span;
       const row = b.op("index", [tapeReaders[k], index]);
-      if (v.name) row.name = v.name;
+      row.name = this.role(v);
       remap.set(v.id, row);
     });
     for (const v of fwdReads) {

@@ -121,21 +121,79 @@ export const algebraRule: Rule = (b, n, inputs) => {
     case "sum_to":
       if (sameShape(x.shape, n.shape)) return x;
       return null;
-    case "matmul": {
-      let [a, c] = inputs;
+    case "matmul":
+    case "matmul_add": {
+      const acc = n.op === "matmul_add" ? [inputs[0]] : [];
+      let [a, c] = inputs.slice(acc.length);
       let { transA, transB } = n.attrs as { transA: boolean; transB: boolean };
       if (a.op !== "transpose" && c.op !== "transpose") return null;
       if (a.op === "transpose") [a, transA] = [a.inputs[0], !transA];
       if (c.op === "transpose") [c, transB] = [c.inputs[0], !transB];
-      return b.op("matmul", [a, c], { transA, transB });
+      return b.op(n.op, [...acc, a, c], { transA, transB });
     }
     default:
       return null;
   }
 };
 
+/** How many nodes read each node (by id), and the block (0: top level) each node is in. */
+function readersAndBlocks(g: Graph): { readers: Map<number, number>; block: Map<number, number> } {
+  const readers = new Map<number, number>();
+  const block = new Map<number, number>();
+  let blocks = 0;
+  const walk = (nodes: readonly Node[], id: number): void => {
+    for (const n of nodes) {
+      block.set(n.id, id);
+      for (const i of new Set(n.inputs)) readers.set(i.id, (readers.get(i.id) ?? 0) + 1);
+      if (n.body) walk(n.body.nodes, ++blocks);
+    }
+  };
+  walk(g.nodes, 0);
+  for (const r of [...g.outputs.map((o) => o.node), g.loss, ...g.grads.map((x) => x.node)]) readers.set(r.id, (readers.get(r.id) ?? 0) + 1);
+  const loopReads = (nodes: readonly Node[]): void => {
+    for (const n of nodes) {
+      if (!n.body) continue;
+      for (const r of [...n.body.results, ...n.body.tape]) readers.set(r.id, (readers.get(r.id) ?? 0) + 1);
+      loopReads(n.body.nodes);
+    }
+  };
+  loopReads(g.nodes);
+  return { readers, block };
+}
+
+/** Values a matmul can add into in place: computed here (or carried), not inputs, constants or views of another value. */
+function ownsBuffer(n: Node): boolean {
+  const def = OPS[n.op];
+  return n.op === "carry" || (def.class !== "source" && !(def.codegen && "view" in def.codegen));
+}
+
+/**
+ * acc + a @ b, where nothing else reads the product or acc, the product is
+ * computed in the same block and phase, and acc is a value of its own (a
+ * matmul, a loop's gradient accumulator), becomes matmul_add(acc, a, b): the
+ * matmul adds into acc's buffer, so no temporary holds the product (BPTT's
+ * per-step weight gradients).
+ */
+function accumulateRule(info: ReturnType<typeof readersAndBlocks>): Rule {
+  return (b, n, inputs) => {
+    if (n.op !== "add") return null;
+    for (const k of [1, 0]) {
+      const [mm, a] = [n.inputs[k], n.inputs[1 - k]];
+      const [m, acc] = [inputs[k], inputs[1 - k]];
+      if (mm.op !== "matmul" || m.op !== "matmul" || mm.phase !== n.phase || acc === m) continue;
+      if (info.readers.get(mm.id) !== 1 || info.block.get(mm.id) !== info.block.get(n.id)) continue;
+      if (info.readers.get(a.id) !== 1 || !ownsBuffer(a) || !ownsBuffer(acc) || !sameShape(acc.shape, n.shape)) continue;
+      return b.op("matmul_add", [acc, m.inputs[0], m.inputs[1]], m.attrs);
+    }
+    return null;
+  };
+}
+
 export const foldConstants = (g: Graph): Graph => mapGraph(g, { rule: foldRule });
-export const algebraicIdentities = (g: Graph): Graph => mapGraph(g, { rule: algebraRule });
+export const algebraicIdentities = (g: Graph): Graph => {
+  const accumulate = accumulateRule(readersAndBlocks(g));
+  return mapGraph(g, { rule: (b, n, inputs) => algebraRule(b, n, inputs) ?? accumulate(b, n, inputs) });
+};
 /** Hash-consing rebuild: equal nodes (same op, inputs and attrs) become one, across forward and backward. */
 export const cse = (g: Graph): Graph => mapGraph(g, { intern: true });
 

@@ -95,6 +95,34 @@ describe("the packed and installed package", () => {
     expect(missing.err).toContain("cannot read missing.bp: no such file");
   });
 
+  it("compiles to JavaScript with its declarations", () => {
+    const r = bpc("compile", ex("mlp.bp"), "--emit", "js", "-o", "mlp.js");
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toBe("wrote mlp.js\nwrote mlp.d.ts\n");
+    expect(readFileSync(join(proj, "mlp.d.ts"), "utf8")).toContain("export declare function backward(params: Params, inputs: Inputs)");
+    writeFileSync(
+      join(proj, "use-js.mjs"),
+      `import { backward, init } from "./mlp.js";
+       const { loss, grads } = backward(init(1), { x: new Float32Array(784), y: new Int32Array(1) });
+       console.log(Number.isFinite(loss), grads.W1.length);`,
+    );
+    const used = run(process.execPath, ["use-js.mjs"], proj);
+    expect(used.status, used.stderr).toBe(0);
+    expect(used.stdout).toBe("true 100352\n");
+  });
+
+  it("imports .bp files through node --import bpc/register", () => {
+    writeFileSync(
+      join(proj, "use-bp.mjs"),
+      `import { forward, init, model } from "./node_modules/bpc/examples/mlp.bp";
+       const { loss } = forward(init(1), { x: new Float32Array(784), y: new Int32Array(1) });
+       console.log(model.name, Number.isFinite(loss));`,
+    );
+    const r = run(process.execPath, ["--import", "bpc/register", "use-bp.mjs"], proj);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe("mlp true\n");
+  });
+
   it("prints every stage", () => {
     const stage = (s: string): string => {
       const r = bpc("inspect", ex("mlp.bp"), "--stage", s);
@@ -167,7 +195,7 @@ describe("the packed and installed package", () => {
   it("imports the library and the training helpers by name", () => {
     const script = `
       import { readFileSync } from "node:fs";
-      import { checkFile, compileStages, countFlops, emitModule, lintSource, loadModule } from "bpc";
+      import { checkFile, compile, compileStages, countFlops, emitModule, graph, lint, lintSource, loadModule } from "bpc";
       import { adam, rng } from "bpc/train";
       const file = "node_modules/bpc/examples/mlp.bp";
       const source = readFileSync(file, "utf8");
@@ -186,12 +214,16 @@ describe("the packed and installed package", () => {
       const { diagnostics } = lintSource(readFileSync(clipped, "utf8"), clipped);
       const check = await checkFile(source, file, { seed: 1, tolerance: 1e-5 });
       const worst = Math.max(...check.rows.map((r) => r.maxRelError));
-      console.log(JSON.stringify({ before, after, rules: diagnostics.map((d) => d.rule), flops: countFlops(st.opt, { B }).backward, checked: check.rows.length, worst }));
+      const js = await compile(source, { file, emit: "js" });
+      const api = { js: js.code.includes("export function backward(params, inputs)"), dts: js.dts.includes("export declare function init(seed?: number): Params;"),
+        lint: lint(readFileSync(clipped, "utf8")).map((d) => d.rule), svg: (await graph(source)).includes("<svg") };
+      console.log(JSON.stringify({ before, after, rules: diagnostics.map((d) => d.rule), flops: countFlops(st.opt, { B }).backward, checked: check.rows.length, worst, api }));
     `;
     writeFileSync(join(proj, "use.mjs"), script);
     const r = run(process.execPath, ["use.mjs"], proj);
     expect(r.status, r.stderr).toBe(0);
-    const got = JSON.parse(r.stdout) as { before: number; after: number; rules: string[]; flops: number; checked: number; worst: number };
+    const got = JSON.parse(r.stdout) as { before: number; after: number; rules: string[]; flops: number; checked: number; worst: number; api: unknown };
+    expect(got.api).toEqual({ js: true, dts: true, lint: ["clip-before-loss"], svg: true });
     expect(got.before).toBeGreaterThan(got.after);
     expect(got.rules).toContain("clip-before-loss");
     expect(got.flops).toBeGreaterThan(2 * 4 * 784 * 128); // dW1 alone, at B = 4

@@ -160,6 +160,14 @@ export interface OpDef {
    * comparison or Math call counts as 1. Ops that only move data count 0.
    */
   flops(node: Node, dimValue: (d: Dim) => number): number;
+  /**
+   * What codegen needs beyond the class. `view`: the value is a view of the
+   * first input, never a copy: the same value ("identity"), the whole buffer
+   * in order under a new shape ("whole"), or a strided view ("strided").
+   * `fold`: a reduction folding its input into one accumulator per result,
+   * whose loop can compute a fused elementwise input in place.
+   */
+  codegen?: { view: "identity" | "whole" | "strided" } | { fold: "sum" | "mean" | "max" | "min" };
   lint: LintRules;
   /**
    * A representative application, for the generated op tests: operand shapes

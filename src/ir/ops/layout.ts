@@ -42,6 +42,16 @@ function sliceInfer(inputs: readonly Node[], a: Node["attrs"]) {
   return { shape: out, dtype: x.dtype };
 }
 
+function matmulInfer(inputs: readonly Node[], a: Node["attrs"]): { shape: Dim[]; dtype: "float" } {
+  requireFloat(inputs);
+  const [x, y] = inputs;
+  if (x.shape.length !== 2 || y.shape.length !== 2) fail("matmul operands must be 2-D");
+  const [m, k1] = a.transA ? [x.shape[1], x.shape[0]] : [x.shape[0], x.shape[1]];
+  const [k2, nn] = a.transB ? [y.shape[1], y.shape[0]] : [y.shape[0], y.shape[1]];
+  if (k1 !== k2) fail(`cannot multiply ${showShape(x.shape)} @ ${showShape(y.shape)}: inner dims ${k1} and ${k2} differ`);
+  return { shape: [m, nn], dtype: "float" };
+}
+
 const copyOf = (t: Tensor): Tensor => tensor([...t.shape], Float64Array.from(t.data));
 
 export const LAYOUT = {
@@ -49,15 +59,7 @@ export const LAYOUT = {
   matmul: {
     class: "linalg",
     arity: 2,
-    infer: (inputs, a) => {
-      requireFloat(inputs);
-      const [x, y] = inputs;
-      if (x.shape.length !== 2 || y.shape.length !== 2) fail("matmul operands must be 2-D");
-      const [m, k1] = a.transA ? [x.shape[1], x.shape[0]] : [x.shape[0], x.shape[1]];
-      const [k2, nn] = a.transB ? [y.shape[1], y.shape[0]] : [y.shape[0], y.shape[1]];
-      if (k1 !== k2) fail(`cannot multiply ${showShape(x.shape)} @ ${showShape(y.shape)}: inner dims ${k1} and ${k2} differ`);
-      return { shape: [m, nn], dtype: "float" };
-    },
+    infer: matmulInfer,
     eval: ([a, b], n) => matmul2d(a, b, n.attrs.transA === true, n.attrs.transB === true),
     vjp: (b, n, ct, needs) => {
       const [x, y] = n.inputs;
@@ -77,7 +79,42 @@ export const LAYOUT = {
     },
     example: { inputs: [[[3, 4], "float"], [[4, 2], "float"]], attrs: { transA: false, transB: false } },
   },
+  /**
+   * acc + op(a) @ op(b), transposes as for matmul: a matmul that adds into
+   * its output. Built by simplification from acc + a @ b (BPTT's weight
+   * gradients, xs[t] @ Wx + h @ Wh), so no temporary holds the product; it
+   * is never differentiated (autodiff runs before simplification).
+   */
+  matmul_add: {
+    class: "linalg",
+    arity: 3,
+    infer: (inputs, a) => {
+      const [acc, x, y] = inputs;
+      const t = matmulInfer([x, y], a);
+      requireFloat(inputs, 0);
+      if (!sameShape(acc.shape, t.shape)) fail(`cannot add ${showShape(t.shape)} into ${showShape(acc.shape)}`);
+      return t;
+    },
+    eval: ([acc, a, b], n) => {
+      const out = matmul2d(a, b, n.attrs.transA === true, n.attrs.transB === true);
+      for (let i = 0; i < out.data.length; i++) out.data[i] += acc.data[i];
+      return out;
+    },
+    // The matmul's 2 M N K, and an add per element.
+    flops: (n, dv) => 2 * size(n, dv) * dv(innerDim(n, 1)) + size(n, dv),
+    lint: {
+      interval: ([acc, p, q], n, range) => addHull(acc, scaleI(mulI(p, q), ...range(innerDim(n, 1)))),
+      moments: ([acc, p, q], n, dim) => {
+        if (!acc || !p || !q) return null;
+        const m = matmulMoments(p, q, dim(innerDim(n, 1)));
+        return { mean: acc.mean + m.mean, var: acc.var + m.var };
+      },
+      gain: { unsupported: "matmul_add is built by simplification, after the linter's analyses" },
+    },
+    example: { inputs: [[[3, 2], "float"], [[3, 4], "float"], [[4, 2], "float"]], attrs: { transA: false, transB: false } },
+  },
   transpose: layout({
+    codegen: { view: "strided" },
     arity: 1,
     infer: (inputs) => {
       const [x] = inputs;
@@ -96,6 +133,7 @@ export const LAYOUT = {
     example: { inputs: [[[3, 4], "float"]] },
   }),
   reshape: layout({
+    codegen: { view: "whole" },
     arity: 1,
     infer: (inputs, a) => {
       const [x] = inputs;
@@ -110,6 +148,7 @@ export const LAYOUT = {
     example: { inputs: [[[3, 4], "float"]], attrs: { shape: [2, 6] } },
   }),
   broadcast_to: layout({
+    codegen: { view: "strided" },
     arity: 1,
     infer: (inputs, a) => {
       const [x] = inputs;
@@ -190,6 +229,7 @@ export const LAYOUT = {
    * `drop` were indexed by a single integer and are removed from the result.
    */
   slice: layout({
+    codegen: { view: "strided" },
     arity: 1,
     infer: sliceInfer,
     eval: ([t], n, ctx) => {
@@ -220,6 +260,8 @@ export const LAYOUT = {
   }),
   /** x[i] along the first axis with a runtime int scalar i (xs[t] in a loop). */
   index: layout({
+    // A view when the index is a loop counter; else codegen copies the row.
+    codegen: { view: "strided" },
     arity: 2,
     infer: (inputs) => {
       const [x, i] = inputs;
@@ -300,8 +342,9 @@ export const LAYOUT = {
   }),
 } satisfies Partial<Record<OpKind, OpDef>>;
 
-function innerDim(n: Node): Dim {
-  const x = n.inputs[0];
+/** The contracted dim of a matmul whose left operand is input `k`. */
+function innerDim(n: Node, k = 0): Dim {
+  const x = n.inputs[k];
   return (n.attrs.transA ? x.shape[0] : x.shape[1]) as Dim;
 }
 

@@ -1,7 +1,7 @@
 // Neural-network ops: softmax and log_softmax along an axis, the fused
 // cross-entropy, pick (DQN's Q[:, a]) and one_hot.
-import { showShape } from "../shape.js";
-import { iv, type Interval } from "../ranges.js";
+import { sameShape, showShape } from "../shape.js";
+import { iv, mulI, type Interval } from "../ranges.js";
 import { alongAxis, checkedIndex, tensor } from "../tensor.js";
 import type { Dim } from "../types.js";
 import { axisInfer, axisOf, fail, requireFloat, requireInt, size, NOTHING, OUTPUT, type OpDef } from "./define.js";
@@ -79,13 +79,7 @@ export const NN = {
       }
       return out;
     },
-    vjp: (b, n, ct) => {
-      const [z, y] = n.inputs;
-      const p = b.op("softmax", [z], { axis: 1 });
-      const hot = b.op("one_hot", [y], { n: z.shape[1] });
-      const col = b.op("reshape", [ct], { shape: [z.shape[0], 1] });
-      return [b.op("mul", [b.op("sub", [p, hot]), col]), null];
-    },
+    vjp: (b, n, ct) => [b.op("cross_entropy_grad", n.inputs.concat(ct)), null],
     saves: { inputs: [0, 1], output: false },
     // max, subtract, exp, sum per element; log, add, subtract per row.
     flops: (n, dv) => 4 * size(n.inputs[0], dv) + 3 * size(n, dv),
@@ -97,6 +91,43 @@ export const NN = {
       roles: ["compute", "select"],
     },
     example: { inputs: [[[3, 4], "float"], [[3], "int"]] },
+  },
+  /**
+   * cross_entropy's gradient for logits z [B, C], labels y and a per-row
+   * cotangent g [B]: (softmax(z) - one_hot(y)) * g per row, computed as
+   * (exp(z - lse) - one_hot(y)) * g with each row's log-sum-exp kept by the
+   * forward's cross_entropy of the same z and y. Built by that VJP only.
+   */
+  cross_entropy_grad: {
+    class: "nn",
+    arity: 3,
+    infer: (inputs) => {
+      const [z, y, g] = inputs;
+      requireFloat(inputs, 0, 2);
+      requireInt(y, "cross_entropy's labels");
+      if (z.shape.length !== 2 || !sameShape(y.shape, [z.shape[0]]) || !sameShape(g.shape, [z.shape[0]]))
+        fail(`cross_entropy_grad takes logits [B, C], labels int[B] and a gradient [B], got ${inputs.map((x) => showShape(x.shape)).join(", ")}`);
+      return { shape: [...z.shape], dtype: "float" };
+    },
+    eval: ([z, y, g]) => {
+      const p = alongAxis(z, 1, softmaxLine(false));
+      const C = z.shape[1];
+      for (let i = 0; i < z.shape[0]; i++) {
+        p.data[i * C + checkedIndex(y.data[i], C, "cross_entropy's labels")] -= 1;
+        for (let k = 0; k < C; k++) p.data[i * C + k] *= g.data[i];
+      }
+      return p;
+    },
+    // subtract lse, exp, compare with the label and subtract, multiply per element (lse is the forward's).
+    flops: (n, dv) => 5 * size(n, dv),
+    indexes: (n, k) => (k === 1 ? lastAxis(n.inputs[0].shape) : null),
+    lint: {
+      interval: ([, , g]) => mulI(iv(-1, 1), g),
+      moments: () => null,
+      gain: { unsupported: "cross_entropy_grad is built by autodiff, after the linter's analyses" },
+      roles: ["compute", "select", "mask"],
+    },
+    example: { inputs: [[[3, 4], "float"], [[3], "int"], [[3], "float"]] },
   },
   /** out[i] = x[i, idx[i]]: DQN's Q[:, a]. */
   pick: {

@@ -76,6 +76,7 @@ function firstExtremeMask(x: Tensor, axes: readonly number[], mode: "max" | "min
 
 export const REDUCE = {
   sum: reduction({
+    codegen: { fold: "sum" },
     eval: ([x], n) => reduceAxes(x, axesOf(n), n.attrs.keepdims === true, 0, (s, v) => s + v),
     vjp: (b, n, ct) => [broadcastBack(b, n, ct)],
     saves: NOTHING,
@@ -90,6 +91,7 @@ export const REDUCE = {
     },
   }),
   mean: reduction({
+    codegen: { fold: "mean" },
     eval: ([x], n) => reduceAxes(x, axesOf(n), n.attrs.keepdims === true, 0, (s, v) => s + v, (s, c) => s / c),
     vjp: (b, n, ct) => {
       const x = n.inputs[0];
@@ -108,6 +110,7 @@ export const REDUCE = {
     },
   }),
   max: reduction({
+    codegen: { fold: "max" },
     eval: ([x], n) => reduceAxes(x, axesOf(n), n.attrs.keepdims === true, -Infinity, Math.max),
     vjp: (b, n, ct) => [b.op("mul", [b.op("first_extreme_mask", [n.inputs[0]], { axes: n.attrs.axes, mode: "max" }), broadcastBack(b, n, ct)])],
     saves: INPUT0,
@@ -115,6 +118,7 @@ export const REDUCE = {
     lint: { interval: first, moments: () => null, gain: SAME },
   }),
   min: reduction({
+    codegen: { fold: "min" },
     eval: ([x], n) => reduceAxes(x, axesOf(n), n.attrs.keepdims === true, Infinity, Math.min),
     vjp: (b, n, ct) => [b.op("mul", [b.op("first_extreme_mask", [n.inputs[0]], { axes: n.attrs.axes, mode: "min" }), broadcastBack(b, n, ct)])],
     saves: INPUT0,
@@ -178,6 +182,7 @@ export const REDUCE = {
   }),
   /** Sums a broadcast value back to a shape it was broadcast from. */
   sum_to: reduction({
+    codegen: { fold: "sum" },
     infer: (inputs, a) => {
       const [x] = inputs;
       const shape = dims(a, "shape");

@@ -223,6 +223,7 @@ export const UNARY = {
     gain: { kind: "zero" },
     roles: ["identity"],
     moments: ([p]) => p,
+    extra: { codegen: { view: "identity" } },
   }),
   clip_grad: unary({
     f64: (x) => x,
@@ -235,6 +236,7 @@ export const UNARY = {
     roles: ["identity"],
     moments: ([p]) => p,
     attrs: { lo: -1, hi: 1 },
+    extra: { codegen: { view: "identity" } },
   }),
 } satisfies Partial<Record<OpKind, OpDef>>;
 

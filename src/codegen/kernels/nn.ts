@@ -1,0 +1,101 @@
+// Neural-network ops: softmax and log_softmax over an axis, cross_entropy and
+// pick (one element per row, chosen by an int index, checked against its
+// range), one_hot, and cross_entropy's fused gradient.
+import { normAxis } from "../../ir/shape.js";
+import type { Dim, Node } from "../../ir/types.js";
+import type { BufInfo, Emitter, View } from "../context.js";
+import { str, Temps } from "../names.js";
+import { addTerms, product, scaled, sizeStr } from "../nest.js";
+
+export function softmax(cx: Emitter, n: Node, out: string[]): void {
+  cx.comment([n], out);
+  const x = n.inputs[0];
+  const shape = cx.sizes(x.shape);
+  const src = cx.contiguous(cx.value(x), shape, "float", "logits", out);
+  const axis = normAxis(n.attrs.axis as number, shape.length) as number;
+  const dst = cx.out(n);
+  const outer = product(shape.slice(0, axis));
+  const inner = product(shape.slice(axis + 1));
+  const f = cx.use(n.op === "softmax" ? "softmax" : "logSoftmax");
+  out.push(`${f}(${cx.ref(dst.buf)}, ${cx.ref(src.buf)}, ${src.off}, ${sizeStr(outer)}, ${sizeStr(shape[axis])}, ${sizeStr(inner)});`);
+}
+
+/** cross_entropy(z, labels) and pick(x, idx): one element per row, chosen by an int index. */
+export function rowPick(cx: Emitter, n: Node, out: string[]): void {
+  cx.comment([n], out);
+  const [x, idx] = n.inputs;
+  const shape = cx.sizes(x.shape);
+  const src = cx.contiguous(cx.value(x), shape, "float", "rows", out);
+  const iv = cx.contiguous(cx.value(idx), cx.sizes(idx.shape), "int", "indices", out);
+  const dst = cx.out(n);
+  const f = cx.use(n.op === "pick" ? "pick" : "crossEntropy");
+  const role = n.op === "pick" ? "indices" : "labels";
+  const what = `${n.op} (line ${n.span.line}): ${role} ${cx.display(idx)}`;
+  // The log-sum-exp of each row, kept (in float64) for the backward's cross_entropy_grad.
+  let lse = "";
+  if (n.op === "cross_entropy" && [...cx.plan.lseFrom.values()].includes(n)) {
+    const v = cx.alloc(cx.names.claim(`${cx.role(x)}_lse`), [shape[0]], "float");
+    (cx.bufs.get(v.buf) as BufInfo).wide = true;
+    cx.keptLse.set(n, v);
+    lse = `, ${cx.ref(v.buf)}`;
+  }
+  out.push(
+    `${f}(${cx.ref(dst.buf)}, ${cx.ref(src.buf)}, ${src.off}, ${cx.ref(iv.buf)}, ${iv.off}, ${sizeStr(shape[0])}, ${sizeStr(shape[1])}, ${str(what)}${lse});`,
+  );
+}
+
+/**
+ * cross_entropy's gradient, one pass over the logits: (exp(z - lse) -
+ * one_hot(y)) * g per row, with the log-sum-exp the forward kept (else
+ * computed here, in two passes over the row). The forward has checked the
+ * labels.
+ */
+export function crossEntropyGrad(cx: Emitter, n: Node, out: string[]): void {
+  cx.comment([n], out);
+  const [z, y, g] = n.inputs;
+  const [B, C] = cx.sizes(z.shape);
+  const zv = cx.contiguous(cx.value(z), [B, C], "float", "rows", out);
+  const yv = cx.contiguous(cx.value(y), [B], "int", "indices", out);
+  const gv = cx.value(g);
+  const dst = cx.out(n);
+  const t = new Temps(cx.names);
+  const [i, j, row, label, shift] = [t.fresh("i"), t.fresh("j"), t.fresh("row"), t.fresh("label"), t.fresh("lse")];
+  const zAt = (k: string): string => cx.read(zv, addTerms(zv.off, row, k));
+  const at = (v: View, k: string): string => cx.read(v, addTerms(v.off, scaled(k, cx.broadcastStrides(v, [B])[0])));
+  const ce = cx.plan.lseFrom.get(n);
+  const kept = ce && cx.keptLse.get(ce);
+  const lse: string[] = kept
+    ? [`const ${shift} = ${at(kept, i)};`]
+    : (() => {
+        const [m, sum] = [t.fresh("max"), t.fresh("sum")];
+        return [
+          `let ${m} = -Infinity;`,
+          `for (let ${j} = 0; ${j} < ${sizeStr(C)}; ${j}++) ${m} = Math.max(${m}, ${zAt(j)});`,
+          `let ${sum} = 0;`,
+          `for (let ${j} = 0; ${j} < ${sizeStr(C)}; ${j}++) ${sum} += Math.exp(${zAt(j)} - ${m});`,
+          `const ${shift} = ${m} + Math.log(${sum});`,
+        ];
+      })();
+  const gi = gv.kind === "view" ? at(gv, i) : gv.expr;
+  out.push(
+    `for (let ${i} = 0; ${i} < ${sizeStr(B)}; ${i}++) {`,
+    `const ${row} = ${scaled(i, C)};`,
+    ...lse,
+    `const ${label} = ${at(yv, i)};`,
+    `for (let ${j} = 0; ${j} < ${sizeStr(C)}; ${j}++) {`,
+    `${cx.read(dst, `${row} + ${j}`)} = (Math.exp(${zAt(j)} - ${shift}) - +(${j} === ${label})) * ${gi};`,
+    `}`,
+    `}`,
+  );
+}
+
+/** One-hot rows of int indices, checked against the number of classes. */
+export function oneHot(cx: Emitter, n: Node, out: string[]): void {
+  cx.comment([n], out);
+  const idx = cx.contiguous(cx.value(n.inputs[0]), cx.sizes(n.inputs[0].shape), "int", "indices", out);
+  const dst = cx.out(n);
+  const count = product(idx.shape);
+  out.push(
+    `${cx.use("oneHot")}(${cx.ref(dst.buf)}, ${cx.ref(idx.buf)}, ${idx.off}, ${sizeStr(count)}, ${sizeStr(cx.dimSize(n.attrs.n as Dim))}, ${str(`one_hot (line ${n.span.line}): ${cx.display(n.inputs[0])}`)});`,
+  );
+}

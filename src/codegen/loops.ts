@@ -1,0 +1,185 @@
+// Loops stay loops: a `for` over the body, run once per step (backward
+// loops walk the steps in reverse). A carried value the backward pass reads
+// lives in its tape: [count + 1, ...] rows holding its value before each step
+// and after the last, so a step reads row t and writes row t + 1, and the
+// value is taped once and never copied. Other carried values have a buffer of
+// their own, and other tape entries are written to row t of theirs.
+import type { Dim, Node } from "../ir/types.js";
+import type { BufInfo, Emitter, Value, View } from "./context.js";
+import { product, scaled, sizeAtom, sizeStr, type Size } from "./nest.js";
+import { OPS } from "../ir/ops.js";
+import type { LoopBody } from "../ir/types.js";
+import { isElementwise } from "./plan.js";
+
+/** Row `k` (an index expression) of a stacked view. */
+function row(v: View, k: string): View {
+  return { ...v, off: scaled(k, v.strides[0]), shape: v.shape.slice(1), strides: v.strides.slice(1) };
+}
+
+/** Rows [from, from + count) of a stacked view, as a stacked view. */
+function rows(v: View, from: string, count: Size): View {
+  return { ...v, off: scaled(from, v.strides[0]), shape: [count, ...v.shape.slice(1)] };
+}
+
+export function loop(cx: Emitter, n: Node, out: string[], block: (nodes: readonly Node[], out: string[]) => void): void {
+  const b = n.body;
+  if (!b) throw new Error("internal error: loop without a body");
+  const start = (n.attrs.start as number | undefined) ?? 0;
+  const count = cx.dimSize(n.attrs.count as Dim);
+  const reverse = n.attrs.reverse === true;
+  const header: string[] = [];
+  cx.fn.lastLine = -1;
+  cx.fn.lastInner = 0;
+  cx.comment([n], header);
+  out.push(...header);
+
+  // The tape entries some live loop_tape reads.
+  const used = new Set<number>();
+  const markTape = (nodes: readonly Node[]): void => {
+    for (const m of nodes) {
+      if (m.op === "loop_tape" && m.inputs[0] === n && cx.plan.live.has(m)) used.add(m.attrs.k as number);
+      if (m.body) markTape(m.body.nodes);
+    }
+  };
+  markTape(cx.g.nodes);
+  const taped = new Set(b.tape.filter((_, k) => used.has(k)));
+
+  const t = cx.local(b.index);
+  const step = start === 0 ? t : `(${t} - ${start})`;
+  const next = start === 0 ? `(${t} + 1)` : start === 1 ? t : `(${t} - ${start - 1})`;
+  // Carried values: a history tape when the backward reads the value before or after a step.
+  const history = b.carried.map((c, k) => {
+    const r = b.results[k];
+    if (!taped.has(c) && !(taped.has(r) && r.op !== "carry")) return null;
+    const h = cx.alloc(cx.names.claim(`${cx.role(c)}_tape`), [count, ...cx.sizes(c.shape)], c.dtype);
+    (cx.bufs.get(h.buf) as BufInfo).plus = product(cx.sizes(c.shape)); // the row after the last step
+    return h;
+  });
+  const carried = b.carried.map((c, k) => {
+    const h = history[k];
+    if (h) {
+      cx.copy(row(h, "0"), cx.value(n.inputs[k]), out);
+      const v = row(h, step);
+      cx.values.set(c, v);
+      return v;
+    }
+    // An initial value nothing else reads is carried in its own buffer; else a copy is.
+    const init = n.inputs[k];
+    const iv = cx.value(init);
+    const sole = cx.plan.readers.get(init)?.size === 1 && !cx.plan.pinned.has(init) && n.inputs.indexOf(init) === k;
+    if (sole && cx.isWhole(iv) && cx.bufs.get(iv.buf)?.owner === init) {
+      cx.values.set(c, iv);
+      return iv;
+    }
+    const v = cx.alloc(cx.local(c), cx.sizes(c.shape), c.dtype, c);
+    cx.values.set(c, v);
+    cx.copy(v, iv, out);
+    return v;
+  });
+  // Other tape entries: [count, ...] buffers, written a row per step.
+  const own = new Map<Node, View>();
+  for (const v of taped) {
+    if (v.op === "carry" || b.results.some((r, k) => r === v && history[k])) continue;
+    own.set(v, cx.alloc(cx.names.claim(`${cx.role(v)}_tape`), [count, ...cx.sizes(v.shape)], v.dtype));
+  }
+  const tape = b.tape.map((v, k) => {
+    if (!used.has(k)) return null;
+    const c = b.carried.indexOf(v);
+    if (c >= 0) return rows(history[c] as View, "0", count);
+    const r = b.results.findIndex((x, j) => x === v && history[j]);
+    if (r >= 0) return rows(history[r] as View, "1", count);
+    return own.get(v) as View;
+  });
+  const final = carried.map((v, k) => (history[k] ? row(history[k] as View, sizeAtom(count)) : v));
+  cx.loops.set(n, { final, tape });
+
+  // Where values land as they are computed: results in the next row of their history, tape entries in their row.
+  const writesInto = new Map<Node, View>();
+  const ownBuffer = lastReadBeforeResult(cx, b, own);
+  b.results.forEach((r, k) => {
+    if (history[k] && r.op !== "carry") writesInto.set(r, row(history[k] as View, next));
+    else if (!history[k] && r.op !== "carry") {
+      cx.resultOf.set(r, carried[k]);
+      if (ownBuffer[k] && !cx.values.has(r)) cx.homes.set(r, carried[k]);
+    }
+  });
+  for (const [v, buf] of own) writesInto.set(v, row(buf, step));
+  for (const [v, home] of writesInto) if (isElementwise(v) && !cx.values.has(v)) cx.homes.set(v, home);
+
+  cx.values.set(b.index, { kind: "int", expr: t });
+  cx.counters.set(t, { start, count });
+  const end =
+    count.syms.length === 0 ? String(start + count.k) : start === 0 ? sizeStr(count) : `${start} + ${sizeAtom(count)}`;
+  const last = count.syms.length === 0 ? String(start + count.k - 1) : `${end} - 1`;
+  out.push(
+    reverse
+      ? `for (let ${t} = ${last}; ${t} >= ${start}; ${t}--) {`
+      : `for (let ${t} = ${start}; ${t} < ${end}; ${t}++) {`,
+  );
+  const body: string[] = [];
+  block(b.nodes, body);
+  // Values not computed where they land (views, matmuls, carried values passed on): copied there.
+  const same = (a: Value, v: View): boolean => a.kind === "view" && a.buf === v.buf && a.off === v.off;
+  for (const [v, home] of writesInto) {
+    if (!same(cx.value(v), home)) cx.copy(home, cx.value(v), body);
+  }
+  for (const v of taped) {
+    const k = b.carried.indexOf(v);
+    if (k >= 0 && !history[k]) throw new Error("internal error: a taped carried value without a history");
+  }
+  // Results of the other carried values: skip one that is its own carried buffer; stage any that read a carried buffer.
+  const carriedBufs = new Set(carried.filter((_, k) => !history[k]).map((c) => c.buf));
+  const pending: { dst: View; src: Value }[] = [];
+  b.results.forEach((r, k) => {
+    if (history[k]) {
+      if (r.op === "carry") cx.copy(row(history[k] as View, next), cx.value(r), body);
+      return;
+    }
+    const rv = cx.value(r);
+    const dst = carried[k];
+    if (rv.kind === "view" && rv.buf === dst.buf && rv.off === "0" && cx.isContiguous(rv)) return;
+    if (rv.kind === "view" && carriedBufs.has(rv.buf)) {
+      const stage = cx.alloc(cx.names.claim(`${dst.buf}_next`), dst.shape, dst.dtype);
+      cx.copy(stage, rv, body);
+      pending.push({ dst, src: stage });
+    } else pending.push({ dst, src: rv });
+  });
+  if (pending.length) body.push(`// carry to the next step`);
+  for (const p of pending) cx.copy(p.dst, p.src, body);
+  out.push(...body, `}`);
+  cx.counters.delete(t);
+  for (const r of b.results) cx.resultOf.delete(r);
+  for (const v of [...writesInto.keys(), ...b.results]) cx.homes.delete(v);
+  cx.fn.lastLine = -1;
+  cx.fn.lastInner = 0;
+}
+
+/**
+ * For each carried value, whether its result may be computed straight into
+ * its buffer: everything that reads the buffer (directly or through a view)
+ * runs before the result is computed, and nothing reads it at the end of the
+ * step (another result, a tape row). Then no copy carries it to the next step.
+ */
+function lastReadBeforeResult(cx: Emitter, b: LoopBody, own: ReadonlyMap<Node, View>): boolean[] {
+  const pos = new Map<Node, number>(b.nodes.map((m, i) => [m, i]));
+  // A fused node runs where its root does.
+  const at = (m: Node): number => {
+    let x = m;
+    while (cx.plan.fused.has(x)) x = [...(cx.plan.readers.get(x) ?? [])].find((r) => r.phase === x.phase) as Node;
+    return pos.get(x) ?? -1;
+  };
+  const reads = (m: Node, alias: Set<Node>): boolean =>
+    m.inputs.some((i) => alias.has(i)) || (m.body !== undefined && m.body.nodes.some((x) => reads(x, alias)));
+  return b.carried.map((c, k) => {
+    const r = b.results[k];
+    if (r.op === "carry" || !pos.has(r) || !cx.plan.live.has(r)) return false;
+    const alias = new Set<Node>([c]);
+    for (const m of b.nodes) {
+      const f = OPS[m.op].codegen;
+      if (f && "view" in f && alias.has(m.inputs[0])) alias.add(m);
+    }
+    if (alias.has(r) || b.results.some((x, j) => j !== k && alias.has(x)) || [...own.keys()].some((v) => alias.has(v))) return false;
+    const last = Math.max(-1, ...b.nodes.filter((m) => cx.plan.live.has(m) && !alias.has(m) && reads(m, alias)).map(at));
+    return last < at(r);
+  });
+}
