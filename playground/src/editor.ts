@@ -26,8 +26,12 @@ const theme = EditorView.theme({
   ".cm-scroller": { fontFamily: "var(--mono)", lineHeight: "1.55" },
   ".cm-gutters": { backgroundColor: "#f8fafc", color: "#94a3b8", borderRight: "1px solid #e2e8f0" },
   ".cm-activeLineGutter": { backgroundColor: "#eef2ff", color: "#475569" },
-  ".cm-activeLine": { backgroundColor: "#f5f7ff" },
+  // Translucent: the selection layer is drawn under the lines.
+  ".cm-activeLine": { backgroundColor: "rgba(79, 70, 229, 0.045)" },
   "&.cm-focused": { outline: "none" },
+  // Visible without the focus too: a click in a listing selects its .bp line here.
+  ".cm-selectionBackground": { background: "#d8deff !important" },
+  "&.cm-focused .cm-selectionBackground": { background: "#c7d2fe !important" },
   ".cm-tooltip-lint": { maxWidth: "min(560px, 90vw)", fontSize: "12.5px", lineHeight: "1.45" },
   ".cm-diagnosticText": { whiteSpace: "pre-wrap" },
 });
@@ -93,6 +97,13 @@ export function setSource(view: EditorView, source: string): void {
   view.scrollDOM.scrollTop = 0;
 }
 
+/** Selects a whole source line (from a listing's `# line N`) without taking the focus. */
+export function revealLine(view: EditorView, line: number): void {
+  if (line < 1 || line > view.state.doc.lines) return;
+  const l = view.state.doc.line(line);
+  view.dispatch({ selection: { anchor: l.from, head: l.to }, effects: EditorView.scrollIntoView(l.from, { y: "center" }) });
+}
+
 /** Selects a diagnostic's span in the editor and scrolls it into view. */
 export function reveal(view: EditorView, d: Diagnostic): void {
   const doc = view.state.doc;
@@ -104,12 +115,18 @@ export function reveal(view: EditorView, d: Diagnostic): void {
 
 export type PaneLanguage = "ir" | "ts";
 
-/** A read-only code pane whose language can switch between IR listings and TypeScript. */
+/** The .bp line a listing's line comes from: IR's `# line 19`, generated code's `// line 19: ...`. */
+const SOURCE_LINE = /(?:#|\/\/)(?: grad of)? line (\d+)\b/;
+
+/**
+ * A read-only code pane whose language can switch between IR listings and
+ * TypeScript. Clicking a line that names its .bp line calls `onSourceLine`.
+ */
 export class CodePane {
   readonly view: EditorView;
   private readonly language = new Compartment();
 
-  constructor(parent: HTMLElement) {
+  constructor(parent: HTMLElement, onSourceLine: (line: number) => void) {
     this.view = new EditorView({
       parent,
       state: EditorState.create({
@@ -122,6 +139,12 @@ export class CodePane {
           this.language.of(irLanguage),
           bpHighlight,
           theme,
+          EditorView.domEventHandlers({
+            click: (_e, view) => {
+              const m = SOURCE_LINE.exec(view.state.doc.lineAt(view.state.selection.main.head).text);
+              if (m) onSourceLine(Number(m[1]));
+            },
+          }),
         ],
       }),
     });

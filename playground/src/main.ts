@@ -1,7 +1,7 @@
 // The playground page: the editor with live lint, the compiler's stages in
 // tabs, the graph, and the train panel.
 import type { Diagnostic } from "bpc";
-import { CodePane, createEditor, reveal, setSource, type LintRun } from "./editor.js";
+import { CodePane, createEditor, reveal, revealLine, setSource, type LintRun } from "./editor.js";
 import { DEFAULT_EXAMPLE, EXAMPLES } from "./examples.js";
 import { sourceFromUrl, sourceToUrl } from "./share.js";
 import { Stages } from "./stages.js";
@@ -14,7 +14,8 @@ const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) 
 
 const stages = new Stages();
 const train = new TrainPanel(stages);
-const codePane = new CodePane($("code"));
+// Clicking a listing's line selects the .bp line it came from.
+const codePane = new CodePane($("code"), (line) => revealLine(editor, line));
 let view: View = "grad";
 let source = "";
 let urlTimer = 0;

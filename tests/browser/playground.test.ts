@@ -145,6 +145,9 @@ describe("the playground in Chromium", () => {
     };
     // The pane renders the lines in view: the IR tab opens at the top, the backward tabs at "# backward".
     await show("IR", "ir", /%8:h: f\[B, 64\] = relu %7/);
+    // Clicking a listing's line selects the .bp line it came from.
+    await code.locator(".cm-line", { hasText: "%8:h: f[B, 64] = relu %7" }).click();
+    await page.waitForFunction(() => document.querySelector("[data-testid=editor] .cm-selectionBackground") !== null, null, { timeout: 5000 });
     // The backward pass, from the loss's gradient at the logits back to W2.
     const backward = /# backward.*:dlogits: f\[B, 3\].*:dW2: f\[64, 3\] = matmul %8:h, %\d+:dlogits/;
     await show("Backward IR", "grad", backward);
