@@ -8,6 +8,7 @@ import type { DType, Dim, Graph, Node, Phase, Shape } from "../ir/types.js";
 import type { EmitOptions } from "./emit.js";
 import { commentText, Namer, Temps } from "./names.js";
 import { addTerms, constSize, isOne, nest, product, rowMajor, sizeEq, sizeStr, symSize, ZERO, type Access, type Size } from "./nest.js";
+import { dimOrder } from "../ir/dims.js";
 import { resolveInputGrads } from "../passes/input-grads.js";
 import { roleNamer } from "../passes/roles.js";
 import { plan, type Plan } from "./plan.js";
@@ -193,21 +194,9 @@ export class Emitter {
 
   /** The order in which symbolic dims are read off input lengths: an input whose other dims are known. */
   dimOrder(): { dim: string; input: Node }[] {
-    const known = new Set<string>();
-    const order: { dim: string; input: Node }[] = [];
-    for (let progress = true; progress; ) {
-      progress = false;
-      for (const n of this.g.inputs) {
-        const unknown = n.shape.filter((d): d is string => typeof d === "string" && !known.has(d));
-        if (unknown.length === 1) {
-          known.add(unknown[0]);
-          order.push({ dim: unknown[0], input: n });
-          progress = true;
-        }
-      }
-    }
-    return order;
+    return dimOrder(this.g.inputs);
   }
+
 
   sourceLine(line: number): string {
     return commentText((this.lines[line - 1] ?? "").replace(/#.*$/, "").replace(/\s+/g, " "));
