@@ -10,14 +10,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Project, ts } from "ts-morph";
 import { beforeAll, describe, expect, it } from "vitest";
-import { countAllocations } from "./helpers/alloc.js";
-import { emitModule } from "../src/codegen/emit.js";
-import { loadModule, type CompiledModule } from "../src/codegen/runtime-load.js";
-import { moduleToJs as transpile } from "../src/codegen/to-js.js";
-import { Builder } from "../src/ir/builder.js";
-import type { AttrValue, Graph, Node } from "../src/ir/types.js";
-import { grad } from "../src/passes/autodiff.js";
-import { compileStages, frontEnd } from "../src/passes/pipeline.js";
+import { countAllocations } from "../helpers/alloc.js";
+import { emitModule } from "../../src/codegen/emit.js";
+import { loadModule, type CompiledModule } from "../../src/codegen/runtime-load.js";
+import { moduleToJs as transpile } from "../../src/codegen/to-js.js";
+import { Builder } from "../../src/ir/builder.js";
+import type { AttrValue, Graph, Node } from "../../src/ir/types.js";
+import { grad } from "../../src/passes/autodiff.js";
+import { compileStages, frontEnd } from "../../src/passes/pipeline.js";
 
 type Arr = Float32Array | Float64Array | Int32Array;
 type Inputs = Record<string, Arr>;
@@ -42,7 +42,7 @@ async function buildGraph(g: Graph, precision: "f32" | "f64" = "f64"): Promise<B
   return { ts: text, mod: await loadModule(text) };
 }
 
-const example = (name: string): string => readFileSync(new URL(`../examples/${name}.bp`, import.meta.url), "utf8");
+const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.bp`, import.meta.url), "utf8");
 
 /** A small seeded PRNG for test data. */
 function rand(seed: number): () => number {

@@ -8,11 +8,11 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { format } from "prettier";
 import { describe, expect, it } from "vitest";
-import { mlpSource, rnnSource } from "../bench/compile-time.js";
-import { formatModule, moduleParts, type EmitOptions } from "../src/codegen/emit.js";
-import { DEFAULT_REDUCE, formatTraced, PRETTIER, type FormatPath, type ReduceOptions } from "../src/codegen/format.js";
-import { grad } from "../src/passes/autodiff.js";
-import { compileStages, frontEnd, simplify } from "../src/passes/pipeline.js";
+import { mlpSource, rnnSource } from "../../bench/compile-time.js";
+import { formatModule, moduleParts, type EmitOptions } from "../../src/codegen/emit.js";
+import { DEFAULT_REDUCE, formatTraced, PRETTIER, type FormatPath, type ReduceOptions } from "../../src/codegen/format.js";
+import { grad } from "../../src/passes/autodiff.js";
+import { compileStages, frontEnd, simplify } from "../../src/passes/pipeline.js";
 
 /** Every sequence of two elements or more reduced, whatever its size. */
 const FORCED: ReduceOptions = { minText: 0, minItems: 2, minChars: 0, maxRatio: Infinity };

@@ -6,13 +6,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import type { Graph, Node } from "../src/ir/types.js";
-import { compileStages } from "../src/passes/pipeline.js";
-import { COLORS, dotString, toDot, xmlText } from "../src/viz/dot.js";
-import { runGraph } from "../src/cli/graph.js";
-import { renderSvg } from "../src/viz/svg.js";
+import type { Graph, Node } from "../../src/ir/types.js";
+import { compileStages } from "../../src/passes/pipeline.js";
+import { COLORS, dotString, toDot, xmlText } from "../../src/viz/dot.js";
+import { runGraph } from "../../src/cli/graph.js";
+import { renderSvg } from "../../src/viz/svg.js";
 
-const EXAMPLES = fileURLToPath(new URL("../examples", import.meta.url));
+const EXAMPLES = fileURLToPath(new URL("../../examples", import.meta.url));
 const examples = readdirSync(EXAMPLES)
   .filter((f) => f.endsWith(".bp"))
   .sort();

@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { bpc, tempFiles } from "./helpers/cli.js";
+import { bpc, tempFiles } from "../helpers/cli.js";
 
 const { dir: tmp, file } = tempFiles("bpc-cli-");
 

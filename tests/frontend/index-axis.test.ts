@@ -2,8 +2,8 @@
 // lowers to the first axis of x's transpose: it must agree with the time-major
 // model that reads xt[t], values and gradients, in both precisions.
 import { describe, expect, it } from "vitest";
-import { frontEnd } from "../src/passes/pipeline.js";
-import { compileSource } from "./helpers/compile.js";
+import { frontEnd } from "../../src/passes/pipeline.js";
+import { compileSource } from "../helpers/compile.js";
 
 const model = (input: string, read: string): string => `dim B
 dim T = 5

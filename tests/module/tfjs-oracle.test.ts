@@ -20,10 +20,10 @@ import * as tf from "@tensorflow/tfjs";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { compileSource, type AnyArray, type Module } from "./helpers/compile.js";
-import { ORACLES, type Gen, type Oracle, type Tensors } from "./helpers/tfjs-models.js";
+import { compileSource, type AnyArray, type Module } from "../helpers/compile.js";
+import { ORACLES, type Gen, type Oracle, type Tensors } from "../helpers/tfjs-models.js";
 
-const EXAMPLES = join(import.meta.dirname, "..", "examples");
+const EXAMPLES = join(import.meta.dirname, "..", "..", "examples");
 const TOL = 1e-4;
 const FLOOR = 1e-3;
 

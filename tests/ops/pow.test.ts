@@ -1,8 +1,8 @@
 // pow's gradient at a zero base (found auditing LANGUAGE.md sections 2-5), and
 // the simplification that keeps the usual constant-exponent case plain.
 import { describe, expect, it } from "vitest";
-import { compileStages } from "../src/passes/pipeline.js";
-import { compileSource } from "./helpers/compile.js";
+import { compileStages } from "../../src/passes/pipeline.js";
+import { compileSource } from "../helpers/compile.js";
 
 // LANGUAGE.md section 5 lists `^` among the elementwise built-ins whose
 // forward values and gradients are part of the contract, and the file's

@@ -4,9 +4,9 @@
 // each clean-but-tricky model must give no diagnostic at all (a false
 // positive is a failing test).
 import { describe, expect, it } from "vitest";
-import { frontEnd } from "../src/passes/pipeline.js";
-import { RULE_META, type LintDiagnostic } from "../src/lint/index.js";
-import { lint } from "./helpers/lint.js"; // a rule that throws fails the test
+import { frontEnd } from "../../src/passes/pipeline.js";
+import { RULE_META, type LintDiagnostic } from "../../src/lint/index.js";
+import { lint } from "../helpers/lint.js"; // a rule that throws fails the test
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -871,7 +871,7 @@ describe("clean-but-tricky models give no diagnostic", () => {
 });
 
 describe("the examples", () => {
-  const dir = join(dirname(fileURLToPath(import.meta.url)), "../examples");
+  const dir = join(dirname(fileURLToPath(import.meta.url)), "../../examples");
   const cases: [string, string[]][] = [
     ["sigmoid_mlp_raw.bp", ["saturation"]],
     ["sigmoid_mlp.bp", []],

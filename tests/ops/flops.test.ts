@@ -3,10 +3,10 @@
 // examples/mlp.bp needs no more flops than a hand-written CS231n-style one.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { countFlops, nodeFlops } from "../src/ir/flops.js";
-import { OP_KINDS, OPS } from "../src/ir/ops.js";
-import type { Dim, Node } from "../src/ir/types.js";
-import { compileStages } from "../src/passes/pipeline.js";
+import { countFlops, nodeFlops } from "../../src/ir/flops.js";
+import { OP_KINDS, OPS } from "../../src/ir/ops.js";
+import type { Dim, Node } from "../../src/ir/types.js";
+import { compileStages } from "../../src/passes/pipeline.js";
 
 const stages = (src: string) => compileStages(src, "t.bp", { verify: true });
 
@@ -136,7 +136,7 @@ describe("issue 3 acceptance: examples/mlp.bp at batch 64", () => {
     "dW1 = x^T dh": 2 * D * B * H,
   };
   const hand = Object.values(handWritten).reduce((a, b) => a + b, 0);
-  const st = compileStages(readFileSync(new URL("../examples/mlp.bp", import.meta.url), "utf8"), "examples/mlp.bp", {});
+  const st = compileStages(readFileSync(new URL("../../examples/mlp.bp", import.meta.url), "utf8"), "examples/mlp.bp", {});
   const ours = countFlops(st.opt, { B });
 
   it("counts both and prints them", () => {

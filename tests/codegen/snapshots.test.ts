@@ -5,16 +5,16 @@
 // change to any pass or to codegen shows up as a readable diff. IR ids are
 // renumbered in order of appearance, and the module names values by role, so
 // a pass that shifts ids changes no snapshot.
-// After an intended change, update with `npx vitest run tests/snapshots.test.ts -u`
+// After an intended change, update with `npx vitest run tests/codegen/snapshots.test.ts -u`
 // and read the diff.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { emitModule } from "../src/codegen/emit.js";
-import { printGraph } from "../src/ir/print.js";
-import type { Graph, Node } from "../src/ir/types.js";
-import { toJsModule } from "../src/js-module.js";
-import { compileStages } from "../src/passes/pipeline.js";
+import { emitModule } from "../../src/codegen/emit.js";
+import { printGraph } from "../../src/ir/print.js";
+import type { Graph, Node } from "../../src/ir/types.js";
+import { toJsModule } from "../../src/js-module.js";
+import { compileStages } from "../../src/passes/pipeline.js";
 
 const examples = readdirSync("examples")
   .filter((f) => f.endsWith(".bp"))
@@ -64,7 +64,7 @@ describe("every example at every stage", () => {
   it.each(examples)("%s", async (name) => {
     const file = `examples/${name}.bp`;
     const st = compileStages(readFileSync(join("examples", `${name}.bp`), "utf8"), file);
-    const at = (stage: string): string => `snapshots/examples/${name}.${stage}.snap`;
+    const at = (stage: string): string => `../snapshots/examples/${name}.${stage}.snap`;
     await expect(printStable(st.ir)).toMatchFileSnapshot(at("ir"));
     await expect(printStable(st.grad)).toMatchFileSnapshot(at("grad"));
     await expect(printStable(st.opt)).toMatchFileSnapshot(at("opt"));

@@ -2,7 +2,7 @@
 // browser-safe), so they are checked here against pathToFileURL itself.
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
-import { artifactUri } from "../src/lint/format.js";
+import { artifactUri } from "../../src/lint/format.js";
 
 describe("artifactUri", () => {
   it("gives an absolute path the file: URL that pathToFileURL gives", () => {

@@ -6,13 +6,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BpcError, formatDiagnostic } from "../src/diag.js";
-import { printGraph } from "../src/ir/print.js";
-import { verifyGraph } from "../src/ir/verify.js";
-import { BUILTINS, isOptional, type Param } from "../src/frontend/lower/builtins.js";
-import { tokenize } from "../src/frontend/parser/lexer.js";
-import { readSource } from "../src/cli/read.js";
-import { frontEnd } from "../src/passes/pipeline.js";
+import { BpcError, formatDiagnostic } from "../../src/diag.js";
+import { printGraph } from "../../src/ir/print.js";
+import { verifyGraph } from "../../src/ir/verify.js";
+import { BUILTINS, isOptional, type Param } from "../../src/frontend/lower/builtins.js";
+import { tokenize } from "../../src/frontend/parser/lexer.js";
+import { readSource } from "../../src/cli/read.js";
+import { frontEnd } from "../../src/passes/pipeline.js";
 
 const HEAD = `dim B
 dim D = 4

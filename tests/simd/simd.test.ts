@@ -5,9 +5,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { compileSource, type AnyArray, type Module } from "./helpers/compile.js";
+import { compileSource, type AnyArray, type Module } from "../helpers/compile.js";
 
-const EXAMPLES = join(import.meta.dirname, "..", "examples");
+const EXAMPLES = join(import.meta.dirname, "..", "..", "examples");
 const withMatmul = readdirSync(EXAMPLES)
   .filter((f) => f.endsWith(".bp") && /@/.test(readFileSync(join(EXAMPLES, f), "utf8").replace(/#.*$/gm, "")))
   .sort();

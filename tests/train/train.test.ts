@@ -17,7 +17,7 @@ import {
   splitTrainTest,
   type ParamSet,
   type ProgressStream,
-} from "../src/train/index.js";
+} from "../../src/train/index.js";
 
 const f64 = (...v: number[]) => Float64Array.from(v);
 

@@ -3,9 +3,9 @@
 // into a Float32Array, for every double, including -0, ±Infinity and NaN.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { helperSource } from "../src/codegen/runtime.js";
-import { moduleToJs as transpile } from "../src/codegen/to-js.js";
-import { compileSource } from "./helpers/compile.js";
+import { helperSource } from "../../src/codegen/runtime.js";
+import { moduleToJs as transpile } from "../../src/codegen/to-js.js";
+import { compileSource } from "../helpers/compile.js";
 
 async function loadRelu32(): Promise<(x: number) => number> {
   const js = transpile(`${helperSource("relu32", "Float32Array")}\nexport { relu32 };\n`);

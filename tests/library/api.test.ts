@@ -6,9 +6,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BpcError, compile, graph, inspect, lint, type Diagnostic } from "../src/index.js";
-import { commands } from "../src/cli/commands.js";
-import { formatJson, lintSource } from "../src/lint/index.js";
+import { BpcError, compile, graph, inspect, lint, type Diagnostic } from "../../src/index.js";
+import { commands } from "../../src/cli/commands.js";
+import { formatJson, lintSource } from "../../src/lint/index.js";
 
 const examples = readdirSync("examples").filter((f) => f.endsWith(".bp")).sort();
 const read = (f: string): string => readFileSync(join("examples", f), "utf8");

@@ -3,12 +3,12 @@
 // parse() itself throws if the grammar yields more than one parse, so every
 // valid source here also checks that the grammar is unambiguous.
 import { describe, expect, it } from "vitest";
-import type { Span } from "../src/diag.js";
-import { BpcError } from "../src/diag.js";
-import type { Expr, IndexItem, InitExpr, Program, Stmt, TypeExpr } from "../src/frontend/parser/ast.js";
-import { tokenize } from "../src/frontend/parser/lexer.js";
-import { parse } from "../src/frontend/parser/parse.js";
-import { printAst, unparse } from "../src/frontend/parser/print.js";
+import type { Span } from "../../src/diag.js";
+import { BpcError } from "../../src/diag.js";
+import type { Expr, IndexItem, InitExpr, Program, Stmt, TypeExpr } from "../../src/frontend/parser/ast.js";
+import { tokenize } from "../../src/frontend/parser/lexer.js";
+import { parse } from "../../src/frontend/parser/parse.js";
+import { printAst, unparse } from "../../src/frontend/parser/print.js";
 
 // --- compact printers ---------------------------------------------------------------
 

@@ -6,10 +6,10 @@
 // spec's conventions.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { checkGradients } from "../src/check/index.js";
-import type { Node } from "../src/ir/types.js";
-import { compileStages, frontEnd } from "../src/passes/pipeline.js";
-import { compileSource } from "./helpers/compile.js";
+import { checkGradients } from "../../src/check/index.js";
+import type { Node } from "../../src/ir/types.js";
+import { compileStages, frontEnd } from "../../src/passes/pipeline.js";
+import { compileSource } from "../helpers/compile.js";
 
 interface Row {
   name: string;
@@ -183,7 +183,7 @@ describe("property: random expressions, backward vs finite differences", () => {
 
 describe("a loop over a symbolic number of steps", () => {
   it("infers T from an input declared before the one that binds B, and backprops through time", async () => {
-    const { checkFile } = await import("../src/check/index.js");
+    const { checkFile } = await import("../../src/check/index.js");
     const src = `dim B\ndim T\ndim D = 3\ndim H = 4\ninput xs: [T, B, D]\ninput y: int[B] in [0, H)\nparam Wx: [D, H] ~ xavier\nparam Wh: [H, H] ~ orthogonal\nh = zeros([B, H])\ns = 0\nfor t in 0..T {\n  h = tanh(xs[t] @ Wx + h @ Wh)\n  s = s + mean(h)\n}\nminimize mean(cross_entropy(h, y)) + s / T\n`;
     const report = await checkFile(src, "rnnT.bp", { seed: 2, tolerance: 1e-6 });
     expect(report.rows.map((r) => r.tensor)).toEqual(["Wx", "Wh", "xs"]);
@@ -193,7 +193,7 @@ describe("a loop over a symbolic number of steps", () => {
 
 describe("review cases", () => {
   it("a learned initial state (a param) flows through the loop and gets its gradient", async () => {
-    const { checkFile } = await import("../src/check/index.js");
+    const { checkFile } = await import("../../src/check/index.js");
     const src = "dim B = 2\ndim T = 3\ndim H = 4\ninput xs: [T, B, H]\nparam h0: [B, H] ~ normal(0, 0.5)\nparam W: [H, H] ~ xavier\nh = h0\nfor t in 0..T {\n  h = tanh(xs[t] + h @ W)\n}\nminimize sum(h)\n";
     const report = await checkFile(src, "h0.bp", { seed: 4, tolerance: 1e-6 });
     expect(report.rows.map((r) => r.tensor)).toEqual(["h0", "W", "xs"]);
@@ -206,7 +206,7 @@ describe("review cases", () => {
   });
 
   it("the checker fails a wrong gradient, and NaN counts as a failure", async () => {
-    const { checkGradients, formatCheck } = await import("../src/check/index.js");
+    const { checkGradients, formatCheck } = await import("../../src/check/index.js");
     const { mod, graph } = await compileSource("param a: [3] ~ uniform(-1, 1)\nminimize sum(a * a)\n", { precision: "f64" });
     const wrong = {
       ...mod,
@@ -230,7 +230,7 @@ describe("the check's tolerance model: round-off measured, real errors caught", 
     "dim B\ndim D = 784\ndim H = 32\ninput x: [B, D] in [0, 1]\nparam W: [D, H] ~ xavier\nparam b: [H] ~ zeros\nparam c: [D] ~ zeros\nh = sigmoid(x @ W + b)\nr = sigmoid(h @ W.T + c)\nminimize sum(square(r - x)) / B\n";
 
   it("passes a correct gradient of a loss summed over 784 pixels", async () => {
-    const { checkFile } = await import("../src/check/index.js");
+    const { checkFile } = await import("../../src/check/index.js");
     const report = await checkFile(AE, "ae.bp", { seed: 1, tolerance: 1e-5 });
     for (const r of report.rows) expect(r.maxRelError, r.tensor).toBeLessThanOrEqual(1e-5);
   });

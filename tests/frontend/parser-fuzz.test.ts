@@ -5,11 +5,11 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BpcError } from "../src/diag.js";
-import type { Expr, IndexItem, Program } from "../src/frontend/parser/ast.js";
-import { tokenize } from "../src/frontend/parser/lexer.js";
-import { parse } from "../src/frontend/parser/parse.js";
-import { unparse } from "../src/frontend/parser/print.js";
+import { BpcError } from "../../src/diag.js";
+import type { Expr, IndexItem, Program } from "../../src/frontend/parser/ast.js";
+import { tokenize } from "../../src/frontend/parser/lexer.js";
+import { parse } from "../../src/frontend/parser/parse.js";
+import { unparse } from "../../src/frontend/parser/print.js";
 
 const runs = { numRuns: 300 };
 
@@ -38,7 +38,7 @@ output best, g
 minimize loss
 `;
 
-const exampleDir = join(import.meta.dirname, "..", "examples");
+const exampleDir = join(import.meta.dirname, "..", "..", "examples");
 const samples: [string, string][] = [
   ["embedded.bp", embedded],
   ...readdirSync(exampleDir)

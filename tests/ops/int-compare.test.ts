@@ -2,9 +2,9 @@
 // give a float 0 or 1, so accuracy is one line: mean(argmax(logits, axis=1) == y).
 // Other arithmetic on ints stays a compile error.
 import { describe, expect, it } from "vitest";
-import { compileSource } from "./helpers/compile.js";
-import type { BpcError } from "../src/diag.js";
-import { frontEnd } from "../src/passes/pipeline.js";
+import { compileSource } from "../helpers/compile.js";
+import type { BpcError } from "../../src/diag.js";
+import { frontEnd } from "../../src/passes/pipeline.js";
 
 const source = `dim B
 input x: [B, 4]

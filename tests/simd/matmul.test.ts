@@ -5,10 +5,10 @@
 // Then the one strided JS kernel SIMD modules fall back to, and the SIMD kernel.
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
-import { matmulKernelArgs, matmulKernelName, matmulKernelSource, type MatmulSpec } from "../src/codegen/matmul.js";
-import { helperSource } from "../src/codegen/runtime.js";
-import { MATMUL_WASM_BASE64 } from "../src/codegen/generated/matmul-wasm.js";
-import { constSize, symSize, type Size } from "../src/codegen/nest.js";
+import { matmulKernelArgs, matmulKernelName, matmulKernelSource, type MatmulSpec } from "../../src/codegen/matmul.js";
+import { helperSource } from "../../src/codegen/runtime.js";
+import { MATMUL_WASM_BASE64 } from "../../src/codegen/generated/matmul-wasm.js";
+import { constSize, symSize, type Size } from "../../src/codegen/nest.js";
 
 type Kernel = (out: Float64Array, a: Float64Array, ao: number, b: Float64Array, bo: number, ...sizes: number[]) => void;
 

@@ -7,11 +7,11 @@
 // outside the clip range, the compiled backward gives exactly zero gradient
 // for every param the finding lists (and a nonzero one inside the range).
 import { describe, expect, it } from "vitest";
-import { LintContext } from "../src/lint/context.js";
-import { estimate } from "../src/lint/saturation.js";
-import { frontEnd } from "../src/passes/pipeline.js";
-import { compileSource, type Module } from "./helpers/compile.js";
-import { lint } from "./helpers/lint.js"; // a rule that throws fails the test
+import { LintContext } from "../../src/lint/context.js";
+import { estimate } from "../../src/lint/saturation.js";
+import { frontEnd } from "../../src/passes/pipeline.js";
+import { compileSource, type Module } from "../helpers/compile.js";
+import { lint } from "../helpers/lint.js"; // a rule that throws fails the test
 
 /** A small seeded RNG, independent of the linter's. */
 function xorshift(seed: number): () => number {

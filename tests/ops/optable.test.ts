@@ -3,10 +3,10 @@
 // rely on that, so the declaration must be exact), and returns one cotangent
 // per input with a shape that sums back to the input.
 import { describe, expect, it } from "vitest";
-import { Builder } from "../src/ir/builder.js";
-import { OP_KINDS, OPS, type OpKind } from "../src/ir/ops.js";
-import { broadcastShapes, sameShape } from "../src/ir/shape.js";
-import type { Attrs, Dim, Node } from "../src/ir/types.js";
+import { Builder } from "../../src/ir/builder.js";
+import { OP_KINDS, OPS, type OpKind } from "../../src/ir/ops.js";
+import { broadcastShapes, sameShape } from "../../src/ir/shape.js";
+import type { Attrs, Dim, Node } from "../../src/ir/types.js";
 
 /** A representative node per op: input shapes, dtypes and attrs that its shape rule accepts. */
 const SAMPLES: Partial<Record<OpKind, { inputs: [Dim[], "float" | "int"][]; attrs?: Attrs }>> = {

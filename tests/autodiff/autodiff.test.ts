@@ -7,16 +7,16 @@
 // checked against finite differences.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { checkGradients } from "../src/check/index.js";
-import { OPS } from "../src/ir/ops.js";
-import { printGraph } from "../src/ir/print.js";
-import type { Graph, Node } from "../src/ir/types.js";
-import { grad, GradRuleError } from "../src/passes/autodiff.js";
-import { compileStages, frontEnd } from "../src/passes/pipeline.js";
-import { bpc } from "./helpers/cli.js";
-import { compileSource } from "./helpers/compile.js";
+import { checkGradients } from "../../src/check/index.js";
+import { OPS } from "../../src/ir/ops.js";
+import { printGraph } from "../../src/ir/print.js";
+import type { Graph, Node } from "../../src/ir/types.js";
+import { grad, GradRuleError } from "../../src/passes/autodiff.js";
+import { compileStages, frontEnd } from "../../src/passes/pipeline.js";
+import { bpc } from "../helpers/cli.js";
+import { compileSource } from "../helpers/compile.js";
 
-const example = (name: string): string => readFileSync(new URL(`../examples/${name}.bp`, import.meta.url), "utf8");
+const example = (name: string): string => readFileSync(new URL(`../../examples/${name}.bp`, import.meta.url), "utf8");
 
 /** The forward loops of a graph (top level). */
 const loops = (g: Graph): Node[] => g.nodes.filter((n) => n.op === "loop" && n.phase === "fwd");

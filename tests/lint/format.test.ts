@@ -8,12 +8,12 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { runLint } from "../src/cli/lint.js";
-import { formatJson, formatSarif, formatText, RULE_META } from "../src/lint/index.js";
-import { frontEnd } from "../src/passes/pipeline.js";
-import { lint } from "./helpers/lint.js"; // a rule that throws fails the test
+import { runLint } from "../../src/cli/lint.js";
+import { formatJson, formatSarif, formatText, RULE_META } from "../../src/lint/index.js";
+import { frontEnd } from "../../src/passes/pipeline.js";
+import { lint } from "../helpers/lint.js"; // a rule that throws fails the test
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const ex = (f: string): string => join(root, "examples", f);
 const BUGGY = ["dqn_clipped.bp", "sigmoid_mlp_raw.bp", "dead_relu.bp", "rnn_exploding.bp", "rnn_vanishing.bp"].map(ex);
 const CLEAN = ["dqn.bp", "sigmoid_mlp.bp", "relu_he.bp", "lstm.bp", "mlp.bp", "rnn.bp"].map(ex);

@@ -4,9 +4,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { checkFile } from "../src/check/index.js";
-import { adam, batches, gather, gatherLabels, loadMnist, splitTrainTest } from "../src/train/index.js";
-import { compileSource } from "./helpers/compile.js";
+import { checkFile } from "../../src/check/index.js";
+import { adam, batches, gather, gatherLabels, loadMnist, splitTrainTest } from "../../src/train/index.js";
+import { compileSource } from "../helpers/compile.js";
 
 const examples = readdirSync("examples").filter((f) => f.endsWith(".bp")).sort();
 
