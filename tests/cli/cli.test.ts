@@ -1,9 +1,10 @@
 // The command line as a user meets it: the built `bpc` binary, its output,
 // its exit codes, and its errors (positioned, with a frame, never a stack).
+import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { bpc, tempFiles } from "../helpers/cli.js";
+import { BIN, bpc, tempFiles } from "../helpers/cli.js";
 
 const { dir: tmp, file } = tempFiles("bpc-cli-");
 
@@ -141,5 +142,64 @@ describe("bpc", () => {
     expect(readFileSync(svg, "utf8")).toContain("<svg");
     const dot = bpc("graph", "examples/mlp.bp");
     expect(dot.out).toMatch(/^digraph/);
+  });
+});
+
+describe("bpc on a closed stdout (EPIPE)", () => {
+  // LANGUAGE.md section 7: "2 a usage, syntax, shape or I/O error ..., never a stack
+  // trace"; exit 1 means only "lint found an error-level diagnostic". A reader that
+  // goes away (`bpc compile m.bp | head -1`, a closed pager) used to crash the write
+  // with an unhandled EPIPE, a stack trace and exit 1; src/cli/main.ts now stops quietly.
+  it.each([
+    ["compile", ["compile", "examples/mlp.bp"]],
+    ["lint --format json", ["lint", "examples/dqn.bp", "--format", "json"]],
+  ])("a closed stdout (EPIPE) in %s is not a stack trace nor exit 1", (_label, args) => {
+    const errFile = join(tmp, `epipe-${args[0]}.err`);
+    const quoted = [process.execPath, BIN, ...args].map((a) => `'${a}'`).join(" ");
+    // `true` exits at once without reading, so bpc's first write hits a closed pipe.
+    const r = spawnSync("bash", ["-c", `${quoted} 2>'${errFile}' | true; echo "\${PIPESTATUS[0]}"`], {
+      encoding: "utf8",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    const code = Number(r.stdout.trim());
+    const err = readFileSync(errFile, "utf8");
+    noStack(err);
+    expect(err).not.toContain("Unhandled 'error' event");
+    expect(code).not.toBe(1); // 1 is reserved for lint errors
+  });
+});
+
+describe("bpc check: int inputs drawn from their hints", () => {
+  // `bpc check` drew int inputs from their hints alone; a label hint wider than the
+  // classes (`in [0, 20)` with C = 10) made the module throw, reported as an internal
+  // error. It now draws from the part of the hint the ops accept and says so; a hint
+  // with no such part is an error at the input's declaration.
+  it("bpc check draws labels the model accepts from a hint wider than the classes", () => {
+    const src = readFileSync("examples/mlp.bp", "utf8").replace("in [0, C)", "in [0, 20)");
+    const r = bpc("check", file("widehint.bp", src));
+    expect(r.err).toBe("");
+    expect(r.out).toMatch(/note: y drawn from \[0, 10\), the part of its hint that cross_entropy at line 20 accepts/);
+    expect(r.out).toMatch(/all 5 tensors within tolerance/);
+    expect(r.code).toBe(0);
+  });
+
+  it("bpc check on a label hint outside the classes is an error at the input, exit 2", () => {
+    const src = readFileSync("examples/mlp.bp", "utf8").replace("in [0, C)", "in [12, 20)");
+    const r = bpc("check", file("badhint.bp", src));
+    expect(r.err).not.toContain("internal error");
+    expect(r.err).toMatch(/badhint\.bp:10:1: error: the values of y hinted in \[12, 20\) leave none that cross_entropy at line 20 accepts/);
+    expect(r.code).toBe(2);
+  });
+});
+
+describe("bpc compile: symbolic dims", () => {
+  // LANGUAGE.md section 6: "Every symbolic dim must be inferable from the inputs ...;
+  // one that is not is a compile error." A symbolic dim no input (and nothing else)
+  // used, used to compile, reported as `dims: { N: null }`.
+  it("an unused, uninferable symbolic dim is a compile error", () => {
+    const f = file("unused_dim.bp", ["dim B", "dim N", "input x: [B, 3]", "param w: [3]", "loss = sum(x * w)", "minimize loss", ""].join("\n"));
+    const r = bpc("compile", f);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/unused_dim\.bp:2:\d+: .*N/);
   });
 });
