@@ -299,7 +299,7 @@ describe("scoping", () => {
   });
 });
 
-describe("review cases", () => {
+describe("edge cases: learned initial states, rebinding a def parameter, deep nesting, long lines", () => {
   it("a param as a loop's initial value is carried (a learned initial state)", () => {
     const src = "dim B = 2\ndim T = 3\ndim H = 4\ninput xs: [T, B, H]\nparam h0: [B, H]\nparam W: [H, H]\nh = h0\nfor t in 0..T {\n  h = tanh(xs[t] + h @ W)\n}\nminimize sum(h)\n";
     const { ir } = frontEnd(src, "t.bp");
