@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { readFileSync } from "node:fs";
 import { Project, ts } from "ts-morph";
 import { beforeAll, describe, expect, it } from "vitest";
-import { build, makeInputs, type Arr, type Built } from "../helpers/build.js";
+import { build, makeInputs, type Arr, type Built, type Inputs } from "../helpers/build.js";
 import { emitModule } from "../../src/codegen/emit.js";
 import { loadModule } from "../../src/codegen/runtime-load.js";
 import { Builder } from "../../src/ir/builder.js";
