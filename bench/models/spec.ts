@@ -3,6 +3,7 @@
 // peer figures issue 6 measured on this machine. The TF.js and jax-js twins
 // are in tfjs.ts and jax.ts, written from the same .bp text.
 
+import { mulberry32 } from "../../src/ir/random.js";
 export type Gen =
   | { kind: "normal"; std: number }
   | { kind: "uniform"; lo: number; hi: number }
@@ -84,16 +85,8 @@ export const MODELS: BenchModel[] = [
   },
 ];
 
-/** A seeded PRNG (mulberry32): uniform numbers in [0, 1). */
-export function rng(seed: number): () => number {
-  let s = seed | 0;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG: bpc's shared mulberry32 (src/ir/random.ts). */
+export const rng = mulberry32;
 
 /** The model's inputs, drawn deterministically from `seed`. */
 export function makeInputs(m: BenchModel, seed: number): Record<string, Float32Array | Int32Array> {

@@ -8,6 +8,8 @@ import type { DType, Dim, Graph, Node, Phase, Shape } from "../ir/types.js";
 import type { EmitOptions } from "./emit.js";
 import { commentText, Namer, Temps } from "./names.js";
 import { addTerms, constSize, isOne, nest, product, rowMajor, sizeEq, sizeStr, symSize, ZERO, type Access, type Size } from "./nest.js";
+import { dimOrder } from "../ir/dims.js";
+import { resolveInputGrads } from "../passes/input-grads.js";
 import { roleNamer } from "../passes/roles.js";
 import { plan, type Plan } from "./plan.js";
 import { HELPER_DEPS, type Helper } from "./runtime.js";
@@ -112,12 +114,7 @@ export class Emitter {
     this.role = roleNamer(g);
     this.witnesses = finitenessWitnesses(g, this.plan.live);
     const floatInputs = g.inputs.filter((n) => n.dtype === "float").map((n) => n.name as string);
-    const wanted = opts.inputGrads.includes("all") ? floatInputs : opts.inputGrads;
-    for (const w of wanted) {
-      const inp = g.inputs.find((n) => n.name === w);
-      if (!inp) throw new Error(`--input-grads: '${w}' is not an input of model ${g.name}`);
-      if (inp.dtype !== "float") throw new Error(`--input-grads: '${w}' is an int input; only float inputs have gradients`);
-    }
+    const wanted = resolveInputGrads(g, opts.inputGrads.includes("all") ? "all" : opts.inputGrads);
     this.gradNames = [...g.params.map((n) => n.name as string), ...floatInputs.filter((n) => wanted.includes(n))];
 
     // Every name a value may be given later is off limits to kernel temporaries.
@@ -197,21 +194,9 @@ export class Emitter {
 
   /** The order in which symbolic dims are read off input lengths: an input whose other dims are known. */
   dimOrder(): { dim: string; input: Node }[] {
-    const known = new Set<string>();
-    const order: { dim: string; input: Node }[] = [];
-    for (let progress = true; progress; ) {
-      progress = false;
-      for (const n of this.g.inputs) {
-        const unknown = n.shape.filter((d): d is string => typeof d === "string" && !known.has(d));
-        if (unknown.length === 1) {
-          known.add(unknown[0]);
-          order.push({ dim: unknown[0], input: n });
-          progress = true;
-        }
-      }
-    }
-    return order;
+    return dimOrder(this.g.inputs);
   }
+
 
   sourceLine(line: number): string {
     return commentText((this.lines[line - 1] ?? "").replace(/#.*$/, "").replace(/\s+/g, " "));

@@ -4,6 +4,8 @@
 // text over the module's float array type; the emitter includes only those a
 // model uses.
 
+import { initSource } from "../ir/init.js";
+import { RANDOM_SOURCE } from "../ir/random.js";
 import { MATMUL_WASM_BASE64 } from "./generated/matmul-wasm.js";
 
 const MATMUL_WASM_BYTES = Math.floor((MATMUL_WASM_BASE64.length * 3) / 4) - (MATMUL_WASM_BASE64.match(/=*$/)?.[0].length ?? 0);
@@ -361,70 +363,12 @@ function checkIndex(what: string, k: number, n: number): void {
   if (!(k >= 0 && k < n)) throw new Error(\`\${what}: index \${k} is out of range [0, \${n})\`);
 }`;
     case "rng":
-      return `
-/** A seeded PRNG (mulberry32) for stream \`stream\` of \`seed\`: uniform numbers in [0, 1). */
-function rng(seed: number, stream: number): () => number {
-  let s = Math.imul(Math.floor(seed) | 0, 0x9e3779b9) ^ Math.imul(stream + 1, 0x85ebca6b);
-  s = Math.imul(s ^ (s >>> 16), 0x7feb352d);
-  s = Math.imul(s ^ (s >>> 15), 0x846ca68b);
-  s ^= s >>> 16;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}`;
     case "gauss":
-      return `
-/** A standard normal sample (Box-Muller). */
-function gauss(next: () => number): number {
-  const u = 1 - next(); // in (0, 1]
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());
-}`;
+      return RANDOM_SOURCE[h];
     case "fillNormal":
-      return `
-function fillNormal(a: ${FA}, next: () => number, mean: number, std: number): ${FA} {
-  for (let i = 0; i < a.length; i++) a[i] = mean + std * gauss(next);
-  return a;
-}`;
     case "fillUniform":
-      return `
-function fillUniform(a: ${FA}, next: () => number, lo: number, hi: number): ${FA} {
-  for (let i = 0; i < a.length; i++) a[i] = lo + (hi - lo) * next();
-  return a;
-}`;
     case "orthogonal":
-      return `
-/**
- * A random [rows, cols] matrix with orthonormal columns (rows >= cols) or rows
- * (rows < cols): Gram-Schmidt, twice for accuracy, of a normal matrix.
- */
-function orthogonal(a: ${FA}, next: () => number, rows: number, cols: number): ${FA} {
-  const n = Math.max(rows, cols);
-  const m = Math.min(rows, cols);
-  const q = new Float64Array(n * m); // column j is q[j * n .. j * n + n)
-  for (let i = 0; i < q.length; i++) q[i] = gauss(next);
-  for (let j = 0; j < m; j++) {
-    const qj = j * n;
-    for (let pass = 0; pass < 2; pass++) {
-      for (let p = 0; p < j; p++) {
-        const qp = p * n;
-        let dot = 0;
-        for (let i = 0; i < n; i++) dot += q[qp + i] * q[qj + i];
-        for (let i = 0; i < n; i++) q[qj + i] -= dot * q[qp + i];
-      }
-    }
-    let norm = 0;
-    for (let i = 0; i < n; i++) norm += q[qj + i] * q[qj + i];
-    norm = Math.sqrt(norm);
-    for (let i = 0; i < n; i++) q[qj + i] /= norm;
-  }
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) a[r * cols + c] = rows >= cols ? q[c * n + r] : q[r * n + c];
-  }
-  return a;
-}`;
+      return initSource(h, FA);
     case "relu32":
       return `
 /**

@@ -99,22 +99,32 @@ export function broadcastTensor(x: Tensor, shape: number[]): Tensor {
   return mapElements((v) => v, [x, tensor(shape)]);
 }
 
-/** Sums `x` down to `shape`, a shape it broadcasts from (the adjoint of broadcasting). */
-export function sumTo(x: Tensor, shape: number[]): Tensor {
-  const out = tensor(shape);
-  const st = broadcastStrides(shape, x.shape);
-  const idx = new Array(x.shape.length).fill(0);
+/**
+ * Visits every element of a tensor of `shape` in row-major order with `f(i, o)`:
+ * i its offset, o the offset of the element of `into` (a shape `shape`
+ * broadcasts from, such as a reduction's result with kept axes) it falls in.
+ */
+export function forEachInto(shape: readonly number[], into: readonly number[], f: (i: number, o: number) => void): void {
+  const st = broadcastStrides(into, shape);
+  const idx = new Array(shape.length).fill(0);
+  const total = numel(shape);
   let o = 0;
-  for (let i = 0; i < x.data.length; i++) {
-    out.data[o] += x.data[i];
-    for (let a = x.shape.length - 1; a >= 0; a--) {
+  for (let i = 0; i < total; i++) {
+    f(i, o);
+    for (let a = shape.length - 1; a >= 0; a--) {
       idx[a]++;
       o += st[a];
-      if (idx[a] < x.shape[a]) break;
-      o -= st[a] * x.shape[a];
+      if (idx[a] < shape[a]) break;
+      o -= st[a] * shape[a];
       idx[a] = 0;
     }
   }
+}
+
+/** Sums `x` down to `shape`, a shape it broadcasts from (the adjoint of broadcasting). */
+export function sumTo(x: Tensor, shape: number[]): Tensor {
+  const out = tensor(shape);
+  forEachInto(x.shape, shape, (i, o) => (out.data[o] += x.data[i]));
   return out;
 }
 
@@ -130,19 +140,7 @@ export function reduceAxes(
   const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const out = tensor(kept);
   out.data.fill(init);
-  const ost = broadcastStrides(kept, x.shape);
-  const idx = new Array(x.shape.length).fill(0);
-  let o = 0;
-  for (let i = 0; i < x.data.length; i++) {
-    out.data[o] = step(out.data[o], x.data[i]);
-    for (let a = x.shape.length - 1; a >= 0; a--) {
-      idx[a]++;
-      o += ost[a];
-      if (idx[a] < x.shape[a]) break;
-      o -= ost[a] * x.shape[a];
-      idx[a] = 0;
-    }
-  }
+  forEachInto(x.shape, kept, (i, o) => (out.data[o] = step(out.data[o], x.data[i])));
   const count = x.shape.reduce((p, d, i) => (axes.includes(i) ? p * d : p), 1);
   for (let i = 0; i < out.data.length; i++) out.data[i] = done(out.data[i], count);
   return keepdims ? out : { shape: x.shape.filter((_, i) => !axes.includes(i)), data: out.data };

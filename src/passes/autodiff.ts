@@ -9,6 +9,7 @@
 // in `saves`. The forward graph passed in is not modified: the result holds a
 // copy of it (same ids) whose loops list their tapes.
 import { BpcError } from "../diag.js";
+import { resolveInputGrads } from "./input-grads.js";
 import { Builder } from "../ir/builder.js";
 import { OPS, type IRBuilder } from "../ir/ops.js";
 import { broadcastShapes, sameShape, showShape } from "../ir/shape.js";
@@ -25,12 +26,7 @@ export interface GradOptions {
 export class GradRuleError extends Error {}
 
 export function grad(g: Graph, opts: GradOptions = {}): Graph {
-  const wanted = new Set(opts.inputGrads ?? []);
-  for (const name of wanted) {
-    const inp = g.inputs.find((n) => n.name === name);
-    if (!inp) throw new BpcError(`--input-grads names '${name}', which is not an input`, { file: g.file, line: 0, col: 0, endLine: 0, endCol: 0 });
-    if (inp.dtype !== "float") throw new BpcError(`--input-grads: '${name}' is an int input and has no gradient`, inp.span);
-  }
+  const wanted = new Set(resolveInputGrads(g, opts.inputGrads));
   const targets = [...g.params, ...g.inputs.filter((n) => wanted.has(n.name as string))];
   const fwd = copyForward(g);
   const b = new Builder({ startId: maxGraphId(g) + 1, phase: "bwd" });

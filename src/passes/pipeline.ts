@@ -1,7 +1,7 @@
 // The compiler's pipeline in one place: parse, lower, differentiate, then the
 // simplification passes, repeated until the graph stops shrinking. Each stage
 // is a value that `bpc inspect --stage` can print.
-import { BpcError, noSpan } from "../diag.js";
+import { BpcError } from "../diag.js";
 import { lower } from "../frontend/lower/index.js";
 import type { Program } from "../frontend/parser/ast.js";
 import { parse } from "../frontend/parser/parse.js";
@@ -52,25 +52,10 @@ export function compileStages(source: string, file: string, opts: GradOptions & 
   return backEnd(frontEnd(source, file), opts);
 }
 
-/**
- * The float inputs whose gradients backward returns, from `--input-grads`:
- * `all`, a comma-separated list, or a list of names. The one place they are
- * checked against the model: an unknown name or an int input is a BpcError.
- */
-export function resolveInputGrads(g: Graph, spec: string | readonly string[] | undefined): string[] {
-  if (spec === undefined) return [];
-  const floats = g.inputs.filter((n) => n.dtype === "float").map((n) => n.name as string);
-  if (spec === "all") return floats;
-  const names = typeof spec === "string" ? spec.split(",").map((s) => s.trim()).filter(Boolean) : [...spec];
-  for (const n of names) {
-    const inp = g.inputs.find((x) => x.name === n);
-    if (!inp) {
-      throw new BpcError(`--input-grads: '${n}' is not an input of this model (its inputs: ${g.inputs.map((x) => x.name).join(", ")})`, { ...noSpan, file: g.file });
-    }
-    if (inp.dtype !== "float") throw new BpcError(`--input-grads: '${n}' is an int input; only float inputs have gradients`, inp.span);
-  }
-  return names;
-}
+import { resolveInputGrads } from "./input-grads.js";
+
+export { resolveInputGrads };
+
 
 /** Differentiates and simplifies a lowered program, with the input gradients `resolveInputGrads` accepts. */
 export function backEnd(front: { ast: Program; ir: Graph }, opts: GradOptions & { verify?: boolean } = {}): Stages {

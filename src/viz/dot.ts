@@ -53,7 +53,7 @@ function clean(s: string): string {
  * Graphviz decodes `&...;` entities in attribute strings, then runs escape
  * processing twice on tooltips (`\\` to `\`, `\N` to the node's name, ...),
  * so `&` becomes `&amp;`, `\` becomes four backslashes and `"` becomes `\"`.
- * tests/graph.test.ts checks the round trip through the rendered SVG.
+ * tests/viz/graph.test.ts checks the round trip through the rendered SVG.
  */
 export function dotString(s: string): string {
   return `"${clean(s).replace(/&/g, "&amp;").replace(/\\/g, "\\\\\\\\").replace(/"/g, '\\"')}"`;

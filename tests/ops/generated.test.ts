@@ -19,7 +19,7 @@ const dim = (d: Dim): number => (typeof d === "number" ? d : B);
 
 /** Sources and loops have no value of their own to test alone: drivers give it (inputs, params, loop bodies). */
 const TESTED = OP_KINDS.filter((k) => OPS[k].class !== "loop" && !["input", "param", "carry"].includes(k));
-/** Gradient control: their backward is defined to differ from the derivative (tests/grad.test.ts checks them). */
+/** Gradient control: their backward is defined to differ from the derivative (tests/autodiff/grad.test.ts checks them). */
 const NOT_THE_DERIVATIVE = new Set<OpKind>(["stop_gradient", "clip_grad"]);
 
 interface Case {

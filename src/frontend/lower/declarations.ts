@@ -3,6 +3,7 @@
 // range and distribution hints, params with their initializers, and defs.
 // Also the whole-program checks on symbolic dims (spec section 6).
 import { BpcError } from "../../diag.js";
+import { dimOrder } from "../../ir/dims.js";
 import { INIT_NAMES, INITIALIZERS, initializer } from "../../ir/init.js";
 import { showShape } from "../../ir/shape.js";
 import type { AttrValue, Dim, Node } from "../../ir/types.js";
@@ -158,19 +159,7 @@ function checkInit(param: string, shape: Dim[], init: { name: string; args: numb
 export function checkDimsInferable(cx: Lowering): Set<string> {
   const used = new Set<string>();
   for (const n of cx.inputs) for (const d of n.shape) if (typeof d === "string") used.add(d);
-  const known = new Set<string>();
-  let progress = true;
-  while (progress) {
-    progress = false;
-    for (const n of cx.inputs) {
-      const unknown = new Set(n.shape.filter((d): d is string => typeof d === "string" && !known.has(d)));
-      const count = n.shape.filter((d) => typeof d === "string" && !known.has(d)).length;
-      if (unknown.size === 1 && count === 1) {
-        known.add([...unknown][0]);
-        progress = true;
-      }
-    }
-  }
+  const known = new Set(dimOrder(cx.inputs).map((d) => d.dim));
   for (const d of cx.dims) {
     if (d.value === null && used.has(d.name) && !known.has(d.name)) {
       throw new BpcError(

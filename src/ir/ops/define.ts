@@ -139,7 +139,7 @@ export interface OpDef {
   /**
    * Optionally, a faster formula for float32 modules that calls a runtime
    * helper of the generated module; its result rounded to float32 must equal
-   * `scalar`'s (tests/relu32.test.ts holds relu to this).
+   * `scalar`'s (tests/codegen/relu32.test.ts holds relu to this).
    */
   scalarF32?: { helper: "relu32"; code(args: readonly string[]): string };
   /** The gradient rule; ops without one are differentiated by the driver (loops) or are never differentiated. */

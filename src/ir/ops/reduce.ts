@@ -3,7 +3,7 @@
 // of broadcasting).
 import { broadcastShapes, reducedShape, sameShape, showShape } from "../shape.js";
 import { iv, scaleI, type Interval } from "../ranges.js";
-import { alongAxis, broadcastStrides, mapElements, reduceAxes, sumTo, type Tensor } from "../tensor.js";
+import { alongAxis, forEachInto, mapElements, reduceAxes, sumTo, type Tensor } from "../tensor.js";
 import type { Dim, DType, Node } from "../types.js";
 import {
   broadcastBack,
@@ -53,24 +53,14 @@ const axesOf = (n: Node): number[] => [...nums(n.attrs, "axes")];
 /** 1 at the first element (row-major) equal to the extreme of its reduced group, 0 elsewhere. */
 function firstExtremeMask(x: Tensor, axes: readonly number[], mode: "max" | "min"): Tensor {
   const ext = reduceAxes(x, axes, true, mode === "max" ? -Infinity : Infinity, mode === "max" ? Math.max : Math.min);
-  const st = broadcastStrides(ext.shape, x.shape);
   const taken = new Uint8Array(ext.data.length);
   const out = mapElements(() => 0, [x]);
-  const idx = new Array(x.shape.length).fill(0);
-  let o = 0;
-  for (let i = 0; i < x.data.length; i++) {
+  forEachInto(x.shape, ext.shape, (i, o) => {
     if (!taken[o] && x.data[i] === ext.data[o]) {
       taken[o] = 1;
       out.data[i] = 1;
     }
-    for (let a = x.shape.length - 1; a >= 0; a--) {
-      idx[a]++;
-      o += st[a];
-      if (idx[a] < x.shape[a]) break;
-      o -= st[a] * x.shape[a];
-      idx[a] = 0;
-    }
-  }
+  });
   return out;
 }
 
