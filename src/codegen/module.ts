@@ -105,6 +105,7 @@ function computeForward(cx: Emitter): { compute: string; outputs: string } {
     const h = handOut(cx, v, cx.sizes(o.node.shape), o.node.dtype, `${o.name}_out`, outs);
     fields.push(field(o.name, cx.ref(h.buf)));
   }
+  const scalars = cx.opts.probeBackward ? forwardScalars(cx) : undefined;
   const outputs = [
     `/** The loss and outputs of the forward pass just run in \`fw\`; the arrays are \`fw\`'s buffers. */`,
     `function forwardOutputs(fw: ForwardWorkspace, params: Params, inputs: Inputs): Outputs {`,
@@ -113,7 +114,23 @@ function computeForward(cx: Emitter): { compute: string; outputs: string } {
     `return { ${fields.join(", ")} };`,
     `}`,
   ].join("\n");
-  return { compute, outputs };
+  return { compute, outputs: scalars ? `${outputs}\n\n${scalars}` : outputs };
+}
+
+/** The probe variant's forward figures (all scalars: the loss, then each output) written into `probeOut.scalars`. */
+function forwardScalars(cx: Emitter): string {
+  cx.fn = { phase: "fwd", refs: new Set(), lastLine: -1, lastInner: 0 };
+  const lines = [cx.g.loss, ...cx.g.outputs.map((o) => o.node)].map((n, i) => {
+    if (n.shape.length) throw new Error("internal error: a probe variant's outputs are scalars");
+    return `probeOut.scalars[${i}] = ${scalarOf(cx, cx.value(n))};`;
+  });
+  return [
+    `/** The probe figures of the forward pass just run in \`fw\`, into \`probeOut.scalars\`. */`,
+    `function forwardScalars(fw: ForwardWorkspace, params: Params, inputs: Inputs): void {`,
+    ...prologue(cx, "fw", cx.fn.refs),
+    ...lines,
+    `}`,
+  ].join("\n");
 }
 
 function computeBackward(cx: Emitter): string {
@@ -122,6 +139,7 @@ function computeBackward(cx: Emitter): string {
   block(cx, cx.g.nodes.filter((n) => n.phase === "bwd"), body);
   body.unshift(...transposedCopies(cx, "bwd"));
   const fields: string[] = [];
+  const pairs: [string, string][] = [];
   const outs: string[] = [];
   for (const name of cx.gradNames) {
     const gr = cx.g.grads.find((x) => x.name === name);
@@ -134,22 +152,29 @@ function computeBackward(cx: Emitter): string {
     }
     const h = handOut(cx, cx.value(gr.node), shape, "float", `d${name}`, outs);
     fields.push(field(name, cx.ref(h.buf)));
+    pairs.push([name, cx.ref(h.buf)]);
   }
   if (outs.length) body.push(`// gradients handed to the caller`, ...outs);
-  // The probe variant's backward figures (probes.ts), handed out beside the gradients.
-  const extra = (cx.opts.probeBackward ?? []).map((p) => {
-    const h = handOut(cx, cx.value(p.node), cx.sizes(p.node.shape), "float", p.name, body);
-    return field(p.name, cx.ref(h.buf));
-  });
-  const extraType = cx.opts.probeBackward ? `; extra: Record<string, ${cx.FA}>` : "";
-  const extraField = cx.opts.probeBackward ? `, extra: { ${extra.join(", ")} }` : "";
   const loss = scalarOf(cx, cx.value(cx.g.loss));
+  // The probe variant (probe.ts) fills one object it keeps, the backward figures beside the gradients.
+  const probe = cx.opts.probeBackward;
+  const ret = probe
+    ? [
+        `probeOut.loss = ${loss};`,
+        ...pairs.map(([k, l]) => `${prop("probeOut.grads", k)} = ${l};`),
+        ...probe.map((p) => {
+          const h = handOut(cx, cx.value(p.node), cx.sizes(p.node.shape), "float", p.name, body);
+          return `${prop("probeOut.extra", p.name)} = ${cx.ref(h.buf)};`;
+        }),
+        `return probeOut;`,
+      ]
+    : [`return { loss: ${loss}, grads: { ${fields.join(", ")} } };`];
   return [
     `/** Runs the backward pass in \`bw\`, reading the forward values in \`fw\`. */`,
-    `function computeBackward(fw: ForwardWorkspace, bw: BackwardWorkspace, params: Params, inputs: Inputs): { loss: number; grads: Grads${extraType} } {`,
+    `function computeBackward(fw: ForwardWorkspace, bw: BackwardWorkspace, params: Params, inputs: Inputs): { loss: number; grads: Grads } {`,
     ...prologue(cx, "fw", cx.fn.refs),
     ...body,
-    `return { loss: ${loss}, grads: { ${fields.join(", ")} }${extraField} };`,
+    ...ret,
     `}`,
   ].join("\n");
 }
@@ -315,12 +340,15 @@ export function module(cx: Emitter): string[] {
   // The probe variant's entry point: the forward's figures, then the backward's.
   const probeRun = cx.opts.probeBackward && backwardBody
     ? [
-        `function runProbed(params: Params, inputs: Inputs) {`,
+        `/** The probe variant's figures, kept in one object: the loss and forward figures, the gradients, the backward figures. */`,
+        `const probeOut = { loss: 0, scalars: new Float64Array(${cx.g.outputs.length + 1}), grads: {} as Grads, extra: {} as Record<string, ${FA}> };`,
+        `function runProbed(params: Params, inputs: Inputs): typeof probeOut {`,
         `const ws = bindDims(params, inputs);`,
         `if (bw === undefined) bw = backwardWorkspace(${[...dims, ...(cx.simd ? [cx.arena] : [])].map((d) => `ws.${d}`).join(", ")});`,
         `computeForward(ws, params, inputs);`,
-        `const outputs = forwardOutputs(ws, params, inputs);`,
-        `return { outputs, backward: computeBackward(ws, bw, params, inputs) };`,
+        `forwardScalars(ws, params, inputs);`,
+        `computeBackward(ws, bw, params, inputs);`,
+        `return probeOut;`,
         `}`,
       ].join("\n")
     : null;

@@ -13,6 +13,8 @@ import { format } from "./prettier.js";
 export async function emitProbedModule(g: Graph, opts: EmitOptions): Promise<string> {
   const main = await formatModule(moduleParts(g, opts));
   if (!g.params.length) throw new Error("--probes: the model has no parameters, so there is no training step to probe");
+  // The variant hands out only the probes' figures (scalars, read by index: the loss is 0).
+  g.outputs = [];
   const plan = addProbes(g);
   const variant = moduleParts(g, { ...opts, probeBackward: plan.backward });
   const section = await probeSection(g, plan, variant);
@@ -32,7 +34,9 @@ async function probeSection(g: Graph, plan: ProbePlan, v: ModuleParts): Promise<
     `return runProbed;`,
     `})();`,
   ].join("\n\n");
-  const lit = (x: unknown): string => JSON.stringify(x);
+  const index = new Map(g.outputs.map((o, i) => [o.name, i + 1]));
+  // Output names to their index in the variant's scalars.
+  const lit = (x: unknown): string => JSON.stringify(x, (k, v: unknown) => (typeof v === "string" && index.has(v) ? index.get(v) : v));
   const paramLines = Object.fromEntries(g.params.map((p) => [p.name as string, p.span.line]));
   const rest = `
 /** What \`probe\` reports for one batch (spec section 12). */
@@ -45,10 +49,11 @@ export type Probes = {
 };
 
 /** Where each site's, loop's and named value's figures land in the probe variant's outputs. */
-const probeSites: { name: string; line: number; op: string; kind: string; sum: string; sumSq: string; count: string; alive?: string; units?: string; saturated?: string }[] = ${lit(plan.sites)};
+const probeSites: { name: string; line: number; op: string; kind: string; sum: number; sumSq: number; count: number; alive?: number; units?: number; saturated?: number }[] = ${lit(plan.sites)};
 const probeLoops: { name: string; line: number; max: string; sumSq: string }[] = ${lit(plan.loops)};
-const probeChecks: { name: string; line: number; output: string }[] = ${lit(plan.checks)};
+const probeChecks: { name: string; line: number; output: number }[] = ${lit(plan.checks)};
 const probeParamLines: Record<string, number> = ${lit(paramLines)};
+const probeParamNames: string[] = ${lit(Object.keys(paramLines))};
 /** Each loop's per-step gradient norms, reused while the step count stays the same. */
 const probeNorms: Float64Array[] = probeLoops.map(() => new Float64Array(0));
 
@@ -73,22 +78,22 @@ function probeFinite(a: ArrayLike<number>): boolean {
  */
 export function probe(params: Params, inputs: Inputs): Probes {
   const run = probeVariant(params, inputs);
-  const o = run.outputs as unknown as Record<string, number>;
-  const grads = run.backward.grads as unknown as Record<string, ${FA}>;
+  const o = run.scalars;
+  const grads = run.grads as unknown as Record<string, ${FA}>;
   const ps = params as unknown as Record<string, ${FA}>;
   const sites: Probes["sites"] = probeSites.map((s) => {
     const n = o[s.count];
     const mean = o[s.sum] / n;
     const std = Math.sqrt(Math.max(0, o[s.sumSq] / n - mean * mean));
     return s.alive !== undefined
-      ? { name: s.name, line: s.line, op: s.op, dead: 1 - o[s.alive] / o[s.units as string], mean, std }
-      : { name: s.name, line: s.line, op: s.op, saturated: o[s.saturated as string] / n, mean, std };
+      ? { name: s.name, line: s.line, op: s.op, dead: 1 - o[s.alive] / o[s.units as number], mean, std }
+      : { name: s.name, line: s.line, op: s.op, saturated: o[s.saturated as number] / n, mean, std };
   });
   const norms: Probes["params"] = {};
-  for (const k of Object.keys(probeParamLines)) norms[k] = { norm: probeNorm(ps[k]), gradNorm: probeNorm(grads[k]) };
+  for (const k of probeParamNames) norms[k] = { norm: probeNorm(ps[k]), gradNorm: probeNorm(grads[k]) };
   const loops: Probes["loops"] = probeLoops.map((l, i) => {
-    const sq = run.backward.extra[l.sumSq];
-    const mx = run.backward.extra[l.max];
+    const sq = run.extra[l.sumSq];
+    const mx = run.extra[l.max];
     if (probeNorms[i].length !== sq.length) probeNorms[i] = new Float64Array(sq.length);
     const out = probeNorms[i];
     for (let t = 0; t < sq.length; t++) out[t] = mx[t] === 0 ? 0 : (mx[t] + 1e-30) * Math.sqrt(sq[t]);
@@ -102,14 +107,14 @@ export function probe(params: Params, inputs: Inputs): Probes {
     }
   }
   if (nonFinite === null) {
-    for (const k of Object.keys(probeParamLines)) {
+    for (const k of probeParamNames) {
       if (!probeFinite(grads[k])) {
         nonFinite = { name: "d" + k, line: probeParamLines[k] };
         break;
       }
     }
   }
-  return { loss: run.outputs.loss, sites, params: norms, loops, nonFinite };
+  return { loss: run.loss, sites, params: norms, loops, nonFinite };
 }
 `;
   const text = `${closure}\n\n${rest}`;

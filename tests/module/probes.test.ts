@@ -281,3 +281,55 @@ minimize loss
     expect(r.sites[1].std).toBeCloseTo(stats(u).std, 9);
   });
 });
+
+describe("probe's allocations", () => {
+  it("allocates nothing per call past a result object of the same shape", async () => {
+    const { spawnSync } = await import("node:child_process");
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { moduleToJs } = await import("../../src/codegen/to-js.js");
+    const dir = mkdtempSync(join(tmpdir(), "bpc-probe-alloc-"));
+    const ts = await emitModule(compileStages(RNN.replace("tanh(", "relu("), "probe.bp", { inputGrads: [] }).opt, { precision: "f32", inputGrads: [], probes: true });
+    writeFileSync(join(dir, "m.mjs"), moduleToJs(ts));
+    writeFileSync(
+      join(dir, "run.mjs"),
+      `import v8 from "node:v8";
+const m = await import("./m.mjs");
+const params = m.init(1);
+const inputs = { xs: new Float32Array(6 * 3 * 3).fill(0.25), y: Int32Array.of(0, 1, 1) };
+const used = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space").space_used_size;
+const perCall = (f) => {
+  let least = Infinity;
+  for (let run = 0; run < 6; run++) {
+    for (let i = 0; i < 200; i++) f();
+    gc();
+    const before = used();
+    for (let i = 0; i < 300; i++) f();
+    least = Math.min(least, (used() - before) / 300);
+  }
+  return least;
+};
+const r = m.probe(params, inputs);
+const names = Object.keys(r.params);
+// The same result, built from fresh numbers the way probe builds it.
+const like = () => {
+  const sites = r.sites.map((s) => s.dead !== undefined
+    ? { name: s.name, line: s.line, op: s.op, dead: Math.random(), mean: Math.random(), std: Math.random() }
+    : { name: s.name, line: s.line, op: s.op, saturated: Math.random(), mean: Math.random(), std: Math.random() });
+  const norms = {};
+  for (const k of names) norms[k] = { norm: Math.random(), gradNorm: Math.random() };
+  const loops = r.loops.map((l) => ({ name: l.name, line: l.line, gradNorms: l.gradNorms }));
+  let nonFinite = null;
+  return { loss: Math.random(), sites, params: norms, loops, nonFinite };
+};
+console.log(JSON.stringify({ probe: perCall(() => m.probe(params, inputs)), like: perCall(like) }));
+`,
+    );
+    const r = spawnSync(process.execPath, ["--expose-gc", "--max-semi-space-size=64", join(dir, "run.mjs")], { encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    const { probe, like } = JSON.parse(r.stdout) as { probe: number; like: number };
+    console.log(`probe: ${probe} bytes per call, a result of the same shape ${like}`);
+    expect(probe - like).toBeLessThanOrEqual(16);
+  });
+});
