@@ -3,6 +3,7 @@
 // with the probes' reductions (passes/probes.ts) and kept in a scope of its
 // own, and turns its sums into the figures. `forward` and `backward` are the
 // unprobed module's, untouched, so probing costs them nothing.
+import { BpcError, noSpan } from "../diag.js";
 import type { Graph } from "../ir/types.js";
 import { addProbes, type ProbePlan } from "../passes/probes.js";
 import { formatModule, moduleParts, type EmitOptions, type ModuleParts } from "./emit.js";
@@ -12,7 +13,7 @@ import { format } from "./prettier.js";
 /** The probed module: the plain module's text, then the probe section. Extends `g` in place (give it a graph of its own). */
 export async function emitProbedModule(g: Graph, opts: EmitOptions): Promise<string> {
   const main = await formatModule(moduleParts(g, opts));
-  if (!g.params.length) throw new Error("--probes: the model has no parameters, so there is no training step to probe");
+  if (!g.params.length) throw new BpcError("--probes: the model has no parameters, so there is no training step to probe", { ...noSpan, file: g.file });
   // The variant hands out only the probes' figures (scalars, read by index: the loss is 0).
   g.outputs = [];
   const plan = addProbes(g);

@@ -233,6 +233,13 @@ describe("probes through the library", () => {
     const plain = await compile(RNN, { emit: "js" });
     expect(plain.dts).not.toContain("function probe");
   });
+
+  it("a model without params has no training step to probe: a clear error", async () => {
+    const { compile } = await import("../../src/api.js");
+    await expect(compile("model np\ndim B\ninput x: [B, 3]\nloss = mean(square(x))\nminimize loss\n", { probes: true })).rejects.toThrow(
+      /--probes: the model has no parameters/,
+    );
+  });
 });
 
 describe("probes leave backward alone", () => {
