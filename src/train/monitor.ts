@@ -133,7 +133,8 @@ export function monitor(options: MonitorOptions = {}): Monitor {
       }
       for (const l of probes.loops) {
         const g = l.gradNorms;
-        if (g.length < 2) continue;
+        // A zero or NaN end says nothing about growth (a loop whose last steps get no gradient; non-finite reports NaN).
+        if (g.length < 2 || !(g[0] > 0) || !(g[g.length - 1] > 0)) continue;
         const ratio = g[0] / g[g.length - 1];
         const perStep = Math.pow(ratio, 1 / (g.length - 1));
         const numbers = `|d loss / d ${l.name}| is ${sci(g[g.length - 1])} after the last step and ${sci(g[0])} after the first, ${sci(ratio)} times as large (${perStep.toPrecision(3)} per step over ${g.length} steps)`;

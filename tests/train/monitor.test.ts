@@ -47,6 +47,9 @@ describe("monitor", () => {
     expect(e.message).toContain("1.0e+4 times");
     const v = monitor().record(5, probes(loop([1e-4, 1e-2, 1])));
     expect(v[0]).toMatchObject({ rule: "vanishing-gradient", step: 5 });
+    // No gradient at the end, or NaN: no growth to speak of.
+    expect(monitor().record(0, probes(loop([0, 0, 0])))).toEqual([]);
+    expect(monitor().record(0, probes(loop([NaN, 1, 1])))).toEqual([]);
   });
 
   it("update-ratio outside [1e-4, 1e-2] for `patience` steps, from the step it began", () => {
