@@ -1,0 +1,193 @@
+// Convolutions and pooling (../../ir/ops/conv.ts): direct loops over
+// channels-first buffers, one kernel function per op shared by every call
+// site, the 1-D ops run as 2-D with a height of 1. The loops hoist each
+// kernel tap's weight and clip its output range to the cells that read the
+// input (padding is skipped, never read), so the innermost loop is a
+// branch-free multiply-add along a row. Nothing is allocated per call.
+import { geomOf, poolGeom } from "../../ir/ops/conv.js";
+import type { Node } from "../../ir/types.js";
+import type { Emitter, View } from "../context.js";
+import { sizeStr } from "../nest.js";
+
+/** The runtime kernels' names (reserved in names.ts). */
+export const CONV_KERNELS = ["convForward", "convTranspose", "convKernelGrad", "maxPool", "maxPoolGrad", "avgPool", "avgPoolGrad"] as const;
+type ConvKernel = (typeof CONV_KERNELS)[number];
+
+const GEOM = "B: number, Cin: number, H: number, W: number, Cout: number, Ho: number, Wo: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, G: number";
+const POOL = "P: number, H: number, W: number, Ho: number, Wo: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number";
+
+/**
+ * The loop nest every conv kernel shares: for each (batch, output channel,
+ * input channel of its group, kernel tap), the output rows and columns whose
+ * tap lands inside the input; `body` is the innermost statement over `xr`
+ * (the input row start, stepped by sw), `orow` (the output row) and `wi`.
+ */
+function convLoops(pre: string, tap: string, body: string, post: string): string {
+  return `const cpg = Cin / G;
+  const opg = Cout / G;
+  ${pre}
+  for (let b = 0; b < B; b++) {
+    for (let co = 0; co < Cout; co++) {
+      const grp = (co / opg) | 0;
+      const ob = (b * Cout + co) * Ho * Wo;
+      for (let c = 0; c < cpg; c++) {
+        const xb = (b * Cin + grp * cpg + c) * H * W;
+        for (let ky = 0; ky < kh; ky++) {
+          const y0 = ky * dh - ph;
+          const oy0 = y0 >= 0 ? 0 : Math.ceil(-y0 / sh);
+          const oy1 = Math.min(Ho, Math.floor((H - 1 - y0) / sh) + 1);
+          for (let kx = 0; kx < kw; kx++) {
+            const x0 = kx * dw - pw;
+            const ox0 = x0 >= 0 ? 0 : Math.ceil(-x0 / sw);
+            const ox1 = Math.min(Wo, Math.floor((W - 1 - x0) / sw) + 1);
+            const wi = ((co * cpg + c) * kh + ky) * kw + kx;
+            ${tap}
+            for (let oy = oy0; oy < oy1; oy++) {
+              const xr = xb + (oy * sh + y0) * W + x0;
+              const orow = ob + oy * Wo;
+              ${body}
+            }
+            ${post}
+          }
+        }
+      }
+    }
+  }`;
+}
+
+/** For each window, the clipped rows and columns of the input it covers (padding is never a cell). */
+function poolLoops(body: string): string {
+  return `for (let q = 0; q < P; q++) {
+    const base = q * H * W;
+    for (let oy = 0; oy < Ho; oy++) {
+      const y0 = Math.max(0, oy * sh - ph);
+      const y1 = Math.min(H, oy * sh - ph + kh);
+      for (let ox = 0; ox < Wo; ox++) {
+        const x0 = Math.max(0, ox * sw - pw);
+        const x1 = Math.min(W, ox * sw - pw + kw);
+        const oi = (q * Ho + oy) * Wo + ox;
+        ${body}
+      }
+    }
+  }`;
+}
+
+function source(k: ConvKernel, FA: string): string {
+  switch (k) {
+    case "convForward":
+      return `
+/** out[B, Cout, Ho, Wo] = cross-correlation of x[B, Cin, H, W] with w[Cout, Cin/G, kh, kw]. */
+function convForward(out: ${FA}, oo: number, x: ${FA}, xo: number, w: ${FA}, wo: number, ${GEOM}): void {
+  ${convLoops(
+    "out.fill(0, oo, oo + B * Cout * Ho * Wo);",
+    "const wv = w[wo + wi];",
+    "for (let ox = ox0; ox < ox1; ox++) out[oo + orow + ox] += wv * x[xo + xr + ox * sw];",
+    "",
+  )}
+}`;
+    case "convTranspose":
+      return `
+/** out[B, Cin, H, W] = conv's adjoint in its input, applied to g[B, Cout, Ho, Wo] with the conv's kernel w. */
+function convTranspose(out: ${FA}, oo: number, g: ${FA}, go: number, w: ${FA}, wo: number, ${GEOM}): void {
+  ${convLoops(
+    "out.fill(0, oo, oo + B * Cin * H * W);",
+    "const wv = w[wo + wi];",
+    "for (let ox = ox0; ox < ox1; ox++) out[oo + xr + ox * sw] += wv * g[go + orow + ox];",
+    "",
+  )}
+}`;
+    case "convKernelGrad":
+      return `
+/** out[Cout, Cin/G, kh, kw] = conv's adjoint in its kernel: the correlation of x[B, Cin, H, W] with g[B, Cout, Ho, Wo]. */
+function convKernelGrad(out: ${FA}, oo: number, x: ${FA}, xo: number, g: ${FA}, go: number, ${GEOM}): void {
+  out.fill(0, oo, oo + Cout * (Cin / G) * kh * kw);
+  ${convLoops(
+    "",
+    "let s = 0;",
+    "for (let ox = ox0; ox < ox1; ox++) s += g[go + orow + ox] * x[xo + xr + ox * sw];",
+    "out[oo + wi] += s;",
+  )}
+}`;
+    case "maxPool":
+      return `
+/** out = the max of each window of x[P, H, W]. */
+function maxPool(out: ${FA}, oo: number, x: ${FA}, xo: number, ${POOL}): void {
+  ${poolLoops(`let m = -Infinity;
+        for (let y = y0; y < y1; y++) for (let c = x0; c < x1; c++) m = Math.max(m, x[xo + base + y * W + c]);
+        out[oo + oi] = m;`)}
+}`;
+    case "maxPoolGrad":
+      return `
+/** out[P, H, W] = each window's g added at the window's first maximal cell of x, in row-major order. */
+function maxPoolGrad(out: ${FA}, oo: number, x: ${FA}, xo: number, g: ${FA}, go: number, ${POOL}): void {
+  out.fill(0, oo, oo + P * H * W);
+  ${poolLoops(`let best = base + y0 * W + x0;
+        let m = x[xo + best];
+        for (let y = y0; y < y1; y++) {
+          for (let c = x0; c < x1; c++) {
+            const v = x[xo + base + y * W + c];
+            if (v > m) {
+              m = v;
+              best = base + y * W + c;
+            }
+          }
+        }
+        out[oo + best] += g[go + oi];`)}
+}`;
+    case "avgPool":
+      return `
+/** out = the mean of each window of x[P, H, W], zero padding counted. */
+function avgPool(out: ${FA}, oo: number, x: ${FA}, xo: number, ${POOL}): void {
+  const inv = 1 / (kh * kw);
+  ${poolLoops(`let s = 0;
+        for (let y = y0; y < y1; y++) for (let c = x0; c < x1; c++) s += x[xo + base + y * W + c];
+        out[oo + oi] = s * inv;`)}
+}`;
+    case "avgPoolGrad":
+      return `
+/** out[P, H, W] = avg_pool's adjoint: each window's g spread evenly over its cells. */
+function avgPoolGrad(out: ${FA}, oo: number, g: ${FA}, go: number, ${POOL}): void {
+  const inv = 1 / (kh * kw);
+  out.fill(0, oo, oo + P * H * W);
+  ${poolLoops(`const v = g[go + oi] * inv;
+        for (let y = y0; y < y1; y++) for (let c = x0; c < x1; c++) out[oo + base + y * W + c] += v;`)}
+}`;
+  }
+}
+
+function use(cx: Emitter, k: ConvKernel): string {
+  if (!cx.kernels.has(k)) cx.kernels.set(k, source(k, cx.FA));
+  return k;
+}
+
+function operand(cx: Emitter, n: Node, out: string[]): string {
+  const v: View = cx.contiguous(cx.value(n), cx.sizes(n.shape), "float", "operand", out);
+  return `${cx.ref(v.buf)}, ${v.off}`;
+}
+
+/** conv, conv_transpose and conv_kernel_grad. */
+export function conv(cx: Emitter, n: Node, out: string[]): void {
+  cx.comment([n], out);
+  const [p, q] = n.inputs;
+  const g = geomOf(n, (d) => (typeof d === "number" ? d : 1));
+  const B = sizeStr(cx.dimSize(p.shape[0]));
+  const geom = [B, g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups].join(", ");
+  const a = operand(cx, p, out);
+  const b = operand(cx, q, out);
+  const dst = cx.out(n);
+  const f = use(cx, n.op === "conv" ? "convForward" : n.op === "conv_transpose" ? "convTranspose" : "convKernelGrad");
+  out.push(`${f}(${cx.ref(dst.buf)}, ${dst.off}, ${a}, ${b}, ${geom});`);
+}
+
+/** max_pool, max_pool_grad, avg_pool and avg_pool_grad. */
+export function pool(cx: Emitter, n: Node, out: string[]): void {
+  cx.comment([n], out);
+  const plane = n.op === "avg_pool_grad" ? n : n.inputs[0];
+  const p = poolGeom(plane.shape, n.attrs, n.op, (d) => (typeof d === "number" ? d : 1));
+  const P = `${sizeStr(cx.dimSize(plane.shape[0]))} * ${p.P}`;
+  const geom = [P, p.H, p.W, p.Ho, p.Wo, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw].join(", ");
+  const args = n.inputs.map((x) => operand(cx, x, out)).join(", ");
+  const dst = cx.out(n);
+  const f = use(cx, n.op === "max_pool" ? "maxPool" : n.op === "max_pool_grad" ? "maxPoolGrad" : n.op === "avg_pool" ? "avgPool" : "avgPoolGrad");
+  out.push(`${f}(${cx.ref(dst.buf)}, ${dst.off}, ${args}, ${geom});`);
+}
