@@ -1,5 +1,6 @@
 // The module's `init`: fresh parameters drawn as each param declares, from a
 // seeded stream per parameter.
+import { fanShape } from "../ir/init.js";
 import { lit } from "../ir/ops.js";
 import type { Emitter } from "./context.js";
 import { commentText, key } from "./names.js";
@@ -31,6 +32,7 @@ export function initFn(cx: Emitter): string {
         expr = `${cx.use("fillUniform")}(new ${FA}(${n}), ${next}, ${lit(args[0])}, ${lit(args[1])})`;
         break;
       case "xavier": {
+        const shape = fanShape(init, p.shape as number[], p.attrs);
         const rf = shape.slice(2).reduce((a, b) => a * b, 1);
         const fanIn = shape[0] * rf;
         const fanOut = shape[1] * rf;
@@ -38,10 +40,12 @@ export function initFn(cx: Emitter): string {
         expr = `${cx.use("fillUniform")}(new ${FA}(${n}), ${next}, -Math.sqrt(6 / ${fanIn + fanOut}), Math.sqrt(6 / ${fanIn + fanOut}))`;
         break;
       }
-      case "he":
-        note = `(Kaiming normal: fan_in ${shape[0]})`;
-        expr = `${cx.use("fillNormal")}(new ${FA}(${n}), ${next}, 0, Math.sqrt(2 / ${shape[0]}))`;
+      case "he": {
+        const fanIn = fanShape(init, shape, p.attrs)[0];
+        note = `(Kaiming normal: fan_in ${fanIn})`;
+        expr = `${cx.use("fillNormal")}(new ${FA}(${n}), ${next}, 0, Math.sqrt(2 / ${fanIn}))`;
         break;
+      }
       case "orthogonal":
         expr = `${cx.use("orthogonal")}(new ${FA}(${n}), ${next}, ${shape[0]}, ${shape[1]})`;
         break;

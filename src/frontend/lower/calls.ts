@@ -54,6 +54,11 @@ function lowerBuiltin(cx: Lowering, row: Builtin, e: Call, env: Env): Node {
       throw err;
     }
   }
+  // A param read as a conv kernel takes PyTorch's conv fans in he and xavier (ir/init.ts).
+  const kernel = inputs[1];
+  if ((row.op === "conv" || row.op === "conv_transpose") && kernel.op === "param" && kernel.attrs.fans !== "conv") {
+    (kernel as { attrs: Attrs }).attrs = { ...kernel.attrs, fans: "conv" };
+  }
   return cx.op(row.op, inputs, e.span, final);
 }
 

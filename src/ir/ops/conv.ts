@@ -300,8 +300,8 @@ export const CONV = {
       return { shape: convShape(x, g, x.shape.length - 2), dtype: FLOAT };
     },
     eval: ([x, k], n, ctx) => {
-      const g = geomOf(n, ctx.dim);
-      const out = tensor(dimsOf(n, ctx.dim));
+      const g = geomOf(n, (d) => ctx.dim(d));
+      const out = tensor(dimsOf(n, (d) => ctx.dim(d)));
       eachTap(g, (xi, wi, oi) => (out.data[oi] += x.data[xi] * k.data[wi]));
       return out;
     },
@@ -342,8 +342,8 @@ export const CONV = {
       return { shape, dtype: FLOAT };
     },
     eval: ([gIn, k], n, ctx) => {
-      const g = geomOf(n, ctx.dim);
-      const out = tensor(dimsOf(n, ctx.dim));
+      const g = geomOf(n, (d) => ctx.dim(d));
+      const out = tensor(dimsOf(n, (d) => ctx.dim(d)));
       eachTap(g, (xi, wi, oi) => (out.data[xi] += gIn.data[oi] * k.data[wi]));
       return out;
     },
@@ -383,8 +383,8 @@ export const CONV = {
       return { shape, dtype: FLOAT };
     },
     eval: ([x, gIn], n, ctx) => {
-      const g = geomOf(n, ctx.dim);
-      const out = tensor(dimsOf(n, ctx.dim));
+      const g = geomOf(n, (d) => ctx.dim(d));
+      const out = tensor(dimsOf(n, (d) => ctx.dim(d)));
       eachTap(g, (xi, wi, oi) => (out.data[wi] += x.data[xi] * gIn.data[oi]));
       return out;
     },
@@ -414,8 +414,8 @@ export const CONV = {
       return { shape: pooledShape(x.shape, poolGeom(x.shape, a, `max_pool${spatialName(x.shape.length)}`)), dtype: FLOAT };
     },
     eval: ([x], n, ctx) => {
-      const out = tensor(dimsOf(n, ctx.dim));
-      eachWindow(poolGeom(n.inputs[0].shape, n.attrs, "max_pool", ctx.dim), (oi, cells) => (out.data[oi] = x.data[firstMax(x.data, cells)]));
+      const out = tensor(dimsOf(n, (d) => ctx.dim(d)));
+      eachWindow(poolGeom(n.inputs[0].shape, n.attrs, "max_pool", (d) => ctx.dim(d)), (oi, cells) => (out.data[oi] = x.data[firstMax(x.data, cells)]));
       return out;
     },
     vjp: (b, n, ct) => [b.op("max_pool_grad", [n.inputs[0], ct], n.attrs)],
@@ -438,8 +438,8 @@ export const CONV = {
       return { shape: [...x.shape], dtype: FLOAT };
     },
     eval: ([x, g], n, ctx) => {
-      const out = tensor(dimsOf(n, ctx.dim));
-      eachWindow(poolGeom(n.shape, n.attrs, "max_pool", ctx.dim), (oi, cells) => (out.data[firstMax(x.data, cells)] += g.data[oi]));
+      const out = tensor(dimsOf(n, (d) => ctx.dim(d)));
+      eachWindow(poolGeom(n.shape, n.attrs, "max_pool", (d) => ctx.dim(d)), (oi, cells) => (out.data[firstMax(x.data, cells)] += g.data[oi]));
       return out;
     },
     flops: (n, dv) => size(n.inputs[1], dv) * nums(n.attrs, "kernel").reduce((p, k) => p * k, 1),
@@ -461,8 +461,8 @@ export const CONV = {
       return { shape: pooledShape(x.shape, poolGeom(x.shape, a, `avg_pool${spatialName(x.shape.length)}`)), dtype: FLOAT };
     },
     eval: ([x], n, ctx) => {
-      const out = tensor(dimsOf(n, ctx.dim));
-      const p = poolGeom(n.inputs[0].shape, n.attrs, "avg_pool", ctx.dim);
+      const out = tensor(dimsOf(n, (d) => ctx.dim(d)));
+      const p = poolGeom(n.inputs[0].shape, n.attrs, "avg_pool", (d) => ctx.dim(d));
       eachWindow(p, (oi, cells) => (out.data[oi] = cells.reduce((s, c) => s + x.data[c], 0) / (p.kh * p.kw)));
       return out;
     },
@@ -491,8 +491,8 @@ export const CONV = {
       return { shape, dtype: FLOAT };
     },
     eval: ([g], n, ctx) => {
-      const out = tensor(dimsOf(n, ctx.dim));
-      const p = poolGeom(n.shape, n.attrs, "avg_pool", ctx.dim);
+      const out = tensor(dimsOf(n, (d) => ctx.dim(d)));
+      const p = poolGeom(n.shape, n.attrs, "avg_pool", (d) => ctx.dim(d));
       eachWindow(p, (oi, cells) => {
         for (const c of cells) out.data[c] += g.data[oi] / (p.kh * p.kw);
       });
