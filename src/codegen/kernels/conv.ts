@@ -7,10 +7,22 @@
 import { geomOf, poolGeom } from "../../ir/ops/conv.js";
 import type { Node } from "../../ir/types.js";
 import type { Emitter, View } from "../context.js";
-import { sizeStr } from "../nest.js";
+import { constSize, product, sizeStr } from "../nest.js";
+import { inArena } from "../simd.js";
 
 /** The runtime kernels' names (reserved in names.ts). */
-export const CONV_KERNELS = ["convForward", "convTranspose", "convKernelGrad", "maxPool", "maxPoolGrad", "avgPool", "avgPoolGrad"] as const;
+export const CONV_KERNELS = [
+  "convForward",
+  "convTranspose",
+  "convKernelGrad",
+  "convForwardMm",
+  "convTransposeMm",
+  "convKernelGradMm",
+  "maxPool",
+  "maxPoolGrad",
+  "avgPool",
+  "avgPoolGrad",
+] as const;
 type ConvKernel = (typeof CONV_KERNELS)[number];
 
 const GEOM = "B: number, Cin: number, H: number, W: number, Cout: number, Ho: number, Wo: number, kh: number, kw: number, sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, G: number";
@@ -72,8 +84,107 @@ function poolLoops(body: string): string {
   }`;
 }
 
+/**
+ * The SIMD path's shared parts: the matmul kernel's signature, and im2col of
+ * one batch element's group: col[(c, ky, kx), (oy, ox)] (or its transpose,
+ * colT[(oy, ox), (c, ky, kx)]), zero where the tap reads padding.
+ */
+const MM = "mm: (c: number, a: number, b: number, M: number, K: number, N: number, sai: number, sak: number, acc: number) => void";
+function im2col(transposed: boolean): string {
+  const at = transposed ? "(oy * Wo + ox) * Kc + r" : "r * HoWo + oy * Wo + ox";
+  return `for (let c = 0; c < cpg; c++) {
+        const xb = xo + (b * Cin + grp * cpg + c) * H * W;
+        for (let ky = 0; ky < kh; ky++) {
+          for (let kx = 0; kx < kw; kx++) {
+            const r = (c * kh + ky) * kw + kx;
+            for (let oy = 0; oy < Ho; oy++) {
+              const iy = oy * sh - ph + ky * dh;
+              const inRow = iy >= 0 && iy < H;
+              for (let ox = 0; ox < Wo; ox++) {
+                const ix = ox * sw - pw + kx * dw;
+                col[${at}] = inRow && ix >= 0 && ix < W ? x[xb + iy * W + ix] : 0;
+              }
+            }
+          }
+        }
+      }`;
+}
+
 function source(k: ConvKernel, FA: string): string {
   switch (k) {
+    case "convForwardMm":
+      return `
+/**
+ * convForward by the SIMD matmul: per batch element and group, im2col into
+ * col (arena) and out[opg, Ho*Wo] = w[opg, Kc] @ col[Kc, Ho*Wo]. w and out live in the arena.
+ */
+function convForwardMm(${MM}, out: Float32Array, oo: number, x: Float32Array, xo: number, w: Float32Array, wo: number, col: Float32Array, ${GEOM}): void {
+  const cpg = Cin / G;
+  const opg = Cout / G;
+  const Kc = cpg * kh * kw;
+  const HoWo = Ho * Wo;
+  for (let b = 0; b < B; b++) {
+    for (let grp = 0; grp < G; grp++) {
+      ${im2col(false)}
+      mm(out.byteOffset + 4 * (oo + (b * Cout + grp * opg) * HoWo), w.byteOffset + 4 * (wo + grp * opg * Kc), col.byteOffset, opg, Kc, HoWo, 4 * Kc, 4, 0);
+    }
+  }
+}`;
+    case "convTransposeMm":
+      return `
+/**
+ * convTranspose by the SIMD matmul: per batch element and group, col[Kc,
+ * Ho*Wo] = w[opg, Kc]ᵀ @ g[opg, Ho*Wo], then col2im adds col into out. w, g and col live in the arena.
+ */
+function convTransposeMm(${MM}, out: Float32Array, oo: number, g: Float32Array, go: number, w: Float32Array, wo: number, col: Float32Array, ${GEOM}): void {
+  const cpg = Cin / G;
+  const opg = Cout / G;
+  const Kc = cpg * kh * kw;
+  const HoWo = Ho * Wo;
+  out.fill(0, oo, oo + B * Cin * H * W);
+  for (let b = 0; b < B; b++) {
+    for (let grp = 0; grp < G; grp++) {
+      mm(col.byteOffset, w.byteOffset + 4 * (wo + grp * opg * Kc), g.byteOffset + 4 * (go + (b * Cout + grp * opg) * HoWo), Kc, opg, HoWo, 4, 4 * Kc, 0);
+      for (let c = 0; c < cpg; c++) {
+        const xb = oo + (b * Cin + grp * cpg + c) * H * W;
+        for (let ky = 0; ky < kh; ky++) {
+          const y0 = ky * dh - ph;
+          const oy0 = y0 >= 0 ? 0 : Math.ceil(-y0 / sh);
+          const oy1 = Math.min(Ho, Math.floor((H - 1 - y0) / sh) + 1);
+          for (let kx = 0; kx < kw; kx++) {
+            const x0 = kx * dw - pw;
+            const ox0 = x0 >= 0 ? 0 : Math.ceil(-x0 / sw);
+            const ox1 = Math.min(Wo, Math.floor((W - 1 - x0) / sw) + 1);
+            const r = ((c * kh + ky) * kw + kx) * HoWo;
+            for (let oy = oy0; oy < oy1; oy++) {
+              const xr = xb + (oy * sh + y0) * W + x0;
+              const cr = r + oy * Wo;
+              for (let ox = ox0; ox < ox1; ox++) out[xr + ox * sw] += col[cr + ox];
+            }
+          }
+        }
+      }
+    }
+  }
+}`;
+    case "convKernelGradMm":
+      return `
+/**
+ * convKernelGrad by the SIMD matmul: per batch element and group, im2col
+ * (transposed) into col and out[opg, Kc] += g[opg, Ho*Wo] @ colᵀ[Ho*Wo, Kc]. g, col and out live in the arena.
+ */
+function convKernelGradMm(${MM}, out: Float32Array, oo: number, x: Float32Array, xo: number, g: Float32Array, go: number, col: Float32Array, ${GEOM}): void {
+  const cpg = Cin / G;
+  const opg = Cout / G;
+  const Kc = cpg * kh * kw;
+  const HoWo = Ho * Wo;
+  for (let b = 0; b < B; b++) {
+    for (let grp = 0; grp < G; grp++) {
+      ${im2col(true)}
+      mm(out.byteOffset + 4 * (oo + grp * opg * Kc), g.byteOffset + 4 * (go + (b * Cout + grp * opg) * HoWo), col.byteOffset, opg, HoWo, Kc, 4 * HoWo, 4, b > 0 ? 1 : 0);
+    }
+  }
+}`;
     case "convForward":
       return `
 /** out[B, Cout, Ho, Wo] = cross-correlation of x[B, Cin, H, W] with w[Cout, Cin/G, kh, kw]. */
@@ -165,18 +276,48 @@ function operand(cx: Emitter, n: Node, out: string[]): string {
   return `${cx.ref(v.buf)}, ${v.off}`;
 }
 
-/** conv, conv_transpose and conv_kernel_grad. */
+/** An operand the SIMD matmul reads: in the arena already, else copied into an arena buffer per call. */
+function inArenaOperand(cx: Emitter, n: Node, v: View, out: string[]): string {
+  const info = cx.bufs.get(v.buf);
+  if (info && inArena(cx, info)) return `${cx.ref(v.buf)}, ${v.off}`;
+  const size = product(cx.sizes(n.shape));
+  const copy = cx.alloc(cx.names.claim(`${cx.role(n)}_arena`), [size], "float");
+  const i = cx.names.claim("i");
+  out.push(`for (let ${i} = 0; ${i} < ${sizeStr(size)}; ${i}++) ${cx.ref(copy.buf)}[${i}] = ${cx.ref(v.buf)}[${v.off} + ${i}];`);
+  return `${cx.ref(copy.buf)}, 0`;
+}
+
+/**
+ * conv, conv_transpose and conv_kernel_grad. In SIMD modules, im2col into
+ * the arena and the SIMD matmul (measured faster than the direct loops:
+ * see the README), with the direct loops where the arena has no kernel.
+ */
 export function conv(cx: Emitter, n: Node, out: string[]): void {
   cx.comment([n], out);
   const [p, q] = n.inputs;
   const g = geomOf(n, (d) => (typeof d === "number" ? d : 1));
   const B = sizeStr(cx.dimSize(p.shape[0]));
   const geom = [B, g.Cin, g.H, g.W, g.Cout, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups].join(", ");
-  const a = operand(cx, p, out);
-  const b = operand(cx, q, out);
+  const pv = cx.contiguous(cx.value(p), cx.sizes(p.shape), "float", "operand", out);
+  const qv = cx.contiguous(cx.value(q), cx.sizes(q.shape), "float", "operand", out);
   const dst = cx.out(n);
   const f = use(cx, n.op === "conv" ? "convForward" : n.op === "conv_transpose" ? "convTranspose" : "convKernelGrad");
-  out.push(`${f}(${cx.ref(dst.buf)}, ${dst.off}, ${a}, ${b}, ${geom});`);
+  const direct = `${f}(${cx.ref(dst.buf)}, ${dst.off}, ${cx.ref(pv.buf)}, ${pv.off}, ${cx.ref(qv.buf)}, ${qv.off}, ${geom});`;
+  const home = cx.bufs.get(dst.buf);
+  if (!cx.simd || !home || !inArena(cx, home)) {
+    out.push(direct);
+    return;
+  }
+  const Kc = (g.Cin / g.groups) * g.kh * g.kw;
+  const col = cx.alloc(cx.names.claim("im2col"), [constSize(Kc * g.Ho * g.Wo)], "float");
+  const mm = `${cx.ref(cx.arena)}.mm`;
+  const simd: string[] = [];
+  // conv reads x anywhere (im2col copies it) and w from the arena; the adjoints read g from the arena, and the transpose w.
+  const a = n.op === "conv_kernel_grad" || n.op === "conv" ? `${cx.ref(pv.buf)}, ${pv.off}` : inArenaOperand(cx, p, pv, simd);
+  const b = inArenaOperand(cx, q, qv, simd);
+  const fm = use(cx, n.op === "conv" ? "convForwardMm" : n.op === "conv_transpose" ? "convTransposeMm" : "convKernelGradMm");
+  simd.push(`${fm}(${mm}, ${cx.ref(dst.buf)}, ${dst.off}, ${a}, ${b}, ${cx.ref(col.buf)}, ${geom});`);
+  out.push(`if (${mm} !== null) {`, ...simd, `} else {`, direct, `}`);
 }
 
 /** max_pool, max_pool_grad, avg_pool and avg_pool_grad. */
