@@ -164,7 +164,20 @@ const lenet: Oracle = {
   },
 };
 
+/** conv_autoencoder.bp: two stride-2 convs, two stride-2 transposed convs (PyTorch's kernels [Cin, Cout, kh, kw] are TF.js's [kh, kw, Cout, Cin]). */
+const convAutoencoder: Oracle = {
+  inputs: { x: { shape: [B, 1, 28, 28], gen: uniform(0, 1) } },
+  model(p, x) {
+    const h1 = tf.relu(tf.add(tf.conv2d(toNHWC(x.x!), toHWIO(p.K1!), 2, 1), p.c1!)) as tf.Tensor4D;
+    const code = tf.relu(tf.add(tf.conv2d(h1, toHWIO(p.K2!), 2, 1), p.c2!)) as tf.Tensor4D;
+    const u1 = tf.relu(tf.add(tf.conv2dTranspose(code, toHWIO(p.T1!), [B, 14, 14, 8], 2, 1), p.d1!)) as tf.Tensor4D;
+    const recon = toNCHW(tf.sigmoid(tf.add(tf.conv2dTranspose(u1, toHWIO(p.T2!), [B, 28, 28, 1], 2, 1), p.d2!)));
+    return { loss: tf.mean(tf.square(tf.sub(recon, x.x!))) as tf.Scalar, outputs: { recon } };
+  },
+};
+
 export const ORACLES: Record<string, Oracle> = {
+  "conv_autoencoder.bp": convAutoencoder,
   "lenet.bp": lenet,
   "mlp.bp": reluMlp(784, 10),
   "mnist_mlp.bp": reluMlp(784, 10),

@@ -35,8 +35,30 @@ describe("lint after conv layers", () => {
     expect(rules(src)).toEqual([]);
   });
 
-  it("no finding on examples/lenet.bp", () => {
-    const src = readFileSync("examples/lenet.bp", "utf8");
-    expect(lint(frontEnd(src, "lenet.bp").ir, src)).toEqual([]);
+  it.each(["lenet.bp", "conv_autoencoder.bp"])("no finding on examples/%s", (file) => {
+    const src = readFileSync(`examples/${file}`, "utf8");
+    expect(lint(frontEnd(src, file).ir, src)).toEqual([]);
+  });
+
+  it("no finding on a ResNet-style block (conv, relu, conv, plus the input)", () => {
+    const src = `${HEAD}param K0: [8, 1, 3, 3] ~ he
+param K1: [8, 8, 3, 3] ~ he
+param K2: [8, 8, 3, 3] ~ he
+h0 = relu(conv2d(x, K0, padding=1))
+r = relu(conv2d(h0, K1, padding=1))
+h = relu(h0 + conv2d(r, K2, padding="same"))
+${TAIL}`;
+    expect(rules(src)).toEqual([]);
+  });
+
+  it("clip-before-loss sees a clipped conv residual on its way to the loss, and not a huber one", () => {
+    const src = (loss: string): string => `dim B
+input x: [B, 1, 12, 12] in [0, 1]
+input t: [B, 8, 12, 12] in [-3, 3]
+param K: [8, 1, 3, 3] ~ he
+minimize ${loss}
+`;
+    expect(rules(src("mean(square(clip(conv2d(x, K, padding=1) - t, -1, 1)))"))).toContain("clip-before-loss");
+    expect(rules(src("mean(huber(conv2d(x, K, padding=1) - t, delta=1))"))).toEqual([]);
   });
 });
