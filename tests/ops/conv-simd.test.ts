@@ -4,6 +4,8 @@
 // forward and on every gradient, over stride, padding, dilation, groups and
 // conv_transpose2d. A matmul in each model turns the SIMD path on.
 import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { countAllocations } from "../helpers/alloc.js";
 import { compileSource, type Module } from "../helpers/compile.js";
 import { mulberry32 } from "../../src/ir/random.js";
 
@@ -66,3 +68,24 @@ describe("conv in f32 modules: SIMD (im2col + matmul) and JS kernels against f64
     }
   });
 });
+
+describe("conv modules allocate nothing per call after the first", () => {
+  it.each(["simd", "js"] as const)("lenet.bp, %s kernels", async (kernels) => {
+    const { mod } = await compileSource(readFileSync("examples/lenet.bp", "utf8"), { precision: "f32", kernels });
+    const params = mod.init(2);
+    const inputs = { x: inputs_(8 * 784), y: Int32Array.from({ length: 8 }, (_, i) => i % 10) };
+    mod.backward(params, inputs);
+    mod.forward(params, inputs);
+    const losses: number[] = [];
+    const made = countAllocations(() => {
+      for (let i = 0; i < 2; i++) losses.push(mod.backward(params, inputs).loss, mod.forward(params, inputs).loss);
+    });
+    expect(made).toBe(0);
+    expect(new Set(losses).size).toBe(1);
+  });
+});
+
+function inputs_(n: number): Float32Array {
+  const next = mulberry32(3);
+  return Float32Array.from({ length: n }, () => next());
+}
