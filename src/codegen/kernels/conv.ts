@@ -91,19 +91,28 @@ function poolLoops(body: string): string {
  */
 const MM = "mm: (c: number, a: number, b: number, M: number, K: number, N: number, sai: number, sak: number, acc: number) => void";
 function im2col(transposed: boolean): string {
-  const at = transposed ? "(oy * Wo + ox) * Kc + r" : "r * HoWo + oy * Wo + ox";
+  // col[r, p] lives at r * HoWo + p, colT's at p * Kc + r.
+  const [rs, ps] = transposed ? ["1", "Kc"] : ["HoWo", "1"];
   return `for (let c = 0; c < cpg; c++) {
         const xb = xo + (b * Cin + grp * cpg + c) * H * W;
         for (let ky = 0; ky < kh; ky++) {
+          const y0 = ky * dh - ph;
           for (let kx = 0; kx < kw; kx++) {
-            const r = (c * kh + ky) * kw + kx;
+            const x0 = kx * dw - pw;
+            const ox0 = x0 >= 0 ? 0 : Math.min(Wo, Math.ceil(-x0 / sw));
+            const ox1 = Math.max(ox0, Math.min(Wo, Math.floor((W - 1 - x0) / sw) + 1));
+            const r = ((c * kh + ky) * kw + kx) * ${rs};
             for (let oy = 0; oy < Ho; oy++) {
-              const iy = oy * sh - ph + ky * dh;
-              const inRow = iy >= 0 && iy < H;
-              for (let ox = 0; ox < Wo; ox++) {
-                const ix = ox * sw - pw + kx * dw;
-                col[${at}] = inRow && ix >= 0 && ix < W ? x[xb + iy * W + ix] : 0;
+              const iy = oy * sh + y0;
+              const row = r + oy * Wo * ${ps};
+              if (iy < 0 || iy >= H) {
+                for (let ox = 0; ox < Wo; ox++) col[row + ox * ${ps}] = 0;
+                continue;
               }
+              const xr = xb + iy * W + x0;
+              for (let ox = 0; ox < ox0; ox++) col[row + ox * ${ps}] = 0;
+              for (let ox = ox0; ox < ox1; ox++) col[row + ox * ${ps}] = x[xr + ox * sw];
+              for (let ox = ox1; ox < Wo; ox++) col[row + ox * ${ps}] = 0;
             }
           }
         }
