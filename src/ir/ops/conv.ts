@@ -12,7 +12,7 @@ import { hull, matmulMoments, mulI, point, scaleI, type Interval, type Moments }
 import { showShape } from "../shape.js";
 import { tensor, type Tensor } from "../tensor.js";
 import type { Attrs, Dim, DType, Node } from "../types.js";
-import { fail, nums, requireFloat, size, NOTHING, type OpDef } from "./define.js";
+import { fail, nums, requireFloat, size, NOTHING, type DimRange, type OpDef } from "./define.js";
 import type { OpKind } from "./kinds.js";
 
 /** One conv's geometry, as 2-D (a 1-D conv has H = kh = 1). */
@@ -96,11 +96,13 @@ function convGeom(x: Node, k: Node, a: Attrs, B: number): ConvGeom {
   const Cout = known(k.shape[0], `${op}'s output channels`);
   const [H, W] = spatial2(x.shape, 2, `${op}'s input size`);
   const [kh, kw] = spatial2(k.shape, 2, `${op}'s kernel size`);
-  return finish(op, { B, Cin, Cout, groups: g.groups, H, W, kh, kw, g, kcin: known(k.shape[1], `${op}'s kernel`) });
+  return finish(op, S, { B, Cin, Cout, groups: g.groups, H, W, kh, kw, g, kcin: known(k.shape[1], `${op}'s kernel`) });
 }
 
+/** Checks channels and groups, and computes the output size (at least 1). */
 function finish(
   op: string,
+  S: number,
   c: { B: number; Cin: number; Cout: number; groups: number; H: number; W: number; kh: number; kw: number; kcin: number; g: ReturnType<typeof geomAttrs> },
 ): ConvGeom {
   const { g } = c;
@@ -112,9 +114,11 @@ function finish(
   const Ho = convOut(c.H, c.kh, g.stride[0], g.dilation[0], g.pad[0], g.padEnd[0]);
   const Wo = convOut(c.W, c.kw, g.stride[1], g.dilation[1], g.pad[1], g.padEnd[1]);
   if (Ho < 1 || Wo < 1) {
-    const inS = c.kh === 1 && c.H === 1 ? `${c.W}` : `${c.H}x${c.W}`;
-    const kS = c.kh === 1 && c.H === 1 ? `${c.kw}` : `${c.kh}x${c.kw}`;
-    fail(`${op}'s output size comes out below 1 (${Ho < 1 ? Ho : Wo}): input ${inS}, kernel ${kS}, stride ${g.stride.join("x")}, padding ${g.pad.join("x")}, dilation ${g.dilation.join("x")}`);
+    const show = (v: readonly number[]): string => v.slice(2 - S).join("x");
+    fail(
+      `${op}'s output size comes out below 1 (${Ho < 1 ? Ho : Wo}): input ${show([c.H, c.W])}, kernel ${show([c.kh, c.kw])}, ` +
+        `stride ${show(g.stride)}, padding ${show(g.pad)}, dilation ${show(g.dilation)}`,
+    );
   }
   return {
     B: c.B, Cin: c.Cin, Cout: c.Cout, groups: c.groups, H: c.H, W: c.W, Ho, Wo, kh: c.kh, kw: c.kw,
@@ -281,7 +285,8 @@ function receptive(n: Node, dim: (d: Dim) => number): number {
 }
 
 const bilinearLint = {
-  interval: ([p, q]: readonly Interval[], n: Node) => convInterval(p, q, receptive(n, () => 1), padded(n.attrs)),
+  // The largest number of terms: a symbolic batch (conv_kernel_grad sums over it) at its upper end.
+  interval: ([p, q]: readonly Interval[], n: Node, range: DimRange) => convInterval(p, q, receptive(n, (d) => range(d)[1]), padded(n.attrs)),
   moments: ([p, q]: readonly (Moments | null)[], n: Node, dim: (d: Dim) => number) => (p && q ? matmulMoments(p, q, receptive(n, dim)) : null),
   gain: { unsupported: "a convolution's gain in a recurrence is not modelled" },
 } as const;
