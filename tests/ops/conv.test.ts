@@ -75,6 +75,14 @@ describe("max_pool's gradient goes to the first maximal element, and padding nev
   });
 });
 
+describe("kernel calls", () => {
+  it("pool over batch times channels planes, with a constant batch", async () => {
+    const { ts } = await compileSource("param a: [2, 3, 6, 6] ~ zeros\nminimize sum(max_pool2d(a, 2)) + sum(avg_pool2d(a, 2))\n", { precision: "f32" });
+    expect(ts).toMatch(/maxPool\([^;]*, 6, 6, 6, 3, 3, 2, 2, 2, 2, 0, 0\);/);
+    expect(ts).toMatch(/avgPool\([^;]*, 6, 6, 6, 3, 3, 2, 2, 2, 2, 0, 0\);/);
+  });
+});
+
 describe("conv compile errors name the op and the sizes", () => {
   const err = (body: string): string => {
     try {

@@ -334,7 +334,8 @@ export function pool(cx: Emitter, n: Node, out: string[]): void {
   cx.comment([n], out);
   const plane = n.op === "avg_pool_grad" ? n : n.inputs[0];
   const p = poolGeom(plane.shape, n.attrs, n.op, (d) => (typeof d === "number" ? d : 1));
-  const P = `${sizeStr(cx.dimSize(plane.shape[0]))} * ${p.P}`;
+  // Batch times channels: every plane is pooled alike.
+  const P = sizeStr(product(cx.sizes(plane.shape.slice(0, 2))));
   const geom = [P, p.H, p.W, p.Ho, p.Wo, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw].join(", ");
   const args = n.inputs.map((x) => operand(cx, x, out)).join(", ");
   const dst = cx.out(n);
