@@ -130,6 +130,8 @@ postfix -> atom                                 {% id %}
 
 atom -> (%integer | %decimal)
   {% ([[t]]): Expr => ({ kind: "num", value: Number(t.value), text: t.value, span: t.span }) %}
+      | %string
+  {% ([t]): Expr => ({ kind: "str", value: t.value.slice(1, -1), span: t.span }) %}
       | ("true" | "false")
   {% ([[t]]): Expr => ({ kind: "bool", value: t.value === "true", span: t.span }) %}
       | %ident

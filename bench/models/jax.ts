@@ -49,6 +49,19 @@ export function jaxLoss(m: BenchModel): JaxLoss {
         return hub.mean();
       };
     }
+    case "lenet": {
+      // lax.conv's default layout is NCHW with OIHW kernels, bpc's own; max-pool 2 as a reshape and a max.
+      const pool = (h: JArray, C: number, H: number): JArray => h.reshape([s.B, C, H / 2, 2, H / 2, 2]).max([3, 5]);
+      return (p, x) => {
+        const z1 = lax.conv(x.x, p.K1, [1, 1], [[2, 2], [2, 2]]).add(p.c1.reshape([6, 1, 1]));
+        const h1 = pool(nn.relu(z1), 6, 28);
+        const z2 = lax.conv(h1, p.K2, [1, 1], "VALID").add(p.c2.reshape([16, 1, 1]));
+        const h2 = pool(nn.relu(z2), 16, 10).reshape([s.B, 400]);
+        const h3 = nn.relu(np.matmul(h2, p.W3).add(p.b3));
+        const h4 = nn.relu(np.matmul(h3, p.W4).add(p.b4));
+        return crossEntropy(np.matmul(h4, p.W5).add(p.b5), x.y, s.C);
+      };
+    }
     case "batchnorm":
       return (p, x) => {
         const z = np.matmul(x.x, p.W1);

@@ -12,7 +12,7 @@ export type Gen =
   /** 1 with probability p, else 0 (as floats). */
   | { kind: "bernoulli"; p: number };
 
-export type Family = "mlp" | "rnn" | "dqn" | "batchnorm";
+export type Family = "mlp" | "rnn" | "dqn" | "batchnorm" | "lenet";
 
 export interface BenchModel {
   id: string;
@@ -81,6 +81,17 @@ export const MODELS: BenchModel[] = [
     inputs: {
       x: { shape: [128, 64], gen: { kind: "normal", std: 1 } },
       y: { shape: [128], gen: { kind: "int", n: 10 } },
+    },
+  },
+  {
+    id: "lenet",
+    title: "LeNet-5 (conv 5x5, max-pool, conv 5x5, max-pool, 120-84-10), batch 64",
+    family: "lenet",
+    bp: "lenet_b64.bp",
+    sizes: { B: 64, C: 10 },
+    inputs: {
+      x: { shape: [64, 1, 28, 28], gen: { kind: "uniform", lo: 0, hi: 1 } },
+      y: { shape: [64], gen: { kind: "int", n: 10 } },
     },
   },
 ];

@@ -73,6 +73,21 @@ export function tfjsModel(m: BenchModel): TfModel {
         },
       };
     }
+    case "lenet": {
+      // TF.js is channels-last: the NCHW input and the [Cout, Cin, kh, kw] kernels are transposed in the step, as a user porting the weights would.
+      const conv = (x: tf.Tensor4D, k: tf.Tensor, pad: number | "valid"): tf.Tensor4D => tf.conv2d(x, tf.transpose(k, [2, 3, 1, 0]) as tf.Tensor4D, 1, pad);
+      return {
+        prepare: (x) => ({ tensors: { x: f32(x.x, [s.B, 1, 28, 28]), y: oneHot(x.y, s.C) } }),
+        loss: (p, x) => {
+          const h1 = tf.maxPool(tf.relu(tf.add(conv(tf.transpose(x.x, [0, 2, 3, 1]) as tf.Tensor4D, p.K1, 2), p.c1)) as tf.Tensor4D, 2, 2, "valid");
+          const h2 = tf.maxPool(tf.relu(tf.add(conv(h1, p.K2, "valid"), p.c2)) as tf.Tensor4D, 2, 2, "valid");
+          const flat = tf.reshape(tf.transpose(h2, [0, 3, 1, 2]), [s.B, 400]);
+          const h3 = tf.relu(tf.add(tf.matMul(flat, p.W3), p.b3));
+          const h4 = tf.relu(tf.add(tf.matMul(h3, p.W4), p.b4));
+          return tf.losses.softmaxCrossEntropy(x.y, tf.add(tf.matMul(h4, p.W5), p.b5)) as tf.Scalar;
+        },
+      };
+    }
     case "batchnorm":
       return {
         prepare: (x) => ({ tensors: { x: f32(x.x, [s.B, s.D]), y: oneHot(x.y, s.C) } }),

@@ -67,7 +67,7 @@ export const commands = {
     return { output: formatCheck(report, tolerance), ok: report.rows.every((r) => r.maxRelError <= tolerance) };
   },
 
-  async demo(opts: { epochs: number; out: string; saturation: boolean; probes?: boolean }): Promise<void> {
+  async demo(opts: { model: "mlp" | "lenet"; epochs?: number; out: string; saturation: boolean; probes?: boolean }): Promise<void> {
     const { runDemo } = await import("./demo.js");
     await runDemo(opts);
   },

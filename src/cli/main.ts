@@ -149,13 +149,14 @@ program
 
 program
   .command("demo")
-  .description("the tour on bundled data: compile examples/mnist_mlp.bp, train it on MNIST digits, plot the loss")
-  .option("--epochs <n>", "training epochs", positiveInt("--epochs"), 3)
+  .description("the tour on bundled data: compile examples/mnist_mlp.bp (or lenet.bp), train it on MNIST digits, plot the loss")
+  .addOption(new Option("--model <name>", "the model: mlp (examples/mnist_mlp.bp) or lenet (examples/lenet.bp)").choices(["mlp", "lenet"]).default("mlp"))
+  .option("--epochs <n>", "training epochs (default: 3 for mlp, 10 for lenet)", positiveInt("--epochs"))
   .option("--out <dir>", "where to write the loss curves", "out")
   .option("--saturation", "also run the article's first lesson: raw pixels and a large init next to normalised ones")
   .option("--probes", "instead, train three networks under probe() and monitor() (dead ReLUs, saturation, an exploding RNN) and write OUT/probes.html")
-  .action(async (o: { epochs: number; out: string; saturation?: boolean; probes?: boolean }) => {
-    await commands.demo({ epochs: o.epochs, out: o.out, saturation: o.saturation === true, probes: o.probes === true });
+  .action(async (o: { model: "mlp" | "lenet"; epochs?: number; out: string; saturation?: boolean; probes?: boolean }) => {
+    await commands.demo({ model: o.model, epochs: o.epochs, out: o.out, saturation: o.saturation === true, probes: o.probes === true });
   });
 
 program.parseAsync(process.argv).catch(fail);

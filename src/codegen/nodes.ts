@@ -3,6 +3,7 @@
 import { lit, OPS } from "../ir/ops.js";
 import type { Dim, Node } from "../ir/types.js";
 import type { Emitter } from "./context.js";
+import { conv, pool } from "./kernels/conv.js";
 import { elementwise } from "./kernels/elementwise.js";
 import { concat, indexOp, layoutView, sliceAdd, unslice } from "./kernels/layout.js";
 import { matmul } from "./kernels/linalg.js";
@@ -70,6 +71,15 @@ function node(cx: Emitter, n: Node, out: string[]): void {
       return crossEntropyGrad(cx, n, out);
     case "one_hot":
       return oneHot(cx, n, out);
+    case "conv":
+    case "conv_transpose":
+    case "conv_kernel_grad":
+      return conv(cx, n, out);
+    case "max_pool":
+    case "max_pool_grad":
+    case "avg_pool":
+    case "avg_pool_grad":
+      return pool(cx, n, out);
     case "loop":
       return loop(cx, n, out, (nodes, o) => block(cx, nodes, o));
     case "loop_out": {

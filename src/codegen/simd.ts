@@ -17,15 +17,18 @@ import { product, sizeEq, sizeStr, ZERO, type Size } from "./nest.js";
  */
 export function planSimd(cx: Emitter): { arena: string } | null {
   const matmuls: Node[] = [];
+  // Convolutions run on the SIMD matmul too (kernels/conv.ts stages their operands itself).
+  let convs = 0;
   const findMatmuls = (nodes: readonly Node[]): void => {
     for (const n of nodes) {
       if (!cx.plan.live.has(n)) continue;
       if (n.op === "matmul" || n.op === "matmul_add") matmuls.push(n);
+      if (n.op === "conv" || n.op === "conv_transpose" || n.op === "conv_kernel_grad") convs++;
       if (n.body) findMatmuls(n.body.nodes);
     }
   };
   findMatmuls(cx.g.nodes);
-  if (!(cx.opts.precision === "f32" && (cx.opts.kernels ?? "simd") === "simd" && matmuls.length > 0)) return null;
+  if (!(cx.opts.precision === "f32" && (cx.opts.kernels ?? "simd") === "simd" && matmuls.length + convs > 0)) return null;
   const arena = cx.names.claim("arena");
   cx.bufs.set(arena, { home: "fw", size: ZERO, dtype: "float", arena: true });
   // Params and inputs a matmul reads (through views) are copied into the arena once per

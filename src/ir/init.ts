@@ -51,6 +51,19 @@ export function fans(shape: readonly number[]): { fanIn: number; fanOut: number;
   return { fanIn: (shape[0] ?? 1) * receptive, fanOut: (shape[1] ?? 1) * receptive, receptive };
 }
 
+/**
+ * The shape he and xavier read their fans from, by how the param is used: a
+ * conv kernel [Cout, Cin/groups, k...] (marked `fans: "conv"` where a conv
+ * reads it) has PyTorch's fan-in Cin/groups * prod(k) and fan-out Cout *
+ * prod(k), given here as the matrix [fan_in, fan_out]; any other param is
+ * read as declared.
+ */
+export function fanShape(init: string, shape: readonly number[], attrs: Readonly<Record<string, unknown>>): readonly number[] {
+  if (attrs.fans !== "conv" || (init !== "he" && init !== "xavier") || shape.length < 3) return shape;
+  const receptive = shape.slice(2).reduce((a, b) => a * b, 1);
+  return [shape[1] * receptive, shape[0] * receptive];
+}
+
 const constant = (value: (args: readonly number[]) => number, emit: (e: EmitInit) => string): InitDef => ({
   args: 0,
   check: () => null,

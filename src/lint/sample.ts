@@ -9,7 +9,7 @@
  * watched nodes are recorded (every step of a loop), and a node's value can
  * be overridden (the clip-before-loss direction test).
  */
-import { initializer } from "../ir/init.js";
+import { fanShape, initializer } from "../ir/init.js";
 import { OPS } from "../ir/ops.js";
 import { rng } from "../ir/random.js";
 import { EvalError, numel, scalarTensor, tensor, type Tensor } from "../ir/tensor.js";
@@ -22,7 +22,7 @@ export { EvalError, type Tensor };
 /** A parameter's initial value: what `init(seed)` gives the param at position `k`, in float64. */
 export function sampleParam(p: Node, shape: number[], seed: number, k: number): Tensor {
   const t = tensor(shape);
-  initializer(p.attrs.init as string).sample(t.data, shape, (p.attrs.initArgs as readonly number[]) ?? [], rng(seed, k));
+  initializer(p.attrs.init as string).sample(t.data, fanShape(p.attrs.init as string, shape, p.attrs), (p.attrs.initArgs as readonly number[]) ?? [], rng(seed, k));
   return t;
 }
 

@@ -21,7 +21,7 @@
  * sources (src/ir/init.ts, ./hints.ts) and iterates loop bodies.
  */
 
-import { initializer } from "../ir/init.js";
+import { fanShape, initializer } from "../ir/init.js";
 import { isUnsupported, OPS } from "../ir/ops.js";
 import { hull, iv, REAL, sameInterval, type Interval, type Moments } from "../ir/ranges.js";
 import type { Dim, Graph, Node } from "../ir/types.js";
@@ -49,7 +49,7 @@ export type ParamMode = "always" | "init";
 
 const initArgs = (p: Node): readonly number[] => (p.attrs.initArgs as readonly number[]) ?? [];
 /** A param's shape with symbolic dims at `symbolic` (params have constant shapes; the fallback is for safety of the analysis only). */
-const paramShape = (p: Node): number[] => p.shape.map((d) => (typeof d === "number" ? d : 1));
+const paramShape = (p: Node): number[] => [...fanShape(p.attrs.init as string, p.shape.map((d) => (typeof d === "number" ? d : 1)), p.attrs)];
 
 /** The interval of a param's initial values. */
 export function initInterval(p: Node): Interval {

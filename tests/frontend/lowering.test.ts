@@ -373,15 +373,21 @@ describe("the builtins table", () => {
         return "H";
       case "shape":
         return "[B, H]";
+      case "spatial":
+        return "1";
     }
   };
 
   it.each([...BUILTINS.keys()])("%s lowers to its row's op, and reports wrong argument counts from its row", (name) => {
     const row = BUILTINS.get(name)!;
     const required = row.params.filter((p) => !isOptional(p));
-    const call = `${name}(${required.map(argument).join(", ")})`;
+    // Conv and pool rows take channels-first tensors with `rank` spatial axes (v), and a kernel (Kc).
+    const rank = row.params.find((p) => p.kind === "spatial")?.rank;
+    const arg = (p: Param): string => (rank && p.kind === "float" ? (p.name === "K" ? "Kc" : "v") : argument(p));
+    const call = `${name}(${required.map(arg).join(", ")})`;
     // A constant batch, since concat cannot join along a symbolic dim.
-    const head = "dim B = 2\ndim D = 4\ndim H = 3\ninput x: [B, D]\ninput y: int[B] in [0, 3)\nparam W: [D, H]\n";
+    const spatial = rank ? `input v: [B, 2${", 4".repeat(rank)}]\nparam Kc: [2, 2${", 1".repeat(rank)}]\n` : "";
+    const head = "dim B = 2\ndim D = 4\ndim H = 3\ninput x: [B, D]\ninput y: int[B] in [0, 3)\nparam W: [D, H]\n" + spatial;
     const { ir } = frontEnd(`${head}z = x @ W\nr = ${call}\nminimize sum(z)\n`, "t.bp");
     verifyGraph(ir);
     const built = ir.nodes.find((n) => n.name === "r")!;

@@ -143,7 +143,42 @@ const sigmoidMse = (P: number, C: number, pixelHi: number): Oracle => ({
   },
 });
 
+/** NCHW <-> NHWC (TF.js is channels-last; bpc keeps PyTorch's layout, so the test transposes). */
+export const toNHWC = (x: tf.Tensor): tf.Tensor4D => tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D;
+export const toNCHW = (x: tf.Tensor): tf.Tensor4D => tf.transpose(x, [0, 3, 1, 2]) as tf.Tensor4D;
+/** A PyTorch conv kernel [Cout, Cin, kh, kw] as TF.js's filter [kh, kw, Cin, Cout]. */
+export const toHWIO = (k: tf.Tensor): tf.Tensor4D => tf.transpose(k, [2, 3, 1, 0]) as tf.Tensor4D;
+
+/** LeNet-5 (lenet.bp): conv 5x5 pad 2, relu, max-pool 2, conv 5x5, relu, max-pool 2, three dense layers. */
+const lenet: Oracle = {
+  inputs: { x: { shape: [B, 1, 28, 28], gen: uniform(0, 1) }, y: { shape: [B], gen: int(0, 10) } },
+  model(p, x) {
+    const c1 = tf.relu(tf.add(tf.conv2d(toNHWC(x.x!), toHWIO(p.K1!), 1, 2), p.c1!)) as tf.Tensor4D;
+    const h1 = tf.maxPool(c1, 2, 2, "valid");
+    const c2 = tf.relu(tf.add(tf.conv2d(h1, toHWIO(p.K2!), 1, "valid"), p.c2!)) as tf.Tensor4D;
+    const h2 = tf.reshape(toNCHW(tf.maxPool(c2, 2, 2, "valid")), [B, 400]);
+    const h3 = tf.relu(dense(h2, p.W3!, p.b3!));
+    const h4 = tf.relu(dense(h3, p.W4!, p.b4!));
+    const logits = dense(h4, p.W5!, p.b5!);
+    return { loss: meanCE(logits, x.y!), outputs: { logits } };
+  },
+};
+
+/** conv_autoencoder.bp: two stride-2 convs, two stride-2 transposed convs (PyTorch's kernels [Cin, Cout, kh, kw] are TF.js's [kh, kw, Cout, Cin]). */
+const convAutoencoder: Oracle = {
+  inputs: { x: { shape: [B, 1, 28, 28], gen: uniform(0, 1) } },
+  model(p, x) {
+    const h1 = tf.relu(tf.add(tf.conv2d(toNHWC(x.x!), toHWIO(p.K1!), 2, 1), p.c1!)) as tf.Tensor4D;
+    const code = tf.relu(tf.add(tf.conv2d(h1, toHWIO(p.K2!), 2, 1), p.c2!)) as tf.Tensor4D;
+    const u1 = tf.relu(tf.add(tf.conv2dTranspose(code, toHWIO(p.T1!), [B, 14, 14, 8], 2, 1), p.d1!)) as tf.Tensor4D;
+    const recon = toNCHW(tf.sigmoid(tf.add(tf.conv2dTranspose(u1, toHWIO(p.T2!), [B, 28, 28, 1], 2, 1), p.d2!)));
+    return { loss: tf.mean(tf.square(tf.sub(recon, x.x!))) as tf.Scalar, outputs: { recon } };
+  },
+};
+
 export const ORACLES: Record<string, Oracle> = {
+  "conv_autoencoder.bp": convAutoencoder,
+  "lenet.bp": lenet,
   "mlp.bp": reluMlp(784, 10),
   "mnist_mlp.bp": reluMlp(784, 10),
   "mnist_sigmoid.bp": sigmoidMse(784, 10, 1),

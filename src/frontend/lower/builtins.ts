@@ -5,7 +5,8 @@
 // row here: `softsign: { op: "softsign", params: [X] },`. A row naming an op
 // the op table lacks does not compile.
 import type { OpKind } from "../../ir/ops.js";
-import type { Attrs } from "../../ir/types.js";
+import type { Attrs, Node } from "../../ir/types.js";
+import { convFinish, convTransposeFinish, poolFinish } from "./conv.js";
 
 /**
  * A parameter: its name, which is also its keyword, and how the argument is
@@ -30,7 +31,14 @@ export type Param =
   /** A size: an integer constant or a dim name. */
   | { kind: "dim"; name: string }
   /** A list of sizes: `[B, 10]`. */
-  | { kind: "shape"; name: string };
+  | { kind: "shape"; name: string }
+  /**
+   * Per spatial axis of a conv or pool (`rank` of them): an integer for
+   * every axis, or a list `[h, w]`; at least `min`. `same` also takes the
+   * string "same". Stored as a list, or "same"; a `default` of null: the
+   * row's `finish` fills it in (a pool's stride is its window).
+   */
+  | { kind: "spatial"; name: string; rank: 1 | 2; min: 0 | 1; default?: number | null; same?: boolean };
 
 /** A builtin: the op it builds, its parameters, and attributes its name fixes. */
 export interface Builtin {
@@ -40,6 +48,12 @@ export interface Builtin {
   attrs?: Attrs;
   /** Two parameters that must be in order, low then high, when both are constants. */
   ordered?: readonly [string, string];
+  /**
+   * Turns the attributes read from the parameters into the op's, knowing
+   * the tensor inputs (conv's "same" padding needs the kernel's size);
+   * throws OpError on values the op rejects.
+   */
+  finish?: (attrs: Attrs, inputs: readonly Node[]) => Attrs;
 }
 
 const X: Param = { kind: "float", name: "x" };
@@ -51,6 +65,27 @@ const REDUCTION: readonly Param[] = [
   { kind: "axes", name: "axis", default: null },
   { kind: "bool", name: "keepdims", default: false },
 ];
+
+const spatial = (name: string, rank: 1 | 2, min: 0 | 1, dflt?: number | null, same = false): Param => ({ kind: "spatial", name, rank, min, default: dflt, same });
+
+function convRow(rank: 1 | 2): Builtin {
+  return {
+    op: "conv",
+    params: [
+      X,
+      float("K"),
+      spatial("stride", rank, 1, 1),
+      spatial("padding", rank, 0, 0, true),
+      spatial("dilation", rank, 1, 1),
+      { kind: "number", name: "groups", default: 1, positive: true },
+    ],
+    finish: convFinish(rank),
+  };
+}
+
+function poolRow(op: "max_pool" | "avg_pool", rank: 1 | 2): Builtin {
+  return { op, params: [X, spatial("k", rank, 1), spatial("stride", rank, 1, null), spatial("padding", rank, 0, 0)], finish: poolFinish(`${op}${rank}d`, rank) };
+}
 
 // The order is the order suggestions are tried in ("did you mean ...").
 const ROWS: Readonly<Record<string, Builtin>> = {
@@ -99,6 +134,18 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   cross_entropy: { op: "cross_entropy", params: [float("logits"), tensor("labels")] },
   pick: { op: "pick", params: [X, tensor("idx")] },
   one_hot: { op: "one_hot", params: [tensor("idx"), { kind: "dim", name: "n" }] },
+  // convolutional (section 10)
+  conv1d: convRow(1),
+  conv2d: convRow(2),
+  conv_transpose2d: {
+    op: "conv_transpose",
+    params: [X, float("K"), spatial("stride", 2, 1, 1), spatial("padding", 2, 0, 0), spatial("output_padding", 2, 0, 0)],
+    finish: convTransposeFinish,
+  },
+  max_pool1d: poolRow("max_pool", 1),
+  max_pool2d: poolRow("max_pool", 2),
+  avg_pool1d: poolRow("avg_pool", 1),
+  avg_pool2d: poolRow("avg_pool", 2),
   // constructors
   zeros: { op: "full", params: [{ kind: "shape", name: "shape" }], attrs: { value: 0 } },
   ones: { op: "full", params: [{ kind: "shape", name: "shape" }], attrs: { value: 1 } },

@@ -3,10 +3,11 @@
 // keyword; tensor arguments become the op's inputs and the others its
 // attributes, each read as its parameter's kind says.
 import { BpcError } from "../../diag.js";
-import type { AttrValue, Node } from "../../ir/types.js";
+import { OpError } from "../../ir/ops.js";
+import type { AttrValue, Attrs, Node } from "../../ir/types.js";
 import type { Expr } from "../parser/ast.js";
 import { BUILTINS, isOptional, type Builtin, type Param } from "./builtins.js";
-import { axisOf, boolOf, checkAxis, constNumber, shapeOf, staticDim } from "./constants.js";
+import { axisOf, boolOf, checkAxis, constNumber, shapeOf, staticDim, staticInt } from "./constants.js";
 import type { Lowering } from "./context.js";
 import { inlineDef } from "./defs.js";
 import { lowerExpr, lowerFloat } from "./expressions.js";
@@ -44,7 +45,21 @@ function lowerBuiltin(cx: Lowering, row: Builtin, e: Call, env: Env): Node {
       throw new BpcError(`${e.callee}'s ${row.ordered[0]} (${lo}) is above its ${row.ordered[1]} (${hi})`, e.span);
     }
   }
-  return cx.op(row.op, inputs, e.span, { ...attrs, ...row.attrs });
+  let final: Attrs = { ...attrs, ...row.attrs };
+  if (row.finish) {
+    try {
+      final = row.finish(final, inputs);
+    } catch (err) {
+      if (err instanceof OpError) throw new BpcError(err.message, e.span);
+      throw err;
+    }
+  }
+  // A param read as a conv kernel takes PyTorch's conv fans in he and xavier (ir/init.ts).
+  const kernel = inputs[1];
+  if ((row.op === "conv" || row.op === "conv_transpose") && kernel.op === "param" && kernel.attrs.fans !== "conv") {
+    (kernel as { attrs: Attrs }).attrs = { ...kernel.attrs, fans: "conv" };
+  }
+  return cx.op(row.op, inputs, e.span, final);
 }
 
 /** A compile-time argument: the given expression read as the parameter's kind, or its default. */
@@ -71,10 +86,31 @@ function readConstant(cx: Lowering, e: Call, p: Param, given: Expr | undefined, 
       return staticDim(cx, given!, `${e.callee}'s ${p.name}`);
     case "shape":
       return shapeOf(cx, given!);
+    case "spatial":
+      return spatialOf(cx, e.callee, p, given);
     case "float":
     case "tensor":
       throw new Error(`internal error: ${p.kind} is not a compile-time argument`);
   }
+}
+
+/** An option per spatial axis: an integer for every axis, a list of one per axis, or "same" where allowed. */
+function spatialOf(cx: Lowering, callee: string, p: Extract<Param, { kind: "spatial" }>, given: Expr | undefined): AttrValue {
+  if (!given) return p.default === null ? null : Array<number>(p.rank).fill(p.default!);
+  const what = `${callee}'s ${p.name}`;
+  const form = `an integer${p.rank === 2 ? " or a list [h, w]" : ""}${p.same ? ', or "same"' : ""}`;
+  if (given.kind === "str") {
+    if (p.same && given.value === "same") return "same";
+    throw new BpcError(`${what} must be ${form}, got "${given.value}"`, given.span);
+  }
+  const items = given.kind === "list" ? given.items : [given];
+  if (given.kind === "list" && items.length !== p.rank) {
+    throw new BpcError(`${what} must list ${p.rank} size${p.rank > 1 ? "s" : ""}, one per spatial axis, got ${items.length}`, given.span);
+  }
+  const vs = items.map((x) => staticInt(cx, x, what));
+  const bad = vs.find((v) => v < p.min);
+  if (bad !== undefined) throw new BpcError(`${what} must be at least ${p.min}, got ${bad}`, given.span);
+  return given.kind === "list" ? vs : Array<number>(p.rank).fill(vs[0]);
 }
 
 /** The value of a row's parameter when it is a constant (a number attribute or a const node); else null. */

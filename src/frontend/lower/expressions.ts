@@ -58,6 +58,8 @@ export function lowerExpr(cx: Lowering, e: Expr, env: Env): Node {
       return lowerCall(cx, e, env);
     case "list":
       throw new BpcError("a list [...] is only allowed as a shape argument, as in zeros([B, H])", e.span);
+    case "str":
+      throw new BpcError(`a string is only allowed as an option's value, as in conv2d(x, K, padding="same")`, e.span);
   }
 }
 

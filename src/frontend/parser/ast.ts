@@ -7,6 +7,8 @@ export type BinaryOp = "+" | "-" | "*" | "/" | "@" | "^" | "<" | "<=" | ">" | ">
 export type Expr =
   | { kind: "num"; value: number; text: string; span: Span }
   | { kind: "bool"; value: boolean; span: Span }
+  /** A string literal: an option's value (`padding="same"`). */
+  | { kind: "str"; value: string; span: Span }
   | { kind: "name"; name: string; span: Span }
   | { kind: "unary"; op: "-"; arg: Expr; span: Span }
   | { kind: "binary"; op: BinaryOp; left: Expr; right: Expr; span: Span }

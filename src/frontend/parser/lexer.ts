@@ -23,6 +23,8 @@ const rules = {
   op: ["..", "<=", ">=", "==", "!="],
   decimal: /(?:\d+\.\d+|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+/,
   integer: /\d+/,
+  // Strings are only option values so far (`padding="same"`): no escapes.
+  string: /"[^"\n]*"/,
   ident: { match: /[A-Za-z_][A-Za-z0-9_]*/, type: moo.keywords({ kw: [...keywords] }) },
   punct: ["<", ">", "=", "+", "-", "*", "/", "@", "^", "(", ")", "[", "]", "{", "}", ",", ":", ";", ".", "~"],
   error: moo.error,

@@ -196,6 +196,8 @@ function exprText(e: Expr): string {
       return `${unparseExpr(e.arg, POSTFIX)}.T`;
     case "list":
       return `[${e.items.map((i) => unparseExpr(i)).join(", ")}]`;
+    case "str":
+      return `"${e.value}"`;
   }
 }
 
