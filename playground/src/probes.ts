@@ -69,7 +69,7 @@ export function renderProbes(box: HTMLElement, p: ProbeReport | null, points: nu
       const bar =
         frac === undefined
           ? `<td colspan="2"></td>`
-          : `<td class="bar ${kind}${frac >= (kind === "dead" ? DEAD : SATURATED) ? " bad" : ""}" title="${kind}: ${pct(frac)}"><span class="track"><span style="width:${(100 * frac).toFixed(1)}%"></span></span></td><td class="frac" data-fraction="${frac}">${pct(frac)} ${kind}</td>`;
+          : `<td class="fracbar ${kind}${frac >= (kind === "dead" ? DEAD : SATURATED) ? " bad" : ""}" title="${kind}: ${pct(frac)}"><span class="track"><span style="width:${(100 * frac).toFixed(1)}%"></span></span></td><td class="frac" data-fraction="${frac}">${pct(frac)} ${kind}</td>`;
       return `<tr data-site="${esc(s.name)}"><td class="name"><code>${esc(s.name)}</code> <span class="muted">${s.op}, l. ${s.line}</span></td>${bar}<td class="stat" title="mean and std of the input">${num(s.mean)} ± ${num(s.std)}</td></tr>`;
     });
     blocks.push(`<table class="probe-sites"><caption>activations <span class="muted">(input mean ± std)</span></caption>${rows.join("")}</table>`);
