@@ -66,7 +66,22 @@ export type FromTrainer =
       grid: number;
       stepsPerSec: number;
       kernel: KernelStats;
+      /** The module's training probes on the data set at this step; null before a module loads. */
+      probes: ProbeReport | null;
     };
+
+/** What the train worker reports of `probe` and `monitor` (spec section 12). */
+export interface ProbeReport {
+  step: number;
+  loss: number;
+  sites: { name: string; line: number; op: string; dead?: number; saturated?: number; mean: number; std: number }[];
+  /** |param|, |grad| and, after a step, |last update| / |param|. */
+  params: { name: string; norm: number; gradNorm: number; updateRatio?: number }[];
+  loops: { name: string; line: number; gradNorms: Float64Array }[];
+  nonFinite: null | { name: string; line: number };
+  /** Every `monitor` finding of this run so far, in the order they began. */
+  findings: { rule: string; severity: "error" | "warning"; message: string; fix: string; line: number; step: number }[];
+}
 
 /** The square the decision regions cover, in data units. */
 export const EXTENT = 1.25;

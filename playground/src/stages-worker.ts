@@ -1,5 +1,6 @@
 // The stages worker: runs the compiler's slower entry points (prettier
-// formatting, Graphviz layout) off the page's thread.
+// formatting, Graphviz layout) off the page's thread. Training modules carry
+// probes (spec section 12): `probe` costs nothing until the trainer calls it.
 /// <reference lib="webworker" />
 import { compile, graph, inspect } from "bpc";
 import type { StagesReply, StagesRequest } from "./protocol.js";
@@ -13,7 +14,7 @@ async function run(req: StagesRequest): Promise<string> {
     case "graph":
       return graph(req.source, { format: "svg" });
     case "compile":
-      return (await compile(req.source, { file: FILE, emit: "js", kernels: req.kernels })).code;
+      return (await compile(req.source, { file: FILE, emit: "js", kernels: req.kernels, probes: true })).code;
   }
 }
 

@@ -4,7 +4,8 @@
 /// <reference lib="webworker" />
 import { adam, sgd, type Optimizer } from "../../src/train/optim.js";
 import { batches, gather, gatherLabels } from "../../src/train/data.js";
-import { EXTENT, GRID, type FromTrainer, type KernelStats, type ToTrainer, type TrainConfig, type TrainData } from "./protocol.js";
+import { monitor, type Monitor, type Probes } from "../../src/train/monitor.js";
+import { EXTENT, GRID, type FromTrainer, type KernelStats, type ProbeReport, type ToTrainer, type TrainConfig, type TrainData } from "./protocol.js";
 
 type Arrays = Record<string, Float32Array | Int32Array>;
 interface Module {
@@ -17,6 +18,8 @@ interface Module {
   init(seed?: number): Record<string, Float32Array>;
   forward(params: Record<string, Float32Array>, inputs: Arrays): Record<string, number | Float32Array>;
   backward(params: Record<string, Float32Array>, inputs: Arrays): { loss: number; grads: Record<string, Float32Array> };
+  /** Present when compiled with probes (the stages worker always asks for them). */
+  probe?(params: Record<string, Float32Array>, inputs: Arrays): Probes;
 }
 
 const post = (m: FromTrainer, transfer: Transferable[] = []): void => (self as DedicatedWorkerGlobalScope).postMessage(m, transfer);
@@ -53,6 +56,9 @@ let output = "";
 let classes = 0;
 let params: Record<string, Float32Array> = {};
 let opt: Optimizer | null = null;
+let watch: Monitor = monitor();
+/** The probes last reported, reused while the step stands still (a stop, a config change). */
+let probed: ProbeReport | null = null;
 let config: TrainConfig = { lr: 0.01, optimizer: "adam", batchSize: 32, pace: 0 };
 let data: TrainData | null = null;
 let running = false;
@@ -115,6 +121,7 @@ function setData(d: TrainData): void {
     }
   }
   epochBatches = [];
+  probed = null;
 }
 
 function reset(seed: number): void {
@@ -126,6 +133,8 @@ function reset(seed: number): void {
   epochBatches = [];
   pendingLosses = [];
   stepsPerSec = 0;
+  watch = monitor();
+  probed = null;
 }
 
 function nextBatch(): Int32Array {
@@ -188,12 +197,40 @@ function evaluate(): { accuracy: number; probs: Float32Array } {
   return { accuracy: correct / d.n, probs };
 }
 
+/**
+ * The probes on the whole data set, once per report rather than per step (a
+ * probe costs about a backward), fed to the monitor with the last update norms.
+ */
+function probeReport(): ProbeReport | null {
+  const m = mod as Module;
+  const d = data as TrainData;
+  if (!m.probe) return null;
+  if (probed && probed.step === step) return probed;
+  const p = m.probe(params, { x: d.x, y: d.y });
+  const updates = (opt as Optimizer).updateNorms;
+  watch.record(step, p, updates);
+  probed = {
+    step,
+    loss: p.loss,
+    sites: p.sites.map((s) => ({ ...s })),
+    params: Object.entries(p.params).map(([name, v]) => {
+      const u = updates[name];
+      return { name, norm: v.norm, gradNorm: v.gradNorm, ...(u !== undefined && v.norm > 0 ? { updateRatio: u / v.norm } : {}) };
+    }),
+    loops: p.loops.map((l) => ({ name: l.name, line: l.line, gradNorms: Float64Array.from(l.gradNorms) })),
+    nonFinite: p.nonFinite && { ...p.nonFinite },
+    findings: watch.findings.map(({ rule, severity, message, fix, line, step }) => ({ rule, severity, message, fix, line, step })),
+  };
+  return probed;
+}
+
 function report(): void {
   const { accuracy, probs } = evaluate();
+  const probes = probeReport();
   const losses = new Float32Array(pendingLosses);
   pendingLosses = [];
   post(
-    { type: "progress", step, epoch, running, losses, accuracy, probs, grid: GRID, stepsPerSec, kernel: { ...kernel } },
+    { type: "progress", step, epoch, running, losses, accuracy, probs, grid: GRID, stepsPerSec, kernel: { ...kernel }, probes },
     [losses.buffer, probs.buffer],
   );
   lastReport = performance.now();
@@ -280,8 +317,10 @@ async function handle(msg: ToTrainer): Promise<void> {
       }
       classes = msg.data.classes;
       const paramCount = Object.values(params).reduce((s, p) => s + p.length, 0);
-      post({ type: "ready", load: msg.id, name: m.model.name, classes, output, paramCount });
+      // The first report before "ready": a progress saying "not running" that came after it could
+      // overtake a start the page sends on "ready" and stop the page's run.
       report();
+      post({ type: "ready", load: msg.id, name: m.model.name, classes, output, paramCount });
       return;
     }
     case "data":

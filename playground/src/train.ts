@@ -2,6 +2,7 @@
 // to the train worker, and draws what the worker reports.
 import { DATASETS, makeDataset, type Dataset, type DatasetName } from "./datasets.js";
 import { drawRegions, LossChart } from "./plots.js";
+import { renderProbes } from "./probes.js";
 import type { FromTrainer, Kernels, OptimizerName, ToTrainer, TrainConfig } from "./protocol.js";
 import type { Stages } from "./stages.js";
 
@@ -169,11 +170,13 @@ export class TrainPanel {
         this.classes = m.classes;
         this.setPhase("ready");
         this.hideNote();
+        this.draw();
         return;
       case "unfit":
         if (!this.answer(m.load, false)) return;
         this.setPhase("unfit");
         this.probs = null;
+        renderProbes($("probes"), null, 0);
         this.showNote("info", `This model cannot be trained here. ${m.reason} Pick a model from "Train in the page" to train one.`);
         this.draw();
         return;
@@ -198,6 +201,7 @@ export class TrainPanel {
         k.title = `${m.kernel.instances} WebAssembly instance(s), ${m.kernel.calls.toLocaleString("en-US")} kernel calls`;
         k.dataset.instances = String(m.kernel.instances);
         k.dataset.calls = String(m.kernel.calls);
+        renderProbes($("probes"), m.probes, this.data.n);
         if (!m.running && this.phase === "running") this.setPhase("ready");
         this.draw();
         return;

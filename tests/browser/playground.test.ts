@@ -2,7 +2,8 @@
 // build of playground/ served from a temporary directory, driven as a user
 // would. Typing shows lint findings (and how long they take), the tabs show
 // the backward code, the spiral trains to 90 % in the page's worker on the
-// WebAssembly SIMD kernel, and nothing logs an error.
+// WebAssembly SIMD kernel with its training probes drawn live, the dead-ReLU
+// model shows its dead units, and nothing logs an error.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -78,7 +79,9 @@ describe("the playground in Chromium", () => {
       await expect(page.getByTestId(id).isVisible(), id).resolves.toBe(true);
     }
     await expect(page.getByTestId("graph").count()).resolves.toBe(1);
-    await expect(page.getByTestId("probes").textContent()).resolves.toMatch(/not compiled in yet/i);
+    // The loaded spiral model's probes at step 0: its relu site and its params.
+    await page.waitForFunction(() => document.querySelector("[data-testid=probes] tr[data-site=h]") !== null, null, { timeout: 10_000 });
+    await expect(page.getByTestId("probes").textContent()).resolves.toMatch(/step 0, on the 300 data points/);
   });
 
   it("shows a clip-before-loss finding as the model is typed, in the list and as an underline", async () => {
@@ -192,6 +195,21 @@ describe("the playground in Chromium", () => {
     expect(Number(await kernel.getAttribute("data-instances"))).toBeGreaterThan(0);
     expect(Number(await kernel.getAttribute("data-calls"))).toBeGreaterThan(100);
     await expect(kernel.textContent()).resolves.toBe("WebAssembly SIMD");
+    // The probes panel followed the run: the relu site h with its dead fraction and input figures, every param's norms.
+    const probes = await probeFigures();
+    expect(probes.step).toBeGreaterThan(0);
+    expect(probes.sites).toHaveLength(1);
+    expect(probes.sites[0].name).toBe("h relu, l. 19");
+    expect(probes.sites[0].fraction).toBeGreaterThanOrEqual(0);
+    expect(probes.sites[0].fraction).toBeLessThan(0.7); // a trained spiral keeps most units alive
+    expect(probes.sites[0].stat).toMatch(/^-?[\d.e+-]+ ± [\d.e+-]+$/);
+    expect(probes.params.map((r) => r[0])).toEqual(["W1", "b1", "W2", "b2"]);
+    for (const [name, norm, grad, ratio] of probes.params) {
+      expect(Number(norm), name).toBeGreaterThan(0);
+      expect(Number(grad), name).toBeGreaterThan(0);
+      expect(Number(ratio), name).toBeGreaterThan(0);
+    }
+    expect(probes.findings.filter((f) => f.rule === "dead-relu")).toEqual([]);
     // The loss curve is drawn (red pixels on the canvas).
     const red = await page.getByTestId("loss-chart").evaluate((c) => {
       const canvas = c as HTMLCanvasElement;
@@ -211,6 +229,30 @@ describe("the playground in Chromium", () => {
     expect(Number(await kernel.getAttribute("data-calls"))).toBe(0);
     await expect(kernel.textContent()).resolves.toBe("JS");
     await page.selectOption("#kernels", "simd");
+    await trainPhase("ready");
+  });
+
+  it("shows the dead-ReLU model's dead units in the probes panel, with monitor's dead-relu finding", async () => {
+    await page.selectOption("#examples", "spiral_dead_relu");
+    await page.waitForFunction(() => document.querySelector("[data-testid=probes] tr[data-site]")?.textContent?.includes("l. 25"), null, {
+      timeout: 30_000,
+    });
+    await trainPhase("ready");
+    await page.getByTestId("train-button").click();
+    await page.waitForFunction(() => Number(document.querySelector("#stat-step")?.textContent?.replace(/,/g, "")) > 300, null, { timeout: 20_000 });
+    await page.getByTestId("train-button").click();
+    await trainPhase("ready");
+    const probes = await probeFigures();
+    expect(probes.step).toBeGreaterThan(300);
+    expect(probes.sites.map((s) => s.name)).toEqual(["h relu, l. 25"]);
+    expect(probes.sites[0].fraction).toBeGreaterThanOrEqual(0.7);
+    // No gradient reaches W1 and b1 through the dead units.
+    expect(probes.params.filter(([, , grad]) => Number(grad) === 0).map((r) => r[0])).toEqual(expect.arrayContaining(["W1", "b1"]));
+    const dead = probes.findings.find((f) => f.rule === "dead-relu");
+    expect(dead?.text).toBe("dead-relu since step 0: 100 % of h dead");
+    expect(dead?.title).toMatch(/`h` on line 25: 100 % of the relu units are dead/);
+    // Back to the spiral for the tests that follow.
+    await page.selectOption("#examples", "spiral");
     await trainPhase("ready");
   });
 
@@ -238,6 +280,29 @@ describe("the playground in Chromium", () => {
     expect(errors).toEqual([]);
   });
 });
+
+/** What the probes panel shows: its step, activation sites, param norms and findings. */
+function probeFigures(): Promise<{
+  step: number;
+  sites: { name: string; fraction: number; stat: string }[];
+  params: string[][];
+  findings: { rule: string; text: string; title: string }[];
+}> {
+  return page.getByTestId("probes").evaluate((box) => ({
+    step: Number(/step ([\d,]+)/.exec(box.querySelector(".probes-head")?.textContent ?? "")?.[1].replace(/,/g, "") ?? NaN),
+    sites: [...box.querySelectorAll("tr[data-site]")].map((tr) => ({
+      name: tr.querySelector(".name")?.textContent?.trim() ?? "",
+      fraction: Number(tr.querySelector<HTMLElement>(".frac")?.dataset.fraction),
+      stat: tr.querySelector(".stat")?.textContent ?? "",
+    })),
+    params: [...box.querySelectorAll(".probe-params tr")].slice(1).map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")),
+    findings: [...box.querySelectorAll(".probe-findings li")].map((li) => ({
+      rule: (li as HTMLElement).dataset.rule ?? "",
+      text: li.textContent?.replace(/\s+/g, " ").trim() ?? "",
+      title: li.getAttribute("title") ?? "",
+    })),
+  }));
+}
 
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
