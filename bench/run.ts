@@ -255,7 +255,8 @@ async function main(): Promise<void> {
   const runs: ModelRun[] = [];
   for (const m of models) {
     console.log(`${m.title} (${m.id})`);
-    const run = await runWorker(m, opts, 240_000);
+    // LeNet on TF.js cpu takes seconds per step: a model process gets 10 minutes.
+    const run = await runWorker(m, opts, 600_000);
     if (run.error) console.log(`  failed: ${run.error}`);
     runs.push(run);
   }
