@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { moduleToJs as transpile } from "../../src/codegen/to-js.js";
-import { countAllocations } from "../helpers/alloc.js";
+import { countAllocations, HEAP_PER_CALL } from "../helpers/alloc.js";
 import { build, makeInputs, type Arr, type Built, type Inputs } from "../helpers/build.js";
 import { compileSource, type AnyArray, type Module } from "../helpers/compile.js";
 
@@ -118,19 +118,7 @@ for (const [k, d] of Object.entries(m.model.inputs)) {
   const n = d.shape.reduce((a, x) => a * (typeof x === "number" ? x : ${B}), 1);
   inputs[k] = d.dtype === "int32" ? new Int32Array(n) : new Float32Array(n).fill(0.25);
 }
-const used = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space").space_used_size;
-// The least of several runs: an allocation per call shows in every run, a compiler's now and then in one.
-const perCall = (f) => {
-  let least = Infinity;
-  for (let run = 0; run < 6; run++) {
-    for (let i = 0; i < 200; i++) f();
-    gc();
-    const before = used();
-    for (let i = 0; i < 300; i++) f();
-    least = Math.min(least, (used() - before) / 300);
-  }
-  return least;
-};
+${HEAP_PER_CALL}
 const out = m.forward(params, inputs);
 const grads = m.backward(params, inputs).grads;
 const like = (o) => Object.fromEntries(Object.keys(o).map((k) => [k, o[k]]));

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { emitModule } from "../../src/codegen/emit.js";
 import { loadModule } from "../../src/codegen/runtime-load.js";
 import { compileStages } from "../../src/passes/pipeline.js";
+import { HEAP_PER_CALL } from "../helpers/alloc.js";
 
 type F = Float32Array | Float64Array;
 interface Probed {
@@ -305,18 +306,7 @@ describe("probe's allocations", () => {
 const m = await import("./m.mjs");
 const params = m.init(1);
 const inputs = { xs: new Float32Array(6 * 3 * 3).fill(0.25), y: Int32Array.of(0, 1, 1) };
-const used = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space").space_used_size;
-const perCall = (f) => {
-  let least = Infinity;
-  for (let run = 0; run < 6; run++) {
-    for (let i = 0; i < 200; i++) f();
-    gc();
-    const before = used();
-    for (let i = 0; i < 300; i++) f();
-    least = Math.min(least, (used() - before) / 300);
-  }
-  return least;
-};
+${HEAP_PER_CALL}
 const r = m.probe(params, inputs);
 const names = Object.keys(r.params);
 // The same result, built from fresh numbers the way probe builds it.
