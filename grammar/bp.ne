@@ -34,7 +34,7 @@ seps -> sep | seps sep
 sep -> %nl | ";"
 
 topStmt -> model {% id %} | dim {% id %} | input {% id %} | param {% id %} | def {% id %}
-         | assign {% id %} | for {% id %} | output {% id %} | minimize {% id %}
+         | assign {% id %} | indexAssign {% id %} | for {% id %} | output {% id %} | minimize {% id %}
 
 model -> "model" name
   {% ([k, name]): Stmt => ({ kind: "model", name, span: join(k, name) }) %}
@@ -61,9 +61,14 @@ def -> "def" name "(" names:? ")" "=" expr
 
 defBody -> null                                 {% (): Stmt[] => [] %}
          | defBody assign seps                  {% (d): Stmt[] => append(d[0], d[1]) %}
+         | defBody indexAssign seps             {% (d): Stmt[] => append(d[0], d[1]) %}
 
 assign -> name "=" expr
   {% ([name, , value]): Stmt => ({ kind: "assign", name, value, span: join(name, value) }) %}
+
+# `hs[t] = h`: writes into an existing tensor (lowered as hs = update(hs, ...)).
+indexAssign -> name "[" indexItems "]" "=" expr
+  {% ([name, , items, , , value]): Stmt => ({ kind: "index_assign", name, items, value, span: join(name, value) }) %}
 
 for -> "for" name "in" expr ".." expr "{" seps:? loopBody "}"
   {% ([k, v, , start, , end, , , body, close]): Stmt =>
@@ -73,7 +78,7 @@ loopBody -> null                                {% (): Stmt[] => [] %}
           | loopStmts seps:?                    {% id %}
 loopStmts -> loopStmt                           {% (d): Stmt[] => [d[0]] %}
            | loopStmts seps loopStmt            {% (d): Stmt[] => append(d[0], d[2]) %}
-loopStmt -> assign {% id %} | for {% id %}
+loopStmt -> assign {% id %} | indexAssign {% id %} | for {% id %}
 
 output -> "output" names
   {% ([k, names]): Stmt => ({ kind: "output", names, span: join(k, names[names.length - 1]) }) %}
@@ -112,7 +117,7 @@ sum -> prod                                     {% id %}
      | sum ("+" | "-") prod                     {% ([l, [op], r]) => binary([l, op, r]) %}
 
 prod -> unary                                   {% id %}
-      | prod ("*" | "/" | "@") unary            {% ([l, [op], r]) => binary([l, op, r]) %}
+      | prod ("*" | "/" | "//" | "@") unary            {% ([l, [op], r]) => binary([l, op, r]) %}
 
 unary -> pow                                    {% id %}
        | "-" unary                              {% ([op, arg]): Expr => ({ kind: "unary", op: "-", arg, span: join(op, arg) }) %}
@@ -165,5 +170,7 @@ indexItems -> indexItem                         {% (d): IndexItem[] => [d[0]] %}
 
 indexItem -> expr
   {% ([expr]): IndexItem => ({ kind: "at", expr, span: expr.span }) %}
+           | "None"
+  {% ([t]): IndexItem => ({ kind: "newaxis", span: t.span }) %}
            | expr:? ":" expr:?
   {% ([start, colon, end]): IndexItem => ({ kind: "slice", start, end, span: join(start ?? colon, end ?? colon) }) %}

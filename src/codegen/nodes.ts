@@ -5,6 +5,7 @@ import type { Dim, Node } from "../ir/types.js";
 import type { Emitter } from "./context.js";
 import { conv, pool } from "./kernels/conv.js";
 import { elementwise } from "./kernels/elementwise.js";
+import { dslice, gatherOp, regionWrite } from "./kernels/indexing.js";
 import { concat, indexOp, layoutView, sliceAdd, unslice } from "./kernels/layout.js";
 import { matmul } from "./kernels/linalg.js";
 import { crossEntropyGrad, oneHot, rowPick, softmax } from "./kernels/nn.js";
@@ -80,6 +81,16 @@ function node(cx: Emitter, n: Node, out: string[]): void {
     case "avg_pool":
     case "avg_pool_grad":
       return pool(cx, n, out);
+    case "dslice":
+      return dslice(cx, n, out);
+    case "dunslice":
+    case "dslice_add":
+    case "update":
+      return regionWrite(cx, n, out);
+    case "gather":
+    case "scatter_add":
+    case "gather_add":
+      return gatherOp(cx, n, out);
     case "loop":
       return loop(cx, n, out, (nodes, o) => block(cx, nodes, o));
     case "loop_out": {

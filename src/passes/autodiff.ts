@@ -179,7 +179,7 @@ class Reverse {
     };
     const inCts = (def.vjp as NonNullable<typeof def.vjp>)(b, n, ct, needs);
     const saves = def.saves ?? { inputs: [], output: false };
-    const declared = new Set<Node>(saves.inputs.map((i) => n.inputs[i]));
+    const declared = new Set<Node>([...saves.inputs.map((i) => n.inputs[i]), ...(saves.rest === undefined ? [] : n.inputs.slice(saves.rest))]);
     if (saves.output) declared.add(n);
     const reads = [...[...built].flatMap((x) => x.inputs), ...inCts.filter((c): c is Node => c !== null)];
     for (const r of reads) {

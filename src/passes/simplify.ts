@@ -68,6 +68,12 @@ export const algebraRule: Rule = (b, n, inputs) => {
       if (x.op === "unindex" && keeps(y)) return b.op("index_add", [y, x.inputs[0], x.inputs[1]]);
       if (y.op === "unslice" && keeps(x)) return b.op("slice_add", [x, y.inputs[0]], regionOf(y));
       if (x.op === "unslice" && keeps(y)) return b.op("slice_add", [y, x.inputs[0]], regionOf(x));
+      // section 9: index. Gradients of runtime regions and gathers add into their accumulator.
+      for (const [acc, g] of [[x, y], [y, x]]) {
+        if (!keeps(acc)) continue;
+        if (g.op === "dunslice") return b.op("dslice_add", [acc, ...g.inputs], { sizes: g.attrs.sizes, drop: g.attrs.drop, what: g.attrs.what });
+        if (g.op === "scatter_add") return b.op("gather_add", [acc, g.inputs[0], g.inputs[1]], { axis: g.attrs.axis, what: g.attrs.what });
+      }
       return null;
     case "sub":
       if (fullValue(y) === 0 && keeps(x)) return x;

@@ -375,8 +375,12 @@ describe("the builtins table", () => {
         return "[B, H]";
       case "spatial":
         return "1";
+      case "rest":
+        return "z, z";
     }
   };
+  /** Calls whose generic arguments do not fit (a new axis at 0.5, squeezing an axis of size 3). */
+  const CALLS: Record<string, string> = { expand_dims: "expand_dims(z, 1)", squeeze: "squeeze(expand_dims(z, 1), 1)" };
 
   it.each([...BUILTINS.keys()])("%s lowers to its row's op, and reports wrong argument counts from its row", (name) => {
     const row = BUILTINS.get(name)!;
@@ -384,7 +388,7 @@ describe("the builtins table", () => {
     // Conv and pool rows take channels-first tensors with `rank` spatial axes (v), and a kernel (Kc).
     const rank = row.params.find((p) => p.kind === "spatial")?.rank;
     const arg = (p: Param): string => (rank && p.kind === "float" ? (p.name === "K" ? "Kc" : "v") : argument(p));
-    const call = `${name}(${required.map(arg).join(", ")})`;
+    const call = CALLS[name] ?? `${name}(${required.map(arg).join(", ")})`;
     // A constant batch, since concat cannot join along a symbolic dim.
     const spatial = rank ? `input v: [B, 2${", 4".repeat(rank)}]\nparam Kc: [2, 2${", 1".repeat(rank)}]\n` : "";
     const head = "dim B = 2\ndim D = 4\ndim H = 3\ninput x: [B, D]\ninput y: int[B] in [0, 3)\nparam W: [D, H]\n" + spatial;
@@ -395,6 +399,12 @@ describe("the builtins table", () => {
     for (const [k, v] of Object.entries(row.attrs ?? {})) expect(built.attrs[k]).toEqual(v);
 
     const s = (n: number) => (n === 1 ? "" : "s");
+    const rest = row.params.find((p) => p.kind === "rest");
+    if (rest) {
+      // Any number of tensors, at least `min`; the parameters after them are keywords.
+      expect(errorOf(`${HEAD}minimize sum(${name}())\n`).message).toMatch(new RegExp(`^${name} takes at least \\d+ tensor argument`));
+      return;
+    }
     const tooMany = errorOf(`${HEAD}minimize sum(${name}(${Array(row.params.length + 1).fill("x").join(", ")}))\n`);
     expect(tooMany.message).toBe(
       `${name} takes at most ${row.params.length} argument${s(row.params.length)} (${row.params.map((p) => p.name).join(", ")}), got ${row.params.length + 1}`,

@@ -40,6 +40,10 @@ function sampleFor(op: OpKind): { inputs: [Dim[], "float" | "int"][]; attrs?: At
   if (s) return s;
   if (REDUCTIONS.includes(op)) return { inputs: [[["B", 4], "float"]], attrs: { axes: [1], keepdims: false } };
   const def = OPS[op];
+  // Section 9's int and region ops: their entries' own examples.
+  if (["floordiv", "dslice", "dunslice", "update", "gather", "scatter_add"].includes(op)) {
+    return { inputs: def.example.inputs.map(([sh, dt]) => [[...sh], dt] as [Dim[], "float" | "int"]), attrs: def.example.attrs };
+  }
   if (def.class === "elementwise") {
     const shapes: Dim[][] = [["B", 4], [4], [1, 4]];
     return { inputs: shapes.slice(0, def.arity).map((sh) => [sh, "float"]) };
@@ -95,7 +99,8 @@ describe("gradient rules read only what they declare", () => {
       else if (c && inputs.includes(c)) read.add(`input ${inputs.indexOf(c)}`);
     }
     const saves = OPS[op].saves ?? { inputs: [], output: false };
-    const declared = new Set([...saves.inputs.map((i) => `input ${i}`), ...(saves.output ? ["output"] : [])]);
+    const rest = saves.rest === undefined ? [] : inputs.slice(saves.rest).map((_, i) => `input ${saves.rest! + i}`);
+    const declared = new Set([...saves.inputs.map((i) => `input ${i}`), ...rest, ...(saves.output ? ["output"] : [])]);
     expect([...read].sort(), `${op}: what the rule reads vs its saves`).toEqual([...declared].sort());
   });
 });

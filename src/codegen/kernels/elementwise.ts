@@ -128,6 +128,14 @@ export function elementwise(cx: Emitter, n: Node, out: string[]): void {
       return;
     }
   }
+  // An int scalar of loop counters and numbers (`t + 1`, `T - 1 - t`): an expression, no buffer.
+  if (n.dtype === "int" && n.shape.length === 0 && !cx.homes.has(n) && leaves.every((l) => cx.value(l).kind !== "view")) {
+    const { stmts, expr } = scalarCode(cx, nodes, (l) => (cx.value(l) as { expr: string }).expr);
+    if (stmts.length === 0) {
+      cx.values.set(n, { kind: "int", expr: `(${expr})` });
+      return;
+    }
+  }
   cx.comment(nodes, out);
   const dst = inPlaceCarry(cx, n, leaves) ?? cx.out(n);
   const t = new Temps(cx.names);

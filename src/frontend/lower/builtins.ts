@@ -4,8 +4,9 @@
 // "unknown function" suggestion), so a builtin that maps onto one op is one
 // row here: `softsign: { op: "softsign", params: [X] },`. A row naming an op
 // the op table lacks does not compile.
-import type { OpKind } from "../../ir/ops.js";
-import type { Attrs, Node } from "../../ir/types.js";
+import { OpError, type OpKind } from "../../ir/ops.js";
+import { sameShape, showShape } from "../../ir/shape.js";
+import type { Attrs, Dim, Node } from "../../ir/types.js";
 import { convFinish, convTransposeFinish, poolFinish } from "./conv.js";
 
 /**
@@ -38,7 +39,9 @@ export type Param =
    * string "same". Stored as a list, or "same"; a `default` of null: the
    * row's `finish` fills it in (a pool's stride is its window).
    */
-  | { kind: "spatial"; name: string; rank: 1 | 2; min: 0 | 1; default?: number | null; same?: boolean };
+  | { kind: "spatial"; name: string; rank: 1 | 2; min: 0 | 1; default?: number | null; same?: boolean }
+  /** Every remaining positional argument, each a tensor of either dtype (`stack(a, b, c)`); at least `min`. */
+  | { kind: "rest"; name: string; min: number };
 
 /** A builtin: the op it builds, its parameters, and attributes its name fixes. */
 export interface Builtin {
@@ -54,6 +57,12 @@ export interface Builtin {
    * throws OpError on values the op rejects.
    */
   finish?: (attrs: Attrs, inputs: readonly Node[]) => Attrs;
+  /**
+   * Builds the result from several ops instead of one `op` node (`stack`
+   * is reshapes and concats); `op` builds a node at the call's span and
+   * throws OpError on values an op rejects.
+   */
+  build?: (op: (kind: OpKind, inputs: Node[], attrs: Attrs) => Node, inputs: readonly Node[], attrs: Attrs) => Node;
 }
 
 const X: Param = { kind: "float", name: "x" };
@@ -149,7 +158,47 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   // constructors
   zeros: { op: "full", params: [{ kind: "shape", name: "shape" }], attrs: { value: 0 } },
   ones: { op: "full", params: [{ kind: "shape", name: "shape" }], attrs: { value: 1 } },
+  // section 9: index
+  take: {
+    op: "gather",
+    params: [tensor("x"), tensor("idx"), { kind: "axis", name: "axis", default: 0 }],
+    finish: (a, [x, idx]) => {
+      if (idx.dtype !== "int") throw new OpError(`take's idx must be an int tensor, got a float ${showShape(idx.shape)}`);
+      return { axis: a.axis, what: `take(${showShape(x.shape)}, axis=${a.axis})` };
+    },
+  },
+  expand_dims: { op: "reshape", params: [tensor("x"), { kind: "number", name: "axis" }], finish: (a, [x]) => ({ shape: expandDims(x.shape, a.axis as number) }) },
+  squeeze: { op: "reshape", params: [tensor("x"), { kind: "axis", name: "axis" }], finish: (a, [x]) => ({ shape: squeezeAxis(x.shape, a.axis as number) }) },
+  stack: { op: "concat", params: [{ kind: "rest", name: "xs", min: 1 }, { kind: "number", name: "axis", default: 0 }], build: stack },
 };
+
+/** x's shape with a size-1 axis at `axis` of the result (-1: last), as NumPy's expand_dims. */
+function expandDims(shape: readonly Dim[], axis: number): Dim[] {
+  const a = axis < 0 ? axis + shape.length + 1 : axis;
+  if (!Number.isInteger(a) || a < 0 || a > shape.length) throw new OpError(`axis ${axis} is out of range for a new axis of ${showShape(shape)}`);
+  return [...shape.slice(0, a), 1, ...shape.slice(a)];
+}
+
+function squeezeAxis(shape: readonly Dim[], axis: number): Dim[] {
+  if (shape[axis] !== 1) throw new OpError(`cannot squeeze axis ${axis} of ${showShape(shape)}: its size is ${shape[axis]}, not 1`);
+  return shape.filter((_, i) => i !== axis);
+}
+
+/** stack(a, b, ..., axis=k): each tensor gets a size-1 axis k, then they are joined along it. */
+function stack(op: (kind: OpKind, inputs: Node[], attrs: Attrs) => Node, xs: readonly Node[], a: Attrs): Node {
+  const [first] = xs;
+  for (const x of xs) {
+    if (!sameShape(x.shape, first.shape) || x.dtype !== first.dtype) {
+      throw new OpError(`stack joins tensors of one shape and dtype, got ${showShape(first.shape)} and ${showShape(x.shape)}`);
+    }
+  }
+  const shape = expandDims(first.shape, a.axis as number);
+  const axis = (a.axis as number) < 0 ? (a.axis as number) + first.shape.length + 1 : (a.axis as number);
+  const parts = xs.map((x) => op("reshape", [x], { shape }));
+  // A balanced tree of concats: each element is copied about log2(n) times.
+  const join = (ps: Node[]): Node => (ps.length === 1 ? ps[0] : op("concat", [join(ps.slice(0, ps.length >> 1)), join(ps.slice(ps.length >> 1))], { axis }));
+  return join(parts);
+}
 
 /** Every builtin by surface name. A Map, so that names like `constructor` are not found on a prototype. */
 export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(Object.entries(ROWS));

@@ -27,16 +27,17 @@ export function lowerCall(cx: Lowering, e: Call, env: Env): Node {
 }
 
 function lowerBuiltin(cx: Lowering, row: Builtin, e: Call, env: Env): Node {
-  const args = bindArgs(e, row.params);
+  const { args, rest } = bindArgs(e, row.params);
   // Tensors first, in order: they are the op's inputs, and axes count in the first.
   const inputs: Node[] = [];
   for (const p of row.params) {
     if (p.kind === "float") inputs.push(lowerFloat(cx, args.get(p.name)!, env));
     else if (p.kind === "tensor") inputs.push(lowerExpr(cx, args.get(p.name)!, env));
+    else if (p.kind === "rest") inputs.push(...rest.map((a) => lowerExpr(cx, a, env)));
   }
   const attrs: Record<string, AttrValue> = {};
   for (const p of row.params) {
-    if (p.kind === "float" || p.kind === "tensor") continue;
+    if (p.kind === "float" || p.kind === "tensor" || p.kind === "rest") continue;
     attrs[p.kind === "axes" ? "axes" : p.name] = readConstant(cx, e, p, args.get(p.name), inputs[0]);
   }
   if (row.ordered) {
@@ -58,6 +59,14 @@ function lowerBuiltin(cx: Lowering, row: Builtin, e: Call, env: Env): Node {
   const kernel = inputs[1];
   if ((row.op === "conv" || row.op === "conv_transpose") && kernel.op === "param" && kernel.attrs.fans !== "conv") {
     (kernel as { attrs: Attrs }).attrs = { ...kernel.attrs, fans: "conv" };
+  }
+  if (row.build) {
+    try {
+      return row.build((kind, xs, a) => cx.op(kind, xs, e.span, a), inputs, final);
+    } catch (err) {
+      if (err instanceof OpError) throw new BpcError(`${e.callee}: ${err.message}`, e.span);
+      throw err;
+    }
   }
   return cx.op(row.op, inputs, e.span, final);
 }
@@ -90,6 +99,7 @@ function readConstant(cx: Lowering, e: Call, p: Param, given: Expr | undefined, 
       return spatialOf(cx, e.callee, p, given);
     case "float":
     case "tensor":
+    case "rest":
       throw new Error(`internal error: ${p.kind} is not a compile-time argument`);
   }
 }
@@ -122,8 +132,25 @@ function constantOf(row: Builtin, name: string, inputs: Node[], attrs: Record<st
   return typeof v === "number" ? v : null;
 }
 
-/** Matches a call's arguments to a builtin's parameters, positional then keyword; absent optional ones are left out. */
-function bindArgs(e: Call, params: readonly Param[]): Map<string, Expr> {
+/**
+ * Matches a call's arguments to a builtin's parameters, positional then
+ * keyword; absent optional ones are left out. A `rest` parameter takes the
+ * positional arguments from its position on; the parameters after it are
+ * keyword-only.
+ */
+function bindArgs(e: Call, all: readonly Param[]): { args: Map<string, Expr>; rest: Expr[] } {
+  const r = all.findIndex((p) => p.kind === "rest");
+  if (r >= 0) {
+    const p = all[r] as Extract<Param, { kind: "rest" }>;
+    const rest = e.args.slice(r);
+    if (rest.length < p.min) throw new BpcError(`${e.callee} takes at least ${r + p.min} tensor argument${r + p.min === 1 ? "" : "s"}, got ${e.args.length}`, e.span);
+    const named = all.filter((_, i) => i !== r);
+    return { args: bindArgs({ ...e, args: e.args.slice(0, r) }, named).args, rest };
+  }
+  return { args: bindNamed(e, all), rest: [] };
+}
+
+function bindNamed(e: Call, params: readonly Param[]): Map<string, Expr> {
   const out = new Map<string, Expr>();
   const names = params.map((p) => p.name);
   const required = params.filter((p) => !isOptional(p)).map((p) => p.name);

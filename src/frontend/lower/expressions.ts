@@ -10,12 +10,14 @@ import { finite } from "./constants.js";
 import type { Lowering } from "./context.js";
 import { lowerIndex } from "./indexing.js";
 import { lookup, type Env } from "./scope.js";
+import { unparseExpr } from "../parser/print.js";
 
 const BINARY: Record<Exclude<BinaryOp, "@">, OpKind> = {
   "+": "add",
   "-": "sub",
   "*": "mul",
   "/": "div",
+  "//": "floordiv",
   "^": "pow",
   "<": "lt",
   "<=": "le",
@@ -26,6 +28,8 @@ const BINARY: Record<Exclude<BinaryOp, "@">, OpKind> = {
 };
 
 const COMPARISONS = new Set<BinaryOp>(["<", "<=", ">", ">=", "==", "!="]);
+/** Operators that take ints and give ints (section 9): `t + 1`, `t * S`, `i // 2`. */
+const INT_ARITHMETIC = new Set<BinaryOp>(["+", "-", "*", "//"]);
 
 export function lowerExpr(cx: Lowering, e: Expr, env: Env): Node {
   switch (e.kind) {
@@ -42,18 +46,21 @@ export function lowerExpr(cx: Lowering, e: Expr, env: Env): Node {
     }
     case "unary": {
       if (e.arg.kind === "num") return cx.op("const", [], e.span, { value: -finite(e.arg.value, e.span) });
-      return cx.op("neg", [lowerFloat(cx, e.arg, env)], e.span);
+      const x = lowerExpr(cx, e.arg, env);
+      // -i of an int is 0 - i (an int).
+      if (x.dtype === "int") return cx.op("sub", [cx.op("const", [], e.span, { value: 0 }), x], e.span);
+      return cx.op("neg", [x], e.span);
     }
     case "binary": {
       if (e.op === "@") return matmul(cx, e.left, e.right, e.span, env);
       // Comparisons take ints as well (`argmax(logits, axis=1) == y`) and give a float 0 or 1.
-      const operand = COMPARISONS.has(e.op) ? (x: Expr) => lowerExpr(cx, x, env) : (x: Expr) => lowerFloat(cx, x, env);
-      return cx.op(BINARY[e.op], [operand(e.left), operand(e.right)], e.span);
+      if (COMPARISONS.has(e.op)) return cx.op(BINARY[e.op], [lowerExpr(cx, e.left, env), lowerExpr(cx, e.right, env)], e.span);
+      return cx.op(BINARY[e.op], arithmeticOperands(cx, e, env), e.span);
     }
     case "transpose":
       return cx.op("transpose", [lowerExpr(cx, e.arg, env)], e.span);
     case "index":
-      return lowerIndex(cx, e.target, e.items, e.span, env);
+      return lowerIndex(cx, e, env);
     case "call":
       return lowerCall(cx, e, env);
     case "list":
@@ -66,12 +73,43 @@ export function lowerExpr(cx: Lowering, e: Expr, env: Env): Node {
 /** Lowers an expression that must be a float tensor, with a message naming it otherwise. */
 export function lowerFloat(cx: Lowering, e: Expr, env: Env): Node {
   const n = lowerExpr(cx, e, env);
-  if (n.dtype !== "float") {
-    throw new BpcError(`an int tensor ${showShape(n.shape)} is used where a float is needed`, e.span, [
-      "int tensors (labels, actions, indices) can only be used by pick, cross_entropy, one_hot, indexing and comparisons",
-    ]);
-  }
+  if (n.dtype !== "float") throw intAsFloat(n, e);
   return n;
+}
+
+function intAsFloat(n: Node, e: Expr): BpcError {
+  return new BpcError(`an int tensor ${showShape(n.shape)} is used where a float is needed`, e.span, [
+    "int tensors (labels, actions, indices) are used by pick, cross_entropy, one_hot, indexing and comparisons, and with + - * // give ints",
+    `to use one as a float, convert it: float(${unparseExpr(e)})`,
+  ]);
+}
+
+/** Whether a float operand may join int arithmetic: an integer constant or a dim's size. */
+const integral = (n: Node): boolean => n.op === "numel" || (n.op === "const" && Number.isInteger(n.attrs.value));
+
+/**
+ * The operands of an arithmetic operator. Ints take `+ - * //` with ints,
+ * integer constants and dims (an int result); any other mix with an int is
+ * an error that says what to write.
+ */
+function arithmeticOperands(cx: Lowering, e: Extract<Expr, { kind: "binary" }>, env: Env): Node[] {
+  const sides = [e.left, e.right];
+  const xs = sides.map((x) => lowerExpr(cx, x, env));
+  const k = xs.findIndex((x) => x.dtype === "int");
+  if (e.op === "//") {
+    if (k < 0) throw new BpcError("'//' divides ints; for floats write floor(a / b)", e.span);
+    const f = xs.findIndex((x) => x.dtype === "float" && !integral(x));
+    if (f >= 0) throw new BpcError(`'//' divides ints, got a float ${showShape(xs[f].shape)}`, sides[f].span);
+    return xs;
+  }
+  if (k < 0) return xs;
+  if (!INT_ARITHMETIC.has(e.op)) {
+    const instead = e.op === "/" ? "write i // j for floor division, or float(i) / j" : `write float(${unparseExpr(sides[k])}) to compute with it as a float`;
+    throw new BpcError(`'${e.op}' is not defined on ints; ints take + - * // and comparisons`, e.span, [instead]);
+  }
+  const f = xs.findIndex((x) => x.dtype === "float" && !integral(x));
+  if (f >= 0) throw intAsFloat(xs[k], sides[k]);
+  return xs;
 }
 
 /** `a @ b` for [M,K]@[K,N], and a vector on either side as a reshaped matrix. */

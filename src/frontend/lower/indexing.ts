@@ -1,6 +1,10 @@
-// Indexing and slicing. A runtime index (a loop variable) reads the first
-// axis (xs[t]), or the second of a 2-D value (x[:, t]) through a transpose;
-// constant indices and slices become one `slice` node.
+// Indexing, slicing and indexed assignment. Constant indices and slices
+// become one `slice` node (a view). A runtime index (a loop variable, or an
+// int expression of loop variables and dims) on the first axis is `index`
+// (xs[t], a view the loop's gradient re-reads); elsewhere, and for a slice of
+// constant length with a runtime start (xs[t:t+K]), one `dslice` over the
+// whole region. An int tensor index gathers (`Emb[tok]`); `None` inserts an
+// axis. `hs[t] = v` is `hs = update(hs, v, starts)`.
 import { BpcError, type Span } from "../../diag.js";
 import { showShape } from "../../ir/shape.js";
 import type { Dim, Node } from "../../ir/types.js";
@@ -11,114 +15,296 @@ import type { Lowering } from "./context.js";
 import { lowerExpr } from "./expressions.js";
 import type { Env } from "./scope.js";
 
-export function lowerIndex(cx: Lowering, targetExpr: Expr, items: IndexItem[], span: Span, env: Env): Node {
-  let target = lowerExpr(cx, targetExpr, env);
-  let rest = items;
-  // A runtime int scalar index on the first axis (xs[t]).
-  const first = items[0];
-  if (first && first.kind === "at" && !isStatic(first.expr, env)) {
-    const i = runtimeIndex(cx, first, env);
-    if (target.shape.length === 0) throw new BpcError("cannot index a scalar", span);
-    const steps = cx.loopCounts.get(i);
-    const rows = target.shape[0];
-    if (typeof steps === "number" && typeof rows === "number" && steps > rows) {
-      throw new BpcError(
-        `${unparseExpr(targetExpr)}[${first.expr.kind === "name" ? first.expr.name : "t"}] reads past the end: its first axis has ${rows} entries but the loop runs ${steps} steps`,
-        first.span,
-      );
-    }
-    target = cx.op("index", [target, i], span);
-    rest = items.slice(1);
-    if (rest.length === 0) return target;
+type Item = Exclude<IndexItem, { kind: "newaxis" }>;
+
+/** What an index item does to its axis, once its expressions are lowered. */
+type Step =
+  | { kind: "all" }
+  | { kind: "static"; item: Item }
+  | { kind: "at"; i: Node; item: Item }
+  | { kind: "range"; start: Node; size: number; item: Extract<Item, { kind: "slice" }> }
+  | { kind: "gather"; idx: Node; item: Item };
+
+export function lowerIndex(cx: Lowering, e: Extract<Expr, { kind: "index" }>, env: Env): Node {
+  const target = lowerExpr(cx, e.target, env);
+  const what = unparseExpr(e);
+  const axes = e.items.filter((it): it is Item => it.kind !== "newaxis");
+  if (axes.length > target.shape.length) {
+    throw new BpcError(`too many indices: ${showShape(target.shape)} has ${target.shape.length} axes, got ${axes.length} indices`, e.span);
   }
-  // A runtime index on the second axis of a 2-D value (x[:, t], batch-first): the first
-  // axis of its transpose, which is a view; the gradient goes back through both.
-  const [all, second] = rest;
-  if (
-    rest.length === 2 &&
-    target.shape.length === 2 &&
-    all.kind === "slice" &&
-    !all.start &&
-    !all.end &&
-    second.kind === "at" &&
-    !isStatic(second.expr, env)
-  ) {
-    const i = runtimeIndex(cx, second, env);
-    const steps = cx.loopCounts.get(i);
-    const cols = target.shape[1];
-    if (typeof steps === "number" && typeof cols === "number" && steps > cols) {
-      throw new BpcError(
-        `${unparseExpr(targetExpr)}[:, ${second.expr.kind === "name" ? second.expr.name : "t"}] reads past the end: its second axis has ${cols} entries but the loop runs ${steps} steps`,
-        second.span,
-      );
-    }
-    return cx.op("index", [cx.op("transpose", [target], span), i], span);
-  }
-  const runtime = rest.find((it) => it.kind === "at" && !isStatic(it.expr, env));
-  if (runtime) {
-    throw new BpcError("a runtime index (a loop variable) can only index the first axis, or the second of a 2-D value (x[:, t])", runtime.span, [
-      "store sequences time-major, as [T, B, D], and write xs[t]",
+  const steps = axes.map((it, axis) => stepOf(cx, it, target, axis, env, what));
+  const gathers = steps.flatMap((s, axis) => (s.kind === "gather" ? [axis] : []));
+  let out: Node;
+  if (gathers.length > 1) {
+    throw new BpcError("one int-array index per indexing: NumPy's rules for several are not supported", e.span, [
+      "index one axis at a time, as take(take(x, i, axis=0), j, axis=1)",
     ]);
   }
-  return constantSlice(cx, target, rest, items.length, span);
+  if (gathers.length === 1) {
+    const g = gathers[0];
+    if (steps.some((s) => s.kind === "at" || (s.kind === "static" && s.item.kind === "at"))) {
+      throw new BpcError("an int-array index with single-integer indices on other axes is not supported", e.span, [
+        "take the single indices first, then gather: y = x[0]; y[idx]",
+      ]);
+    }
+    const step = steps[g] as Extract<Step, { kind: "gather" }>;
+    const rest = steps.map((s, k): Step => (k === g ? { kind: "all" } : s));
+    const region = read(cx, target, rest, e.span, what, env);
+    out = cx.op("gather", [region, step.idx], e.span, { axis: g, what });
+  } else out = read(cx, target, steps, e.span, what, env);
+  return newAxes(cx, out, e.items, steps, e.span);
 }
 
-function runtimeIndex(cx: Lowering, item: Extract<IndexItem, { kind: "at" }>, env: Env): Node {
-  const i = lowerExpr(cx, item.expr, env);
+/** `name[items] = value`: `name` rebound to the tensor with that region replaced. */
+export function lowerIndexAssign(cx: Lowering, x: Node, items: IndexItem[], value: Node, span: Span, what: string, env: Env): Node {
+  const axes: Item[] = [];
+  for (const it of items) {
+    if (it.kind === "newaxis") throw new BpcError("None selects no elements and cannot be assigned through", it.span);
+    axes.push(it);
+  }
+  if (axes.length > x.shape.length) {
+    throw new BpcError(`too many indices: ${showShape(x.shape)} has ${x.shape.length} axes, got ${axes.length} indices`, span);
+  }
+  const steps = axes.map((it, axis) => stepOf(cx, it, x, axis, env, what));
+  const g = steps.find((s) => s.kind === "gather");
+  if (g) {
+    throw new BpcError("assignment through an int-array index is not supported", g.item.span, [
+      "write each index with a loop variable: for k in 0..K { y[idx_k] = ... }, or build the value with one_hot",
+    ]);
+  }
+  const r = region(cx, x, steps, span, env);
+  if (value.dtype !== x.dtype) {
+    throw new BpcError(`cannot write ${value.dtype === "int" ? "an int" : "a float"} value into ${x.dtype === "int" ? "an int" : "a float"} tensor`, span);
+  }
+  return cx.op("update", [x, value, ...r.starts], span, { sizes: r.sizes, drop: r.drop, what });
+}
+
+function stepOf(cx: Lowering, it: Item, x: Node, axis: number, env: Env, what: string): Step {
+  if (it.kind === "slice") {
+    if (!it.start && !it.end) return { kind: "all" };
+    if ((!it.start || isConst(it.start, env)) && (!it.end || isConst(it.end, env))) {
+      const d = x.shape[axis];
+      const whole = (it.start ? constDim(it.start, env, "a slice bound") : 0) === 0 && (it.end ? constDim(it.end, env, "a slice bound") : d) === d;
+      return whole ? { kind: "all" } : { kind: "static", item: it };
+    }
+    if (!it.start || !it.end) {
+      throw new BpcError("a slice with a runtime bound needs both bounds, of constant length: xs[t:t+K]", it.span);
+    }
+    const start = intScalar(cx, it.start, env);
+    const size = sliceLength(it.start, it.end, env);
+    if (size === null) {
+      throw new BpcError(`the length of the slice ${unparseExpr(it.start)}:${unparseExpr(it.end)} is not a constant`, it.span, [
+        `write its end as the start plus a constant: ${unparseExpr(it.start)}:${unparseExpr(it.start)} + K`,
+      ]);
+    }
+    if (size < 1) throw new BpcError(`empty slice: its length is ${size}`, it.span);
+    const d = x.shape[axis];
+    if (typeof d === "number" && size > d) throw new BpcError(`a slice of length ${size} does not fit in axis ${axis} of size ${d}`, it.span);
+    pastTheEnd(cx, start, d, size, axis, it, what);
+    return { kind: "range", start, size, item: it };
+  }
+  if (isConst(it.expr, env)) return { kind: "static", item: it };
+  const i = lowerExpr(cx, it.expr, env);
+  if (i.dtype !== "int") throw new BpcError(`an index must be an int or an integer constant, got a float ${showShape(i.shape)}`, it.span);
+  if (i.shape.length > 0) return { kind: "gather", idx: i, item: it };
+  pastTheEnd(cx, i, x.shape[axis], 1, axis, it, what);
+  return { kind: "at", i, item: it };
+}
+
+function intScalar(cx: Lowering, e: Expr, env: Env): Node {
+  const i = lowerExpr(cx, e, env);
   if (i.dtype !== "int" || i.shape.length !== 0) {
-    throw new BpcError(`an index must be an int scalar or an integer constant, got ${i.dtype}${showShape(i.shape)}`, item.span);
+    throw new BpcError(`a slice bound must be an int scalar or an integer constant, got ${i.dtype}${showShape(i.shape)}`, e.span);
   }
   return i;
 }
 
-/** Constant indices and slices, one per leading axis; the whole tensor when they select all of it. */
-function constantSlice(cx: Lowering, target: Node, rest: IndexItem[], written: number, span: Span): Node {
-  const shape = target.shape;
-  if (rest.length > shape.length) {
-    throw new BpcError(`too many indices: ${showShape(shape)} has ${shape.length} axes, got ${written} indices`, span);
+const ORDINALS = ["first", "second", "third", "fourth"];
+
+/** A loop variable as the start: the loop's steps must fit in the axis (known at compile time when both are numbers). */
+function pastTheEnd(cx: Lowering, start: Node, d: Dim, size: number, axis: number, it: Item, what: string): void {
+  const steps = cx.loopCounts.get(start);
+  if (typeof steps !== "number" || typeof d !== "number" || steps + size - 1 <= d) return;
+  const which = ORDINALS[axis] ? `its ${ORDINALS[axis]} axis` : `its axis ${axis}`;
+  throw new BpcError(`${what} reads past the end: ${which} has ${d} entries but the loop runs ${steps} steps`, it.span);
+}
+
+/**
+ * The constant length of a slice with a runtime start: `end - start` when
+ * it is a constant (`t:t+K`, `t*S:t*S+K`), else null. Structural for now;
+ * the dims normaliser (src/ir/dimexpr.ts) will decide this in general.
+ */
+export function sliceLength(start: Expr, end: Expr, env: Env): number | null {
+  const s = unparseExpr(start);
+  if (end.kind === "binary" && (end.op === "+" || end.op === "-")) {
+    const k = constantOf(end.right, env);
+    if (k !== null && unparseExpr(end.left) === s) return end.op === "+" ? k : -k;
+    const j = end.op === "+" ? constantOf(end.left, env) : null;
+    if (j !== null && unparseExpr(end.right) === s) return j;
   }
+  return unparseExpr(end) === s ? 0 : null;
+}
+
+function constantOf(e: Expr, env: Env): number | null {
+  const v = constIndex(e, env);
+  return typeof v === "number" ? v : null;
+}
+
+/**
+ * An index or bound known at compile time: an integer, a dim, or `+ - * //`
+ * of integers and constant dims (`T-1`); null when it depends on a value.
+ * (The dims normaliser, src/ir/dimexpr.ts, will take symbolic dims too.)
+ */
+function constIndex(e: Expr, env: Env): Dim | null {
+  switch (e.kind) {
+    case "num":
+      return Number.isInteger(e.value) ? e.value : null;
+    case "name": {
+      const b = env.get(e.name);
+      return b?.kind === "dim" ? b.dim : null;
+    }
+    case "unary": {
+      const v = constIndex(e.arg, env);
+      return typeof v === "number" ? -v : null;
+    }
+    case "binary": {
+      const [l, r] = [constIndex(e.left, env), constIndex(e.right, env)];
+      if (typeof l !== "number" || typeof r !== "number") return null;
+      if (e.op === "+") return l + r;
+      if (e.op === "-") return l - r;
+      if (e.op === "*") return l * r;
+      if (e.op === "//" && r !== 0) return Math.floor(l / r);
+      return null;
+    }
+    default:
+      return null;
+  }
+}
+
+const isConst = (e: Expr, env: Env): boolean => constIndex(e, env) !== null;
+
+/** A constant index or bound's value (see constIndex), or the error naming what it must be. */
+function constDim(e: Expr, env: Env, what: string): Dim {
+  const v = constIndex(e, env);
+  if (v === null) throw new BpcError(`${what} must be an integer constant or a dim`, e.span);
+  return v;
+}
+
+/** Reads the region the steps select (no gathers among them). */
+function read(cx: Lowering, target: Node, steps: Step[], span: Span, what: string, env: Env): Node {
+  if (steps.every((s) => s.kind === "all" || s.kind === "static")) return constantSlice(cx, target, steps, span, env);
+  // xs[t, ...]: the row is a view, and a loop's gradient re-reads it.
+  const [first] = steps;
+  if (first.kind === "at") {
+    const row = cx.op("index", [target, first.i], span);
+    const rest = steps.slice(1);
+    return rest.length ? read(cx, row, rest, span, what, env) : row;
+  }
+  const r = region(cx, target, steps, span, env);
+  return cx.op("dslice", [target, ...r.starts], span, { sizes: r.sizes, drop: r.drop, what });
+}
+
+/** A region over every axis: a start node, an extent and whether it is dropped, per axis. */
+function region(cx: Lowering, x: Node, steps: Step[], span: Span, env: Env): { starts: Node[]; sizes: Dim[]; drop: number[] } {
+  const starts: Node[] = [];
+  const sizes: Dim[] = [];
+  const drop: number[] = [];
+  const constant = (v: number): Node => cx.op("const", [], span, { value: v });
+  x.shape.forEach((d, axis) => {
+    const s = steps[axis] ?? { kind: "all" };
+    switch (s.kind) {
+      case "all":
+        starts.push(constant(0));
+        sizes.push(d);
+        return;
+      case "static": {
+        const [a, b] = staticBounds(s.item, d, axis, x.shape, env);
+        starts.push(constant(a));
+        sizes.push(b - a);
+        if (s.item.kind === "at") drop.push(axis);
+        return;
+      }
+      case "at":
+        starts.push(s.i);
+        sizes.push(1);
+        drop.push(axis);
+        return;
+      case "range":
+        starts.push(s.start);
+        sizes.push(s.size);
+        return;
+      case "gather":
+        throw new Error("internal error: a gather inside a region");
+    }
+  });
+  return { starts, sizes, drop };
+}
+
+/** A constant index or slice's half-open bounds on an axis, negative values counting from the end. */
+function staticBounds(it: Item, d: Dim, axis: number, shape: readonly Dim[], env: Env): [number, number] {
+  const bound = (v: Dim, what: string, s: Span, allowEnd: boolean): number => {
+    if (typeof d !== "number") {
+      throw new BpcError(`cannot ${what} into axis ${axis} of symbolic size ${d} with a constant; use ':'`, s);
+    }
+    const n = typeof v === "number" && v < 0 ? v + d : v;
+    if (typeof n !== "number" || n < 0 || n > d || (!allowEnd && n === d)) {
+      throw new BpcError(`index ${v} is out of bounds for axis ${axis} of size ${d} in ${showShape(shape)}`, s);
+    }
+    return n;
+  };
+  if (it.kind === "at") {
+    const v = constDim(it.expr, env, "an index");
+    if (v === d) throw new BpcError(`index ${v} is out of bounds for axis ${axis} of size ${d}`, it.span);
+    const k = bound(v, "index", it.span, false);
+    return [k, k + 1];
+  }
+  const s0 = it.start ? constDim(it.start, env, "a slice bound") : 0;
+  const e0 = it.end ? constDim(it.end, env, "a slice bound") : d;
+  const s1 = bound(s0, "slice", it.span, true);
+  const e1 = bound(e0, "slice", it.span, true);
+  if (e1 <= s1) throw new BpcError(`empty slice ${s0}:${e0} on axis ${axis} of size ${d}`, it.span);
+  return [s1, e1];
+}
+
+/** Constant indices and slices as one `slice` node; the whole tensor when they select all of it. */
+function constantSlice(cx: Lowering, target: Node, steps: Step[], span: Span, env: Env): Node {
+  const shape = target.shape;
   const starts: number[] = [];
   const ends: Dim[] = [];
   const drop: number[] = [];
   shape.forEach((d, axis) => {
-    const it = rest[axis];
-    if (!it || (it.kind === "slice" && !it.start && !it.end)) {
+    const s = steps[axis];
+    if (!s || s.kind !== "static") {
       starts.push(0);
       ends.push(d);
       return;
     }
-    const bound = (v: Dim, what: string, s: Span, allowEnd: boolean): number => {
-      if (typeof d !== "number") {
-        throw new BpcError(`cannot ${what} into axis ${axis} of symbolic size ${d} with a constant; use ':'`, s);
-      }
-      const n = typeof v === "number" && v < 0 ? v + d : v;
-      if (typeof n !== "number" || n < 0 || n > d || (!allowEnd && n === d)) {
-        throw new BpcError(`index ${v} is out of bounds for axis ${axis} of size ${d} in ${showShape(shape)}`, s);
-      }
-      return n;
-    };
-    if (it.kind === "at") {
-      const v = staticDim(cx, it.expr, "an index");
-      if (v === d) throw new BpcError(`index ${v} is out of bounds for axis ${axis} of size ${d}`, it.span);
-      const k = bound(v, "index", it.span, false);
-      starts.push(k);
-      ends.push(k + 1);
-      drop.push(axis);
-    } else {
-      const s0 = it.start ? staticDim(cx, it.start, "a slice bound") : 0;
-      const e0 = it.end ? staticDim(cx, it.end, "a slice bound") : d;
-      if (s0 === 0 && e0 === d) {
-        starts.push(0);
-        ends.push(d);
-        return;
-      }
-      const s1 = bound(s0, "slice", it.span, true);
-      const e1 = bound(e0, "slice", it.span, true);
-      if (e1 <= s1) throw new BpcError(`empty slice ${s0}:${e0} on axis ${axis} of size ${d}`, it.span);
-      starts.push(s1);
-      ends.push(e1);
-    }
+    const it = s.item;
+    const [a, b] = staticBounds(it, d, axis, shape, env);
+    starts.push(a);
+    ends.push(b);
+    if (it.kind === "at") drop.push(axis);
   });
   const whole = drop.length === 0 && starts.every((s, i) => s === 0 && ends[i] === shape[i]);
   return whole ? target : cx.op("slice", [target], span, { starts, ends, drop });
+}
+
+/** Inserts the size-1 axes that `None` items ask for, where NumPy puts them. */
+function newAxes(cx: Lowering, x: Node, items: IndexItem[], steps: Step[], span: Span): Node {
+  if (!items.some((it) => it.kind === "newaxis")) return x;
+  const at: number[] = [];
+  let pos = 0;
+  let k = 0;
+  for (const it of items) {
+    if (it.kind === "newaxis") {
+      at.push(pos++);
+      continue;
+    }
+    const s = steps[k++];
+    if (s.kind === "gather") pos += s.idx.shape.length;
+    else if (!(s.kind === "at" || (s.kind === "static" && s.item.kind === "at"))) pos++;
+  }
+  const shape: Dim[] = [...x.shape];
+  for (const p of at) shape.splice(p, 0, 1);
+  return cx.op("reshape", [x], span, { shape });
 }

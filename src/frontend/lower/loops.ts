@@ -70,7 +70,7 @@ export function lowerLoop(cx: Lowering, s: Extract<Stmt, { kind: "for" }>, env: 
 function assignedNames(body: Stmt[]): Set<string> {
   const out = new Set<string>();
   for (const s of body) {
-    if (s.kind === "assign") out.add(s.name.name);
+    if (s.kind === "assign" || s.kind === "index_assign") out.add(s.name.name);
     else if (s.kind === "for") for (const n of assignedNames(s.body)) out.add(n);
   }
   return out;

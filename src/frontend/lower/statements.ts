@@ -5,7 +5,9 @@ import { showShape } from "../../ir/shape.js";
 import type { Stmt } from "../parser/ast.js";
 import type { Lowering } from "./context.js";
 import { lowerExpr } from "./expressions.js";
+import { lowerIndexAssign } from "./indexing.js";
 import { lowerLoop } from "./loops.js";
+import { unparseIndexItem } from "../parser/print.js";
 import { lookup, type Env } from "./scope.js";
 
 export function lowerStatement(cx: Lowering, s: Stmt, env: Env): void {
@@ -24,6 +26,20 @@ export function lowerStatement(cx: Lowering, s: Stmt, env: Env): void {
       const node = lowerExpr(cx, s.value, env);
       if (!node.name) node.name = s.name.name;
       env.assign(s.name.name, { kind: "tensor", node });
+      return;
+    }
+    case "index_assign": {
+      const name = s.name.name;
+      const b = lookup(cx, name, s.name.span, env);
+      if (b.kind === "dim") throw new BpcError(`cannot assign into dim '${name}'`, s.name.span);
+      if (b.node.op === "param" && b === cx.globals.get(name)) {
+        throw new BpcError(`cannot assign into param '${name}' (declared at line ${cx.declared.get(name)?.line}); copy it first: w = ${name} * 1`, s.name.span);
+      }
+      const value = lowerExpr(cx, s.value, env);
+      const what = `${name}[${s.items.map((it) => unparseIndexItem(it)).join(", ")}]`;
+      const node = lowerIndexAssign(cx, b.node, s.items, value, s.span, what, env);
+      node.name = name;
+      env.assign(name, { kind: "tensor", node });
       return;
     }
     case "for":

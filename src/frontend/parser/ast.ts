@@ -2,7 +2,7 @@
 // text it was parsed from, so later stages can point back at the source.
 import type { Span } from "../../diag.js";
 
-export type BinaryOp = "+" | "-" | "*" | "/" | "@" | "^" | "<" | "<=" | ">" | ">=" | "==" | "!=";
+export type BinaryOp = "+" | "-" | "*" | "/" | "//" | "@" | "^" | "<" | "<=" | ">" | ">=" | "==" | "!=";
 
 export type Expr =
   | { kind: "num"; value: number; text: string; span: Span }
@@ -24,9 +24,10 @@ export interface KwArg {
   span: Span;
 }
 
-/** One position inside `x[...]`: an index expression or a slice `a:b` (either end optional). */
+/** One position inside `x[...]`: an index expression, a slice `a:b` (either end optional), or `None` (a new axis). */
 export type IndexItem =
   | { kind: "at"; expr: Expr; span: Span }
+  | { kind: "newaxis"; span: Span }
   | { kind: "slice"; start: Expr | null; end: Expr | null; span: Span };
 
 export interface Ident {
@@ -63,6 +64,8 @@ export type Stmt =
   | { kind: "param"; name: Ident; type: TypeExpr; init: InitExpr | null; span: Span }
   | { kind: "def"; name: Ident; params: Ident[]; body: Stmt[]; result: Expr; span: Span }
   | { kind: "assign"; name: Ident; value: Expr; span: Span }
+  /** `hs[t] = v`: writes v into a region of the tensor `name` holds (a new value; earlier readers keep the old). */
+  | { kind: "index_assign"; name: Ident; items: IndexItem[]; value: Expr; span: Span }
   | { kind: "for"; var: Ident; start: Expr; end: Expr; body: Stmt[]; span: Span }
   | { kind: "output"; names: Ident[]; span: Span }
   | { kind: "minimize"; value: Expr; span: Span };

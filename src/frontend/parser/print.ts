@@ -50,6 +50,7 @@ export function printAst(p: Program): string {
 
   const indexItem = (item: IndexItem, depth: number): void => {
     if (item.kind === "at") return expr(item.expr, depth, "at: ");
+    if (item.kind === "newaxis") return void node(depth, "None", item.span);
     node(depth, "slice", item.span);
     if (item.start) expr(item.start, depth + 1, "start: ");
     if (item.end) expr(item.end, depth + 1, "end: ");
@@ -87,6 +88,10 @@ export function printAst(p: Program): string {
         return expr(s.result, depth + 1, "return: ");
       case "assign":
         node(depth, `assign ${s.name.name}`, s.span);
+        return expr(s.value, depth + 1);
+      case "index_assign":
+        node(depth, `index_assign ${s.name.name}`, s.span);
+        for (const item of s.items) indexItem(item, depth + 1);
         return expr(s.value, depth + 1);
       case "for":
         node(depth, `for ${s.var.name}`, s.span);
@@ -132,6 +137,8 @@ function unparseStmt(s: Stmt, indent: string): string {
     }
     case "assign":
       return `${indent}${s.name.name} = ${unparseExpr(s.value)}`;
+    case "index_assign":
+      return `${indent}${s.name.name}[${s.items.map(indexText).join(", ")}] = ${unparseExpr(s.value)}`;
     case "for":
       return `${indent}for ${s.var.name} in ${unparseExpr(s.start)}..${unparseExpr(s.end)} {\n${block(s.body)}`;
     case "output":
@@ -146,7 +153,7 @@ function unparseStmt(s: Stmt, indent: string): string {
 const CMP = 1, SUM = 2, PROD = 3, UNARY = 4, POW = 5, POSTFIX = 6, ATOM = 7;
 const binaryPrecedence: Record<BinaryOp, number> = {
   "<": CMP, "<=": CMP, ">": CMP, ">=": CMP, "==": CMP, "!=": CMP,
-  "+": SUM, "-": SUM, "*": PROD, "/": PROD, "@": PROD, "^": POW,
+  "+": SUM, "-": SUM, "*": PROD, "/": PROD, "//": PROD, "@": PROD, "^": POW,
 };
 
 function precedence(e: Expr): number {
@@ -201,8 +208,13 @@ function exprText(e: Expr): string {
   }
 }
 
+export function unparseIndexItem(item: IndexItem): string {
+  return indexText(item);
+}
+
 function indexText(item: IndexItem): string {
   if (item.kind === "at") return unparseExpr(item.expr);
+  if (item.kind === "newaxis") return "None";
   return `${item.start ? unparseExpr(item.start) : ""}:${item.end ? unparseExpr(item.end) : ""}`;
 }
 

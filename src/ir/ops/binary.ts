@@ -14,9 +14,9 @@ import {
   type Interval,
   type Moments,
 } from "../ranges.js";
-import type { Node } from "../types.js";
+import type { DType, Dim, Node } from "../types.js";
 import type { ScalarFn } from "../tensor.js";
-import { addIntervals, fail, nary, NOTHING, sumMoments, type LintRules, type OpDef, type Vjp } from "./define.js";
+import { addIntervals, broadcastInfer, fail, nary, NOTHING, sumMoments, type LintRules, type OpDef, type Vjp } from "./define.js";
 import type { OpKind } from "./kinds.js";
 
 /** Moments of f(x, c) when the second operand is a constant c; unknown otherwise (the operands' joint law is not tracked). */
@@ -68,17 +68,39 @@ function comparison(js: string, f64: (x: number, y: number) => number): OpDef {
   );
 }
 
+/** Whether a float operand may join int arithmetic: an integer constant or a dim's size. */
+const integral = (n: Node): boolean => n.op === "numel" || (n.op === "const" && Number.isInteger(n.attrs.value));
+
+/**
+ * `+ - *` on floats, or on ints (with integer constants and dims) giving an
+ * int: `t + 1`, `t * S`, `T - 1 - t`. An int with a float tensor is an error.
+ */
+export function intArithInfer(inputs: readonly Node[]): { shape: Dim[]; dtype: DType } {
+  if (inputs.every((n) => n.dtype === "float")) return broadcastInfer(inputs);
+  const bad = inputs.find((n) => n.dtype === "float" && !integral(n));
+  if (bad) fail(`cannot combine an int tensor with a float ${showShape(bad.shape)}; convert the int with float(i)`);
+  const shape = broadcastShapes(inputs.map((n) => n.shape));
+  if (!shape) fail(`shapes ${inputs.map((n) => showShape(n.shape)).join(" and ")} do not broadcast`);
+  return { shape, dtype: "int" };
+}
+
 export const BINARY = {
-  add: binary((x, y) => x + y, (x, y) => `${x} + ${y}`, (_b, _n, ct) => [ct, ct], NOTHING, {
-    interval: addIntervals,
-    moments: sumMoments(1),
-    gain: { kind: "sum" },
-  }),
-  sub: binary((x, y) => x - y, (x, y) => `${x} - ${y}`, (b, _n, ct, needs) => [ct, needs[1] ? b.op("neg", [ct]) : null], NOTHING, {
-    interval: (x) => addI(x[0], negI(x[1])),
-    moments: sumMoments(-1),
-    gain: { kind: "sum" },
-  }),
+  add: binary(
+    (x, y) => x + y,
+    (x, y) => `${x} + ${y}`,
+    (_b, _n, ct) => [ct, ct],
+    NOTHING,
+    { interval: addIntervals, moments: sumMoments(1), gain: { kind: "sum" } },
+    { infer: intArithInfer },
+  ),
+  sub: binary(
+    (x, y) => x - y,
+    (x, y) => `${x} - ${y}`,
+    (b, _n, ct, needs) => [ct, needs[1] ? b.op("neg", [ct]) : null],
+    NOTHING,
+    { interval: (x) => addI(x[0], negI(x[1])), moments: sumMoments(-1), gain: { kind: "sum" } },
+    { infer: intArithInfer },
+  ),
   mul: binary(
     (x, y) => x * y,
     (x, y) => `${x} * ${y}`,
@@ -94,6 +116,7 @@ export const BINARY = {
       gain: { kind: "product" },
       roles: ["mask", "mask"],
     },
+    { infer: intArithInfer },
   ),
   div: binary(
     (x, y) => x / y,
@@ -215,4 +238,31 @@ export const BINARY = {
       roles: ["select", "layout", "layout"],
     },
   }),
+  // section 9: index (int arithmetic)
+  /**
+   * Floor division of ints (`i // 2`), NumPy's: rounds toward minus
+   * infinity; a zero divisor gives 0, as the generated Int32Array stores it.
+   */
+  floordiv: {
+    ...nary({
+      arity: 2,
+      f64: () => (x, y) => Math.floor(x / y) | 0,
+      emit: ([x, y]) => `Math.floor(${x} / ${y}) | 0`,
+      vjp: () => [null, null],
+      saves: NOTHING,
+      zeroGrad: "everywhere",
+      infer: (inputs) => {
+        const t = intArithInfer(inputs);
+        if (t.dtype !== "int") fail("'//' divides ints; for floats write floor(a / b)");
+        return t;
+      },
+      lint: {
+        interval: ([p, q]) => (q.lo >= 1 && p.lo >= 0 ? iv(Math.floor(p.lo / q.hi), Math.floor(p.hi / q.lo)) : REAL),
+        moments: () => null,
+        gain: { kind: "zero" },
+        roles: ["select", "select"],
+      },
+    }),
+    example: { inputs: [[["B", 4], "int"], [[4], "int"]] },
+  },
 } satisfies Partial<Record<OpKind, OpDef>>;

@@ -47,6 +47,8 @@ export type Vjp = (b: IRBuilder, node: Node, ct: Node, needs: readonly boolean[]
 export interface Saves {
   inputs: readonly number[];
   output: boolean;
+  /** And every input from this position on (a region op's starts, one per axis). */
+  rest?: number;
 }
 
 export type OpClass = "source" | "elementwise" | "reduce" | "linalg" | "layout" | "nn" | "control" | "loop";

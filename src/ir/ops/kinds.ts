@@ -82,6 +82,15 @@ export const OP_KINDS = [
   "loop",
   "loop_out",
   "loop_tape",
+  // section 9: index
+  "floordiv",
+  "dslice",
+  "dunslice",
+  "dslice_add",
+  "update",
+  "gather",
+  "scatter_add",
+  "gather_add",
 ] as const;
 
 export type OpKind = (typeof OP_KINDS)[number];
