@@ -77,14 +77,15 @@ export const algebraRule: Rule = (b, n, inputs) => {
       return null;
     case "sub":
       if (fullValue(y) === 0 && keeps(x)) return x;
-      if (fullValue(x) === 0 && keeps(y)) return b.op("neg", [y]);
+      // neg is a float op; -i of an int stays 0 - i.
+      if (fullValue(x) === 0 && keeps(y) && n.dtype === "float") return b.op("neg", [y]);
       return null;
     case "mul":
       if (fullValue(y) === 1 && keeps(x)) return x;
       if (fullValue(x) === 1 && keeps(y)) return y;
-      if (fullValue(x) === 0 || fullValue(y) === 0) return zeros();
-      if (fullValue(y) === -1 && keeps(x)) return b.op("neg", [x]);
-      if (fullValue(x) === -1 && keeps(y)) return b.op("neg", [y]);
+      if ((fullValue(x) === 0 || fullValue(y) === 0) && n.dtype === "float") return zeros();
+      if (fullValue(y) === -1 && keeps(x) && n.dtype === "float") return b.op("neg", [x]);
+      if (fullValue(x) === -1 && keeps(y) && n.dtype === "float") return b.op("neg", [y]);
       return null;
     case "div":
       if (fullValue(y) === 1 && keeps(x)) return x;

@@ -105,7 +105,8 @@ export function accumulator(cx: Emitter, n: Node, out: string[]): View {
 
 /** index (xs[t]: a view when t is a loop counter), unindex and index_add. */
 export function indexOp(cx: Emitter, n: Node, out: string[]): void {
-  const what = `${cx.display(n.op === "index" ? n.inputs[0] : n)} (line ${n.span.line})`;
+  const written = n.attrs.what as string | undefined;
+  const what = `${written ?? cx.display(n.op === "index" ? n.inputs[0] : n)} (line ${n.span.line})`;
   if (n.op === "index") {
     const [x, i] = n.inputs;
     const v = cx.value(x);

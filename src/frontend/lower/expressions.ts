@@ -9,6 +9,7 @@ import { lowerCall } from "./calls.js";
 import { finite } from "./constants.js";
 import type { Lowering } from "./context.js";
 import { lowerIndex } from "./indexing.js";
+import { integral } from "../../ir/ops/binary.js";
 import { lookup, type Env } from "./scope.js";
 import { unparseExpr } from "../parser/print.js";
 
@@ -84,8 +85,6 @@ function intAsFloat(n: Node, e: Expr): BpcError {
   ]);
 }
 
-/** Whether a float operand may join int arithmetic: an integer constant or a dim's size. */
-const integral = (n: Node): boolean => n.op === "numel" || (n.op === "const" && Number.isInteger(n.attrs.value));
 
 /**
  * The operands of an arithmetic operator. Ints take `+ - * //` with ints,

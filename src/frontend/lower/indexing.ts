@@ -196,7 +196,7 @@ function read(cx: Lowering, target: Node, steps: Step[], span: Span, what: strin
   // xs[t, ...]: the row is a view, and a loop's gradient re-reads it.
   const [first] = steps;
   if (first.kind === "at") {
-    const row = cx.op("index", [target, first.i], span);
+    const row = cx.op("index", [target, first.i], span, { what });
     const rest = steps.slice(1);
     return rest.length ? read(cx, row, rest, span, what, env) : row;
   }

@@ -68,8 +68,12 @@ function comparison(js: string, f64: (x: number, y: number) => number): OpDef {
   );
 }
 
-/** Whether a float operand may join int arithmetic: an integer constant or a dim's size. */
-const integral = (n: Node): boolean => n.op === "numel" || (n.op === "const" && Number.isInteger(n.attrs.value));
+/** Whether a float operand may join int arithmetic: an integer constant, a dim's size, or + - * of them (`T - 1`). */
+export function integral(n: Node): boolean {
+  if (n.op === "numel") return true;
+  if (n.op === "const") return Number.isInteger(n.attrs.value);
+  return (n.op === "add" || n.op === "sub" || n.op === "mul") && n.dtype === "float" && n.inputs.every(integral);
+}
 
 /**
  * `+ - *` on floats, or on ints (with integer constants and dims) giving an

@@ -121,7 +121,7 @@ export const INDEXING = {
       return { shape: regionShape(a), dtype: x.dtype };
     },
     eval: ([x, ...s], n, ctx) => {
-      const { starts, sizes } = evalRegion([x, ...s], 1, x.shape, n, ctx.dim);
+      const { starts, sizes } = evalRegion([x, ...s], 1, x.shape, n, (d) => ctx.dim(d));
       const out = tensor(ctx.shape(regionShape(n.attrs)));
       forRegion(x.shape, starts, sizes, (off, i) => (out.data[i] = x.data[off]));
       return out;
@@ -146,7 +146,7 @@ export const INDEXING = {
     },
     eval: ([v, ...s], n, ctx) => {
       const out = tensor(ctx.shape(dims(n.attrs, "shape")));
-      const { starts, sizes } = evalRegion([v, ...s], 1, out.shape, n, ctx.dim);
+      const { starts, sizes } = evalRegion([v, ...s], 1, out.shape, n, (d) => ctx.dim(d));
       forRegion(out.shape, starts, sizes, (off, i) => (out.data[off] = v.data[i]));
       return out;
     },
@@ -169,7 +169,7 @@ export const INDEXING = {
     },
     eval: ([acc, v, ...s], n, ctx) => {
       const out = copyOf(acc);
-      const { starts, sizes } = evalRegion([acc, v, ...s], 2, acc.shape, n, ctx.dim);
+      const { starts, sizes } = evalRegion([acc, v, ...s], 2, acc.shape, n, (d) => ctx.dim(d));
       forRegion(acc.shape, starts, sizes, (off, i) => (out.data[off] += v.data[i]));
       return out;
     },
@@ -205,7 +205,7 @@ export const INDEXING = {
     },
     eval: ([x, v, ...s], n, ctx) => {
       const out = copyOf(x);
-      const { starts, sizes } = evalRegion([x, v, ...s], 2, x.shape, n, ctx.dim);
+      const { starts, sizes } = evalRegion([x, v, ...s], 2, x.shape, n, (d) => ctx.dim(d));
       const region = ctx.shape(regionShape(n.attrs));
       const w = v.data.length === numel(region) ? v : { shape: region, data: broadcastData(v, region) };
       forRegion(x.shape, starts, sizes, (off, i) => (out.data[off] = w.data[i]));
