@@ -196,7 +196,8 @@ function read(cx: Lowering, target: Node, steps: Step[], span: Span, what: strin
   // xs[t, ...]: the row is a view, and a loop's gradient re-reads it.
   const [first] = steps;
   if (first.kind === "at") {
-    const row = cx.op("index", [target, first.i], span, { what });
+    // A bare name (xs[t]) is named in errors as it is; an expression (xs[t + 1]) by its text.
+    const row = cx.op("index", [target, first.i], span, first.item.kind === "at" && first.item.expr.kind === "name" ? {} : { what });
     const rest = steps.slice(1);
     return rest.length ? read(cx, row, rest, span, what, env) : row;
   }
