@@ -92,7 +92,8 @@ type -> "int":? "[" dims:? "]"
 
 dims -> dimItem                                 {% (d) => [d[0]] %}
       | dims "," dimItem                        {% (d) => append(d[0], d[2]) %}
-dimItem -> name {% id %} | %integer {% ([t]) => num(t) %}
+# A dim expression (`B*T`, `2*H`, `T-1`); no comparisons, so `in` after the type stays a range hint.
+dimItem -> sum                                  {% id %}
 
 range -> "in" "[" expr "," expr ("]" | ")")
   {% ([k, , lo, , hi, [close]]): RangeHint => ({ lo, hi, closedHi: close.value === "]", span: join(k, close) }) %}
@@ -112,7 +113,7 @@ sum -> prod                                     {% id %}
      | sum ("+" | "-") prod                     {% ([l, [op], r]) => binary([l, op, r]) %}
 
 prod -> unary                                   {% id %}
-      | prod ("*" | "/" | "@") unary            {% ([l, [op], r]) => binary([l, op, r]) %}
+      | prod ("*" | "/" | "//" | "@") unary            {% ([l, [op], r]) => binary([l, op, r]) %}
 
 unary -> pow                                    {% id %}
        | "-" unary                              {% ([op, arg]): Expr => ({ kind: "unary", op: "-", arg, span: join(op, arg) }) %}

@@ -2,6 +2,7 @@
 // booleans written as literals or constant dims, each with the error a user
 // gets when the expression is not one.
 import { BpcError, type Span } from "../../diag.js";
+import { dimOf, dimText } from "../../ir/dimexpr.js";
 import { normAxis, showShape } from "../../ir/shape.js";
 import type { Dim, Node } from "../../ir/types.js";
 import type { Expr } from "../parser/ast.js";
@@ -24,13 +25,31 @@ export function constNumber(cx: Lowering, e: Expr): number {
   throw new BpcError("expected a constant number here", e.span);
 }
 
-/** A size: an integer constant or a dim (symbolic or not). */
+/**
+ * A size: an integer expression of dims (spec section 9: `B*T`, `2*H`,
+ * `T-1`), folded when constant, symbolic dims kept. Not checked for sign:
+ * each use says what it accepts (positiveDim for sizes).
+ */
 export function staticDim(cx: Lowering, e: Expr, what: string): Dim {
-  if (e.kind === "name") {
-    const b = cx.globals.get(e.name);
+  return dimOf(e, (name, span) => {
+    const b = cx.globals.get(name);
     if (b?.kind === "dim") return b.dim;
+    throw new BpcError(`${what} must be an integer constant or a dim, or an expression of them ('${name}' is not a dim)`, span);
+  });
+}
+
+/** A size that must be a positive integer: a constant one is checked here, a symbolic one when the module is called. */
+export function positiveDim(cx: Lowering, e: Expr, what: string): Dim {
+  return requirePositive(staticDim(cx, e, what), e, what);
+}
+
+/** `d`, the Dim of `e`, when it is not a constant below 1; else an error quoting the expression. */
+export function requirePositive(d: Dim, e: Expr, what: string): Dim {
+  if (typeof d === "number" && d < 1) {
+    const text = dimText(e);
+    throw new BpcError(`${what} must be a positive integer, got ${text === String(d) ? d : `${text} = ${d}`}`, e.span);
   }
-  return staticInt(cx, e, what);
+  return d;
 }
 
 export function staticInt(cx: Lowering, e: Expr, what: string): number {
@@ -66,14 +85,10 @@ export function checkAxis(v: number, x: Node, span: Span): number {
   return a;
 }
 
-/** A shape argument: `[B, 10]`. */
+/** A shape argument: `[B, 10]`, `[B*T, 2*H]`. */
 export function shapeOf(cx: Lowering, e: Expr): Dim[] {
   if (e.kind !== "list") throw new BpcError("expected a shape such as [B, 10]", e.span);
-  return e.items.map((it) => {
-    const d = staticDim(cx, it, "a dim");
-    if (typeof d === "number" && d < 1) throw new BpcError(`a dim must be a positive integer, got ${d}`, it.span);
-    return d;
-  });
+  return e.items.map((it) => positiveDim(cx, it, "a dim"));
 }
 
 export function boolOf(e: Expr): boolean {

@@ -2,14 +2,15 @@
 // param declared further down): the model's name, dims, inputs with their
 // range and distribution hints, params with their initializers, and defs.
 // Also the whole-program checks on symbolic dims (spec section 6).
-import { BpcError } from "../../diag.js";
+import { BpcError, type Span } from "../../diag.js";
+import { dimOf } from "../../ir/dimexpr.js";
 import { dimOrder } from "../../ir/dims.js";
 import { INIT_NAMES, INITIALIZERS, initializer } from "../../ir/init.js";
 import { showShape } from "../../ir/shape.js";
 import type { AttrValue, Dim, Node } from "../../ir/types.js";
 import type { Ident, InitExpr, Stmt, TypeExpr } from "../parser/ast.js";
 import { BUILTINS } from "./builtins.js";
-import { constNumber } from "./constants.js";
+import { constNumber, requirePositive } from "./constants.js";
 import type { Lowering } from "./context.js";
 import { suggest } from "./scope.js";
 
@@ -120,19 +121,16 @@ function typeShape(cx: Lowering, t: TypeExpr): Dim[] {
 }
 
 function typeDims(cx: Lowering, t: TypeExpr): Dim[] {
-  return t.dims.map((d) => {
-    if ("value" in d) {
-      if (!Number.isInteger(d.value) || d.value < 1) throw new BpcError(`a dim must be a positive integer, got ${d.value}`, d.span);
-      return d.value;
-    }
-    const b = cx.globals.get(d.name);
+  const resolve = (name: string, span: Span): Dim => {
+    const b = cx.globals.get(name);
     if (!b || b.kind !== "dim") {
-      throw new BpcError(`unknown dim '${d.name}'${suggest(d.name, cx.dims.map((x) => x.name))}`, d.span, [
-        `declare it with: dim ${d.name} = <size>   or   dim ${d.name}`,
+      throw new BpcError(`unknown dim '${name}'${suggest(name, cx.dims.map((x) => x.name))}`, span, [
+        `declare it with: dim ${name} = <size>   or   dim ${name}`,
       ]);
     }
     return b.dim;
-  });
+  };
+  return t.dims.map((e) => requirePositive(dimOf(e, resolve), e, "a dim"));
 }
 
 /** An initializer or distribution: a known name with the right number of constant arguments. */

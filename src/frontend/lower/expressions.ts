@@ -11,7 +11,7 @@ import type { Lowering } from "./context.js";
 import { lowerIndex } from "./indexing.js";
 import { lookup, type Env } from "./scope.js";
 
-const BINARY: Record<Exclude<BinaryOp, "@">, OpKind> = {
+const BINARY: Record<Exclude<BinaryOp, "@" | "//">, OpKind> = {
   "+": "add",
   "-": "sub",
   "*": "mul",
@@ -46,6 +46,11 @@ export function lowerExpr(cx: Lowering, e: Expr, env: Env): Node {
     }
     case "binary": {
       if (e.op === "@") return matmul(cx, e.left, e.right, e.span, env);
+      if (e.op === "//") {
+        throw new BpcError("'//' (floor division) is for dim expressions: shapes, slice bounds, loop bounds and sizes", e.span, [
+          "for a float tensor, write floor(a / b)",
+        ]);
+      }
       // Comparisons take ints as well (`argmax(logits, axis=1) == y`) and give a float 0 or 1.
       const operand = COMPARISONS.has(e.op) ? (x: Expr) => lowerExpr(cx, x, env) : (x: Expr) => lowerFloat(cx, x, env);
       return cx.op(BINARY[e.op], [operand(e.left), operand(e.right)], e.span);

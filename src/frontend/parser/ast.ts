@@ -2,7 +2,7 @@
 // text it was parsed from, so later stages can point back at the source.
 import type { Span } from "../../diag.js";
 
-export type BinaryOp = "+" | "-" | "*" | "/" | "@" | "^" | "<" | "<=" | ">" | ">=" | "==" | "!=";
+export type BinaryOp = "+" | "-" | "*" | "/" | "//" | "@" | "^" | "<" | "<=" | ">" | ">=" | "==" | "!=";
 
 export type Expr =
   | { kind: "num"; value: number; text: string; span: Span }
@@ -34,10 +34,10 @@ export interface Ident {
   span: Span;
 }
 
-/** `[B, 784]` or `int[B]`: each dim is an integer literal or a dim name. */
+/** `[B, 784]`, `int[B]`, `[B*T, D]`: each dim is an expression of integer literals and dims (spec section 9). */
 export interface TypeExpr {
   int: boolean;
-  dims: (Ident | { value: number; span: Span })[];
+  dims: Expr[];
   span: Span;
 }
 

@@ -20,7 +20,7 @@ const rules = {
   // `..` before the numbers, and numbers need a digit after the dot, so
   // `0..T` is `0` `..` `T`. Integers are their own type because shapes and
   // `dim N = 128` accept only them.
-  op: ["..", "<=", ">=", "==", "!="],
+  op: ["..", "<=", ">=", "==", "!=", "//"],
   decimal: /(?:\d+\.\d+|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+/,
   integer: /\d+/,
   // Strings are only option values so far (`padding="same"`): no escapes.

@@ -77,7 +77,7 @@ const comparisons = quoted(["<", "<=", ">", ">=", "==", "!="]);
 // expression every operator and postfix could follow (and a call's '(' if
 // the expression was a name): all of them become "an operator".
 const groups: { phrase: string; members: string[]; alsoDrop: string[] }[] = [
-  { phrase: "an operator", members: quoted(["+", "-", "*", "/", "@", "^"]), alsoDrop: [...comparisons, "'['", "'.'", "'('"] },
+  { phrase: "an operator", members: quoted(["+", "-", "*", "/", "//", "@", "^"]), alsoDrop: [...comparisons, "'['", "'.'", "'('"] },
   { phrase: "an expression", members: ["identifier", "number", ...quoted(["(", "[", "-", "true", "false"])], alsoDrop: [] },
   {
     phrase: "a statement",

@@ -146,7 +146,7 @@ function unparseStmt(s: Stmt, indent: string): string {
 const CMP = 1, SUM = 2, PROD = 3, UNARY = 4, POW = 5, POSTFIX = 6, ATOM = 7;
 const binaryPrecedence: Record<BinaryOp, number> = {
   "<": CMP, "<=": CMP, ">": CMP, ">=": CMP, "==": CMP, "!=": CMP,
-  "+": SUM, "-": SUM, "*": PROD, "/": PROD, "@": PROD, "^": POW,
+  "+": SUM, "-": SUM, "*": PROD, "/": PROD, "//": PROD, "@": PROD, "^": POW,
 };
 
 function precedence(e: Expr): number {
@@ -207,7 +207,7 @@ function indexText(item: IndexItem): string {
 }
 
 function typeText(t: TypeExpr): string {
-  return `${t.int ? "int" : ""}[${t.dims.map((d) => ("name" in d ? d.name : String(d.value))).join(", ")}]`;
+  return `${t.int ? "int" : ""}[${t.dims.map((d) => unparseExpr(d, SUM)).join(", ")}]`;
 }
 
 function initText(i: InitExpr): string {
