@@ -10,8 +10,8 @@
 // API (other modules use only these; never take a Dim string apart by hand):
 //   dimOf(expr, resolve)           a source expression -> Dim (BpcError with the span)
 //   parseDim(text)                 a canonical or hand-written string -> Dim
-//   addDims, subDims, mulDims, negDim, floorDivDims, productDim   arithmetic
-//   isConstDim(d), isAtomDim(d), dimAtoms(d)                      questions
+//   addDims, subDims, mulDims, negDim, floorDivDims, divExactDims, productDim   arithmetic
+//   isConstDim(d), isAtomDim(d), isProductDim(d), dimAtoms(d)     questions
 //   evalDim(d, env)                value with atoms bound (f64 references, linter, check)
 //   substDim(d, f)                 replaces atoms by Dims
 //   dimJs(d, local)                a JS expression for codegen
@@ -221,12 +221,38 @@ export const mulDims = (a: Dim, b: Dim): Dim => toDim(mul(polyOf(a), polyOf(b)))
 export const negDim = (a: Dim): Dim => toDim(scale(polyOf(a), -1));
 /** `a // b`, floor division; a DimError when b is the constant 0. */
 export const floorDivDims = (a: Dim, b: Dim): Dim => toDim(floorDiv(polyOf(a), polyOf(b)));
+/**
+ * `a / b` when it divides exactly as polynomials by a monomial b
+ * (`64*B*T / 64` is `B*T`); else null (`6*B / 4`, or b a sum).
+ */
+export function divExactDims(a: Dim, b: Dim): Dim | null {
+  const m = monomialOf(b);
+  if (m === null || m.k === 0) return null;
+  const out = new Map<string, Term>();
+  for (const t of polyOf(a).values()) {
+    if (t.coef % m.k !== 0) return null;
+    const atoms = [...t.atoms];
+    for (const x of m.atoms) {
+      const k = atoms.indexOf(x);
+      if (k < 0) return null;
+      atoms.splice(k, 1);
+    }
+    addInto(out, { coef: t.coef / m.k, atoms });
+  }
+  return toDim(out);
+}
 /** The product of a shape's dims (its number of elements). */
 export const productDim = (dims: readonly Dim[]): Dim => dims.reduce<Dim>((p, d) => mulDims(p, d), 1);
 
 export const isConstDim = (d: Dim): d is number => typeof d === "number";
 /** A bare identifier: a symbolic dim (or a loop variable) by itself. */
 export const isAtomDim = (d: Dim): d is string => typeof d === "string" && IDENT.test(d);
+
+/** A positive constant times identifiers (`B`, `4*B*T`): positive whenever its identifiers are (dims always are). */
+export function isProductDim(d: Dim): boolean {
+  const m = monomialOf(d);
+  return m !== null && m.k >= 1 && m.atoms.every((a) => IDENT.test(a));
+}
 
 /** The identifiers a Dim reads, inside divisions too, sorted. */
 export function dimAtoms(d: Dim): string[] {

@@ -85,7 +85,7 @@ function readConstant(cx: Lowering, e: Call, p: Param, given: Expr | undefined, 
     case "dim":
       return staticDim(cx, given!, `${e.callee}'s ${p.name}`);
     case "shape":
-      return shapeOf(cx, given!);
+      return shapeOf(cx, given!, p.inferred);
     case "spatial":
       return spatialOf(cx, e.callee, p, given);
     case "float":

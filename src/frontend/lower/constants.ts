@@ -52,17 +52,12 @@ export function requirePositive(d: Dim, e: Expr, what: string): Dim {
   return d;
 }
 
+/** An integer known at compile time: a literal, a constant dim, or an expression of them (`H-1`). */
 export function staticInt(cx: Lowering, e: Expr, what: string): number {
-  let v: number | null = null;
-  if (e.kind === "num") v = e.value;
-  else if (e.kind === "unary" && e.arg.kind === "num") v = -e.arg.value;
-  else if (e.kind === "name") {
-    const b = cx.globals.get(e.name);
-    if (b?.kind === "dim" && typeof b.dim === "number") v = b.dim;
-  }
-  if (v === null || !Number.isInteger(v)) {
-    throw new BpcError(`${what} must be an integer constant or a dim`, e.span);
-  }
+  const literal = e.kind === "num" ? e.value : e.kind === "unary" && e.arg.kind === "num" ? -e.arg.value : null;
+  if (literal !== null && !Number.isInteger(literal)) throw new BpcError(`${what} must be an integer constant or a dim`, e.span);
+  const v = staticDim(cx, e, what);
+  if (typeof v !== "number") throw new BpcError(`${what} must be an integer constant, got the symbolic ${v}`, e.span);
   return v;
 }
 
@@ -71,6 +66,8 @@ export function isStatic(e: Expr, env: Env): boolean {
   if (e.kind === "num") return true;
   if (e.kind === "unary") return isStatic(e.arg, env);
   if (e.kind === "name") return env.get(e.name)?.kind === "dim";
+  // A dim expression (`2*H`, `T-1`).
+  if (e.kind === "binary" && ["+", "-", "*", "//"].includes(e.op)) return isStatic(e.left, env) && isStatic(e.right, env);
   return false;
 }
 
@@ -85,10 +82,18 @@ export function checkAxis(v: number, x: Node, span: Span): number {
   return a;
 }
 
-/** A shape argument: `[B, 10]`, `[B*T, 2*H]`. */
-export function shapeOf(cx: Lowering, e: Expr): Dim[] {
+/** A shape argument: `[B, 10]`, `[B*T, 2*H]`; with `inferred`, one entry may be the literal -1 (reshape). */
+export function shapeOf(cx: Lowering, e: Expr, inferred = false): Dim[] {
   if (e.kind !== "list") throw new BpcError("expected a shape such as [B, 10]", e.span);
-  return e.items.map((it) => positiveDim(cx, it, "a dim"));
+  let minusOne: Expr | null = null;
+  return e.items.map((it) => {
+    if (inferred && it.kind === "unary" && it.arg.kind === "num" && it.arg.value === 1) {
+      if (minusOne) throw new BpcError("only one entry of a shape may be -1", it.span);
+      minusOne = it;
+      return -1;
+    }
+    return positiveDim(cx, it, "a dim");
+  });
 }
 
 export function boolOf(e: Expr): boolean {
