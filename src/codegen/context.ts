@@ -8,7 +8,7 @@ import type { DType, Dim, Graph, Node, Phase, Shape } from "../ir/types.js";
 import type { EmitOptions } from "./emit.js";
 import { commentText, Namer, Temps } from "./names.js";
 import { addTerms, constSize, isOne, nest, product, rowMajor, sizeEq, sizeStr, symSize, ZERO, type Access, type Size } from "./nest.js";
-import { dimAtoms, dimJs, isAtomDim, isProductDim, monomialOf } from "../ir/dimexpr.js";
+import { dimAtLeast, dimAtoms, dimJs, isAtomDim, monomialOf } from "../ir/dimexpr.js";
 import { dimOrder } from "../ir/dims.js";
 import { resolveInputGrads } from "../passes/input-grads.js";
 import { roleNamer } from "../passes/roles.js";
@@ -191,7 +191,7 @@ export class Emitter {
     const bound = new Set(this.dimOrder().map((d) => d.dim));
     const check = (s: Shape, what: string): void => {
       for (const d of s) {
-        if (typeof d === "string" && !isProductDim(d)) this.composites.add(d);
+        if (typeof d === "string" && !dimAtLeast(d, 1)) this.composites.add(d);
         for (const a of dimAtoms(d)) {
           if (!bound.has(a)) throw new Error(`dim ${a} (used by ${what}) cannot be inferred from the inputs' lengths`);
         }

@@ -11,7 +11,7 @@
 //   dimOf(expr, resolve)           a source expression -> Dim (BpcError with the span)
 //   parseDim(text)                 a canonical or hand-written string -> Dim
 //   addDims, subDims, mulDims, negDim, floorDivDims, divExactDims, productDim   arithmetic
-//   isConstDim(d), isAtomDim(d), isProductDim(d), dimAtoms(d)     questions
+//   isConstDim(d), isAtomDim(d), dimAtLeast(d, k), dimAtoms(d)    questions
 //   evalDim(d, env)                value with atoms bound (f64 references, linter, check)
 //   substDim(d, f)                 replaces atoms by Dims
 //   dimJs(d, local)                a JS expression for codegen
@@ -248,10 +248,20 @@ export const isConstDim = (d: Dim): d is number => typeof d === "number";
 /** A bare identifier: a symbolic dim (or a loop variable) by itself. */
 export const isAtomDim = (d: Dim): d is string => typeof d === "string" && IDENT.test(d);
 
-/** A positive constant times identifiers (`B`, `4*B*T`): positive whenever its identifiers are (dims always are). */
-export function isProductDim(d: Dim): boolean {
-  const m = monomialOf(d);
-  return m !== null && m.k >= 1 && m.atoms.every((a) => IDENT.test(a));
+/**
+ * Whether `d` is at least `k` whenever every identifier in it is at least 1
+ * (as dims are): true when its non-constant terms have positive coefficients
+ * and no division, so its least value is at all identifiers 1 (`T-1` >= 0,
+ * `3*H-1` >= 1, `B*T` >= 1). False means "not provable", not "false".
+ */
+export function dimAtLeast(d: Dim, k: number): boolean {
+  if (typeof d === "number") return d >= k;
+  let least = 0;
+  for (const t of polyOf(d).values()) {
+    if (t.atoms.length && (t.coef < 0 || !t.atoms.every((a) => IDENT.test(a)))) return false;
+    least += t.coef;
+  }
+  return least >= k;
 }
 
 /** The identifiers a Dim reads, inside divisions too, sorted. */

@@ -6,6 +6,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   addDims,
+  dimAtLeast,
   dimAtoms,
   dimJs,
   evalDim,
@@ -111,6 +112,12 @@ describe("dim expressions: canonical form", () => {
   });
 
   it("answers the questions codegen and dim inference ask", () => {
+    expect(dimAtLeast(parseDim("T-1"), 0)).toBe(true);
+    expect(dimAtLeast(parseDim("T-1"), 1)).toBe(false);
+    expect(dimAtLeast(parseDim("3*H-1"), 1)).toBe(true);
+    expect(dimAtLeast(parseDim("B*T"), 1)).toBe(true);
+    expect(dimAtLeast(parseDim("H-T"), 0)).toBe(false);
+    expect(dimAtLeast(parseDim("B//2"), 0)).toBe(false);
     expect(isAtomDim("B")).toBe(true);
     expect(isAtomDim("B*T")).toBe(false);
     expect(dimAtoms(parseDim("(B+T)//S*2+K"))).toEqual(["B", "K", "S", "T"]);

@@ -2,6 +2,7 @@
 // axis (xs[t]), or the second of a 2-D value (x[:, t]) through a transpose;
 // constant indices and slices become one `slice` node.
 import { BpcError, type Span } from "../../diag.js";
+import { addDims, dimAtLeast, subDims } from "../../ir/dimexpr.js";
 import { showShape } from "../../ir/shape.js";
 import type { Dim, Node } from "../../ir/types.js";
 import type { Expr, IndexItem } from "../parser/ast.js";
@@ -77,7 +78,7 @@ function constantSlice(cx: Lowering, target: Node, rest: IndexItem[], written: n
   if (rest.length > shape.length) {
     throw new BpcError(`too many indices: ${showShape(shape)} has ${shape.length} axes, got ${written} indices`, span);
   }
-  const starts: number[] = [];
+  const starts: Dim[] = [];
   const ends: Dim[] = [];
   const drop: number[] = [];
   shape.forEach((d, axis) => {
@@ -87,22 +88,28 @@ function constantSlice(cx: Lowering, target: Node, rest: IndexItem[], written: n
       ends.push(d);
       return;
     }
-    const bound = (v: Dim, what: string, s: Span, allowEnd: boolean): number => {
-      if (typeof d !== "number") {
-        throw new BpcError(`cannot ${what} into axis ${axis} of symbolic size ${d} with a constant; use ':'`, s);
-      }
-      const n = typeof v === "number" && v < 0 ? v + d : v;
-      if (typeof n !== "number" || n < 0 || n > d || (!allowEnd && n === d)) {
+    // A negative constant counts from the end. Bounds may be dim expressions
+    // (spec section 9: `H:2*H`); a symbolic one must be provably inside the
+    // axis, and a symbolic extent (`1:T` is T-1) is checked at call time.
+    const bound = (v: Dim, s: Span, allowEnd: boolean): Dim => {
+      const n = typeof v === "number" && v < 0 ? addDims(d, v) : v;
+      const room = subDims(d, n);
+      const inside = typeof n === "number" && typeof room === "number"
+        ? n >= 0 && (allowEnd ? room >= 0 : room >= 1)
+        : dimAtLeast(n, 0) && dimAtLeast(room, allowEnd ? 0 : 1);
+      if (inside) return n;
+      if (typeof n === "number" && typeof room === "number") {
         throw new BpcError(`index ${v} is out of bounds for axis ${axis} of size ${d} in ${showShape(shape)}`, s);
       }
-      return n;
+      throw new BpcError(`cannot tell that ${v} is inside axis ${axis} of size ${d} in ${showShape(shape)} for every value of its dims`, s, [
+        "a symbolic bound must be a dim expression that stays inside the axis for all sizes, as H:2*H on an axis of 4*H",
+      ]);
     };
     if (it.kind === "at") {
       const v = staticDim(cx, it.expr, "an index");
-      if (v === d) throw new BpcError(`index ${v} is out of bounds for axis ${axis} of size ${d}`, it.span);
-      const k = bound(v, "index", it.span, false);
+      const k = bound(v, it.span, false);
       starts.push(k);
-      ends.push(k + 1);
+      ends.push(addDims(k, 1));
       drop.push(axis);
     } else {
       const s0 = it.start ? staticDim(cx, it.start, "a slice bound") : 0;
@@ -112,9 +119,10 @@ function constantSlice(cx: Lowering, target: Node, rest: IndexItem[], written: n
         ends.push(d);
         return;
       }
-      const s1 = bound(s0, "slice", it.span, true);
-      const e1 = bound(e0, "slice", it.span, true);
-      if (e1 <= s1) throw new BpcError(`empty slice ${s0}:${e0} on axis ${axis} of size ${d}`, it.span);
+      const s1 = bound(s0, it.span, true);
+      const e1 = bound(e0, it.span, true);
+      const extent = subDims(e1, s1);
+      if (typeof extent === "number" && extent < 1) throw new BpcError(`empty slice ${s0}:${e0} on axis ${axis} of size ${d}`, it.span);
       starts.push(s1);
       ends.push(e1);
     }
