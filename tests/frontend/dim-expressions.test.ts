@@ -123,6 +123,7 @@ describe("dim expressions: errors", () => {
     ["two -1 in a reshape", "dim B\ninput x: [B, 4]\nr = reshape(x, [-1, -1])\nminimize sum(r)\n", /only one entry of a shape may be -1/, 3, 21],
     ["a -1 that does not divide", "dim B\ninput x: [B, 6]\nr = reshape(x, [-1, 4])\nminimize sum(r)\n", /cannot reshape \[B, 6\] to \[-1, 4\]: its 6\*B elements are not a multiple of 4/, 3, 5],
     ["-1 outside reshape", "dim B\ninput x: [B, 6]\nz = zeros([-1, 4])\nminimize sum(z) + sum(x)\n", /a dim must be a positive integer, got -1/, 3, 12],
+    ["a size that is not positive", "dim H = 3\ninput y: int[4]\nminimize sum(one_hot(y, H-3))\n", /one_hot's n must be a positive integer, got H-3 = 0/, 3, 25],
     ["an empty constant loop", "dim T = 1\ninput x: [3]\ns = sum(x)\nfor t in 0..T-1 {\n  s = s + 1\n}\nminimize s\n", /empty loop/, 4, 13],
     ["a dim only in a sum cannot be inferred", "dim B\ninput x: [B+1, 3]\nminimize sum(x)\n", /dim B cannot be inferred from the inputs/, 1, 1],
     ["a dim squared cannot be inferred", "dim B\ninput x: [B, B]\nminimize sum(x)\n", /dim B cannot be inferred from the inputs/, 1, 1],

@@ -157,4 +157,13 @@ minimize sum(a) + sum(c) + sum(d) + sum(e * m)
     expect(report.rows.map((r) => r.tensor)).toEqual(["w", "x", "m"]);
     for (const r of report.rows) expect(r.maxRelError, r.tensor).toBeLessThanOrEqual(1e-5);
   });
+
+  it("concat joins along a symbolic axis, with gradients (bpc check)", async () => {
+    const src = "dim B\ndim H\ninput x: [B, H]\ninput m: [H]\nparam w: [1] ~ normal(0, 1)\nz = concat(x, tanh(x * w + m), axis=1)\nminimize sum(square(z[:, H-1:H+1]))\n";
+    const { ir } = (await import("../../src/passes/pipeline.js")).frontEnd(src, "c.bp");
+    expect(ir.nodes.find((n) => n.name === "z")!.shape).toEqual(["B", "2*H"]);
+    const report = await checkFile(src, "c.bp", { seed: 4, tolerance: 1e-5 });
+    expect(report.rows.map((r) => r.tensor)).toEqual(["w", "x", "m"]);
+    for (const r of report.rows) expect(r.maxRelError, r.tensor).toBeLessThanOrEqual(1e-5);
+  });
 });

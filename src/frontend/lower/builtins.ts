@@ -30,7 +30,7 @@ export type Param =
   | { kind: "axes"; name: string; default?: null }
   /** `true` or `false`. */
   | { kind: "bool"; name: string; default?: boolean }
-  /** A size: an integer constant or a dim name. */
+  /** A size: a positive integer expression of dims and integers (`V`, `2*H`). */
   | { kind: "dim"; name: string }
   /** A list of sizes: `[B, 10]`, `[B*T, D]`; `inferred`: one entry may be -1 (the row's finish resolves it). */
   | { kind: "shape"; name: string; inferred?: true }

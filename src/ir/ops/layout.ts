@@ -6,7 +6,7 @@ import { broadcastShapes, sameShape, sameSize, showShape } from "../shape.js";
 import { hull, mulI, point, scaleI, matmulMoments, type Interval } from "../ranges.js";
 import { broadcastTensor, checkedIndex, forBox, matmul2d, numel, tensor, type Tensor } from "../tensor.js";
 import type { Dim, Node } from "../types.js";
-import { subDims } from "../dimexpr.js";
+import { addDims, subDims } from "../dimexpr.js";
 import { dims, fail, num, nums, requireFloat, requireInt, size, zeroFlops, NOTHING, type EvalContext, type LintRules, type OpDef } from "./define.js";
 import type { OpKind } from "./kinds.js";
 
@@ -179,10 +179,8 @@ export const LAYOUT = {
       for (let i = 0; i < x.shape.length; i++) {
         const p = x.shape[i];
         const q = y.shape[i];
-        if (i === axis) {
-          if (typeof p !== "number" || typeof q !== "number") fail("concat along a symbolic dim is not supported");
-          out.push(p + q);
-        } else if (p !== q) fail(`cannot concat ${showShape(x.shape)} and ${showShape(y.shape)} along axis ${axis}`);
+        if (i === axis) out.push(addDims(p, q));
+        else if (p !== q) fail(`cannot concat ${showShape(x.shape)} and ${showShape(y.shape)} along axis ${axis}`);
         else out.push(p);
       }
       return { shape: out, dtype: x.dtype };
@@ -203,9 +201,9 @@ export const LAYOUT = {
     vjp: (b, n, ct, needs) => {
       const [x] = n.inputs;
       const axis = num(n.attrs, "axis");
-      const split = x.shape[axis] as number;
-      const total = n.shape[axis] as number;
-      const part = (lo: number, hi: number): Node =>
+      const split = x.shape[axis];
+      const total = n.shape[axis];
+      const part = (lo: Dim, hi: Dim): Node =>
         b.op("slice", [ct], {
           starts: n.shape.map((_, i) => (i === axis ? lo : 0)),
           ends: n.shape.map((d, i) => (i === axis ? hi : d)),
