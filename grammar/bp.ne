@@ -97,7 +97,8 @@ type -> "int":? "[" dims:? "]"
 
 dims -> dimItem                                 {% (d) => [d[0]] %}
       | dims "," dimItem                        {% (d) => append(d[0], d[2]) %}
-dimItem -> name {% id %} | %integer {% ([t]) => num(t) %}
+# A dim expression (`B*T`, `2*H`, `T-1`); no comparisons, so `in` after the type stays a range hint.
+dimItem -> sum                                  {% id %}
 
 range -> "in" "[" expr "," expr ("]" | ")")
   {% ([k, , lo, , hi, [close]]): RangeHint => ({ lo, hi, closedHi: close.value === "]", span: join(k, close) }) %}

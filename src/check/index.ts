@@ -9,6 +9,7 @@
 // its definition says (identity forward, constant for differentiation).
 import { emitModule } from "../codegen/emit.js";
 import { loadModule } from "../codegen/runtime-load.js";
+import { sizeValue, symbolicSize } from "../ir/dims.js";
 import { rng } from "../ir/random.js";
 import type { Tensor as Values } from "../ir/tensor.js";
 import type { Dim, Graph, Node } from "../ir/types.js";
@@ -31,16 +32,17 @@ export interface CheckRow {
   maxAbsError: number;
 }
 
-/** The size every symbolic dim gets. */
+/** The size every symbolic dim gets, or the first above it at which every dim expression is positive (`T-5`). */
 const SYM_SIZE = 3;
 
-/** Inputs for the graph at the seeded point, each symbolic dim set to SYM_SIZE. */
+/** Inputs for the graph at the seeded point, each symbolic dim set to the graph's symbolic size. */
 export function sampleInputs(g: Graph, seed: number): Record<string, Tensor> {
   const next = rng(seed, -2);
-  const ints = intRanges(g, SYM_SIZE);
+  const sym = symbolicSize(g, SYM_SIZE);
+  const ints = intRanges(g, sym);
   const out: Record<string, Tensor> = {};
   for (const n of g.inputs) {
-    const t = sampleInput(n, n.shape.map((d) => (typeof d === "number" ? d : SYM_SIZE)), next, ints);
+    const t = sampleInput(n, n.shape.map((d) => sizeValue(d, () => sym)), next, ints);
     out[n.name as string] = n.dtype === "int" ? Int32Array.from(t.data) : t.data;
   }
   return out;
@@ -52,8 +54,9 @@ export function sampleInputs(g: Graph, seed: number): Record<string, Tensor> {
  * at their values at the point.
  */
 function lossFunction(g: Graph, params: Record<string, Tensor>, inputs: Record<string, Tensor>): () => number {
-  const dims = new Map(g.dims.filter((d) => d.value === null).map((d) => [d.name, SYM_SIZE]));
-  const shape = (n: Node): number[] => n.shape.map((d: Dim) => (typeof d === "number" ? d : SYM_SIZE));
+  const sym = symbolicSize(g, SYM_SIZE);
+  const dims = new Map(g.dims.filter((d) => d.value === null).map((d) => [d.name, sym]));
+  const shape = (n: Node): number[] => n.shape.map((d: Dim) => sizeValue(d, dims));
   const view = (n: Node, a: Tensor): Values => ({ shape: shape(n), data: a instanceof Float64Array ? a : Float64Array.from(a) });
   const p = new Map(g.params.map((n) => [n, view(n, params[n.name as string])]));
   const x = new Map(g.inputs.map((n) => [n, view(n, inputs[n.name as string])]));
@@ -152,7 +155,7 @@ export async function checkFile(source: string, file: string, opts: { seed: numb
     notes.push("clip_grad clips the gradient on purpose: where it clips, backward differs from finite differences");
   }
   if (frozen) notes.push(`${frozen} stop_gradient value${frozen > 1 ? "s" : ""} held constant for the finite differences`);
-  for (const [n, r] of intRanges(st.opt, SYM_SIZE)) {
+  for (const [n, r] of intRanges(st.opt, symbolicSize(st.opt, SYM_SIZE))) {
     if (r.by) notes.push(`${n.name} drawn from [${r.lo}, ${r.top}), the part of its hint that ${r.by} accepts`);
   }
   const rows = checkGradients(mod, st.opt, opts);

@@ -8,6 +8,7 @@ import type { DType, Dim, Graph, Node, Phase, Shape } from "../ir/types.js";
 import type { EmitOptions } from "./emit.js";
 import { commentText, Namer, Temps } from "./names.js";
 import { addTerms, constSize, isOne, nest, product, rowMajor, sizeEq, sizeStr, symSize, ZERO, type Access, type Size } from "./nest.js";
+import { dimAtLeast, dimAtoms, dimJs, isAtomDim, monomialOf } from "../ir/dimexpr.js";
 import { dimOrder } from "../ir/dims.js";
 import { resolveInputGrads } from "../passes/input-grads.js";
 import { roleNamer } from "../passes/roles.js";
@@ -71,6 +72,8 @@ export class Emitter {
   /** The name of each node: its source name, or one derived from its role (never an IR id). */
   readonly role: (n: Node) => string;
   readonly dimLocal = new Map<string, string>();
+  /** The dim expressions other than bare dims that live nodes use (`T-1`, `B*T`): checked positive at each call. */
+  readonly composites = new Set<string>();
   readonly nodeLocal = new Map<Node, string>();
   readonly values = new Map<Node, Value>();
   readonly bufs = new Map<string, BufInfo>();
@@ -160,11 +163,23 @@ export class Emitter {
     return l;
   }
 
+  /** A dim's size: a product of dim locals (`B*T`), or one factor computing a sum (`(T - 1)`). */
   dimSize(d: Dim): Size {
     if (typeof d === "number") return constSize(d);
-    const l = this.dimLocal.get(d);
-    if (!l) throw new Error(`internal error: unknown dim ${d}`);
-    return symSize(l);
+    const m = monomialOf(d);
+    if (m) return { k: m.k, syms: m.atoms.map((a) => (isAtomDim(a) ? this.dimLocalOf(a) : this.dimJs(a))).sort() };
+    return symSize(this.dimJs(d));
+  }
+
+  /** A dim expression as JS over the dims' locals. */
+  dimJs(d: Dim): string {
+    return dimJs(d, (a) => this.dimLocalOf(a));
+  }
+
+  private dimLocalOf(atom: string): string {
+    const l = this.dimLocal.get(atom);
+    if (!l) throw new Error(`internal error: unknown dim ${atom}`);
+    return l;
   }
 
   sizes(s: Shape): Size[] {
@@ -176,11 +191,13 @@ export class Emitter {
     const bound = new Set(this.dimOrder().map((d) => d.dim));
     const check = (s: Shape, what: string): void => {
       for (const d of s) {
-        if (typeof d === "string" && !bound.has(d)) {
-          throw new Error(`dim ${d} (used by ${what}) cannot be inferred from the inputs' lengths`);
+        if (typeof d === "string" && !dimAtLeast(d, 1)) this.composites.add(d);
+        for (const a of dimAtoms(d)) {
+          if (!bound.has(a)) throw new Error(`dim ${a} (used by ${what}) cannot be inferred from the inputs' lengths`);
         }
       }
     };
+    check(this.g.inputs.flatMap((n) => n.shape), "the inputs");
     const visit = (nodes: readonly Node[]): void => {
       for (const n of nodes) {
         if (!this.plan.live.has(n)) continue;
@@ -193,7 +210,7 @@ export class Emitter {
   }
 
   /** The order in which symbolic dims are read off input lengths: an input whose other dims are known. */
-  dimOrder(): { dim: string; input: Node }[] {
+  dimOrder(): { dim: string; input: Node; rest: Dim }[] {
     return dimOrder(this.g.inputs);
   }
 

@@ -234,7 +234,7 @@ function typeDecl(name: string, fields: [string, string][]): string {
 /** The helpers the module uses (known after `module()`), in a fixed order. */
 export function helperList(cx: Emitter): Helper[] {
   const order: Helper[] = [
-    "describe", "checkKeys", "checkArray", "inferDim", "badDim", "checkFinite", "checkFiniteVia", "checkIndex",
+    "describe", "checkKeys", "checkArray", "inferDim", "badDim", "badSize", "checkFinite", "checkFiniteVia", "checkIndex",
     "rng", "gauss", "fillNormal", "fillUniform", "orthogonal",
     "checkScalar", "scalarIn",
     "softmax", "logSoftmax", "crossEntropy", "pick", "oneHot", "relu32",

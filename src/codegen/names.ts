@@ -19,7 +19,7 @@ constructor hasOwnProperty toString valueOf`.split(/\s+/);
 /** Names the generated module defines at top level or in its functions' signatures. */
 export const MODULE_NAMES = `model init forward backward Params Inputs Outputs Grads ModelInfo params inputs fw bw
 seed dims forwardWorkspace backwardWorkspace ForwardWorkspace BackwardWorkspace computeForward forwardOutputs computeBackward
-bindDims checkKeys checkArray checkFinite inferDim badDim describe rng gauss fillNormal fillUniform orthogonal
+bindDims checkKeys checkArray checkFinite inferDim badDim badSize describe rng gauss fillNormal fillUniform orthogonal
 matmulNN matmulNT matmulTN matmulTT softmax logSoftmax crossEntropy pick oneHot checkIndex copy
 checkFiniteVia simdKernel simdModule SIMD_KERNEL WasmModule WasmApi Arena newArena take matmulSimd matmulJs transposeInto
 useWorkspaces fwSpare bwSpare ws relu32 checkScalar scalarIn RELU_F32 RELU_BITS

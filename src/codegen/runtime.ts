@@ -17,6 +17,7 @@ export type Helper =
   | "checkFiniteVia"
   | "inferDim"
   | "badDim"
+  | "badSize"
   | "describe"
   | "rng"
   | "gauss"
@@ -281,6 +282,12 @@ function checkArray(
   if (a.length !== length) {
     throw new Error(\`\${what}: expected shape \${shape} (\${length} elements), got \${a.length} elements\`);
   }
+}`;
+    case "badSize":
+      return `
+/** Throws for a dim expression that is not a positive integer at this call (spec section 9); \`given\` lists its dims' values. */
+function badSize(text: string, value: number, given: string): never {
+  throw new Error(\`dim \${text} = \${value} is not a positive integer (\${given})\`);
 }`;
     case "inferDim":
       return `

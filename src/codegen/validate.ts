@@ -1,6 +1,7 @@
 // The argument checks of `forward` and `backward` (spec section 6): keys,
 // array types and lengths, finiteness, and the symbolic dims read off the
 // inputs' lengths, each failure an Error naming the tensor.
+import { dimAtoms } from "../ir/dimexpr.js";
 import { showShape } from "../ir/shape.js";
 import type { DType, Graph, Node, Shape } from "../ir/types.js";
 import type { Emitter } from "./context.js";
@@ -27,6 +28,18 @@ export function bindDims(cx: Emitter): string {
   out.push(`${cx.use("checkKeys")}("params", params, ${paramKeys});`);
   out.push(`checkKeys("inputs", inputs, ${inputKeys});`);
   const known = new Map<string, string>(); // dim -> where it came from
+  // Each dim expression (`T-1`) is checked positive as soon as its dims are read, before any length uses it.
+  const pending = new Set(cx.composites);
+  const checkComposites = (): void => {
+    for (const d of pending) {
+      const atoms = dimAtoms(d);
+      if (!atoms.every((a) => known.has(a))) continue;
+      pending.delete(d);
+      const v = cx.dimJs(d);
+      const given = atoms.map((a, i) => `${templateText(`${i ? ", " : ""}${a} = `)}\${${cx.dimLocal.get(a)}}`).join("");
+      out.push(`if (!(Number.isInteger(${v}) && ${v} >= 1)) ${cx.use("badSize")}(${str(d)}, ${v}, \`${given}\`);`);
+    }
+  };
   // The expected shape as a message shows it: a string literal, or a template naming the dims read so far.
   const shapeText = (s: Shape, dtype: DType): { text: string; fixed: boolean } => {
     const base = `${dtype === "int" ? "int" : ""}${showShape(s)}`;
@@ -57,11 +70,12 @@ export function bindDims(cx: Emitter): string {
     const acc = prop("inputs", n.name as string);
     const d = inferredBy.get(n);
     if (d) {
-      const rest = sizeStr(product(n.shape.filter((x) => x !== d.dim).map((x) => cx.dimSize(x))));
+      const rest = sizeStr(cx.dimSize(d.rest));
       const local = cx.dimLocal.get(d.dim) as string;
       out.push(`const ${local} = ${cx.use("inferDim")}(${acc}, ${typeOf(n)}, ${rest});`);
       out.push(`if (${local} === 0) ${cx.use("badDim")}(${str(what)}, ${acc}, ${typeOf(n)}, ${shapeText(n.shape, n.dtype).text}, ${str(d.dim)}, ${rest});`);
       known.set(d.dim, what);
+      checkComposites();
     } else if (n.shape.length === 0) {
       // A number, or a one-element array; checkScalar checks finiteness (float) or integrality (int).
       out.push(`${cx.use("checkScalar")}(${str(what)}, ${acc}, ${typeOf(n)});`);

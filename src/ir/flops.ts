@@ -2,6 +2,7 @@
 // over the graph with symbolic dims bound to sizes, loop bodies counted once
 // per step. The benchmark divides these counts by measured times (GFLOP/s) and
 // compares the backward/forward time ratio with the flop ratio.
+import { evalDim } from "./dimexpr.js";
 import { OPS } from "./ops.js";
 import type { Dim, Graph, Node } from "./types.js";
 
@@ -27,14 +28,14 @@ export function countFlops(g: Graph, dims: Record<string, number>): FlopCount {
     }
     if (!Number.isInteger(v) || v < 0) throw new Error(`countFlops: dim ${name} must be a non-negative integer, got ${v}`);
   }
-  const dimValue = (d: Dim): number => {
-    if (typeof d === "number") return d;
+  const atom = (d: string): number => {
     const given = dims[d];
     if (given !== undefined) return given;
     const decl = declared.get(d);
     if (decl !== undefined && decl !== null) return decl;
     throw new Error(`countFlops: symbolic dim ${d} has no value (pass it in dims)`);
   };
+  const dimValue = (d: Dim): number => evalDim(d, atom);
   const total: FlopCount = { forward: 0, backward: 0 };
   countBlock(g.nodes, 1, dimValue, total);
   return total;

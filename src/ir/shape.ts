@@ -1,6 +1,8 @@
 // Shape arithmetic shared by the op table and the checker: broadcasting,
-// axis normalisation and symbolic sizes. A dim is a number or the name of a
-// symbolic dim; two dims match when they are the same number or the same name.
+// axis normalisation and symbolic sizes. A dim is a number or a canonical dim
+// expression (src/ir/dimexpr.ts); two dims match when they are the same number
+// or the same string.
+import { productDim } from "./dimexpr.js";
 import type { Dim, Shape } from "./types.js";
 
 export function showShape(s: Shape): string {
@@ -34,22 +36,13 @@ export function normAxis(axis: number, rank: number): number | null {
   return Number.isInteger(a) && a >= 0 && a < rank ? a : null;
 }
 
-/** Product of dims as a number and the multiset of symbolic factors. */
-export function sizeOf(s: Shape): { n: number; syms: string[] } {
-  let n = 1;
-  const syms: string[] = [];
-  for (const d of s) {
-    if (typeof d === "number") n *= d;
-    else syms.push(d);
-  }
-  syms.sort();
-  return { n, syms };
+/** The number of elements, as a Dim: `[B*T, 64]` and `[B, T, 64]` both give `64*B*T`. */
+export function sizeOf(s: Shape): Dim {
+  return productDim(s);
 }
 
 export function sameSize(a: Shape, b: Shape): boolean {
-  const x = sizeOf(a);
-  const y = sizeOf(b);
-  return x.n === y.n && x.syms.length === y.syms.length && x.syms.every((s, i) => s === y.syms[i]);
+  return sizeOf(a) === sizeOf(b);
 }
 
 /** Number of elements when every dim is constant, else null. */

@@ -7,15 +7,27 @@
  * `indexes` fact), through layout ops that pass it on; `bpc check` draws from
  * the same ranges.
  */
+import { approxSize } from "../ir/dims.js";
 import { OPS } from "../ir/ops.js";
 import { iv, point, REAL, type Interval, type Moments } from "../ir/ranges.js";
 import { gauss } from "../ir/random.js";
 import { tensor, type Tensor } from "../ir/tensor.js";
-import type { Graph, Node } from "../ir/types.js";
+import type { Dim, Graph, Node } from "../ir/types.js";
 import { BpcError } from "../diag.js";
 
+/**
+ * An input's hinted range with symbolic ends (an int input's `in [0, B)`)
+ * at `symSize`, or, without one, a symbolic high end as +Infinity.
+ */
+function hintRange(x: Node, symSize?: number): [number, number] | undefined {
+  const range = x.attrs.range as readonly Dim[] | undefined;
+  if (!range) return undefined;
+  const [lo, hi] = range;
+  return [typeof lo === "number" ? lo : symSize === undefined ? -Infinity : approxSize(lo, symSize), typeof hi === "number" ? hi : symSize === undefined ? Infinity : approxSize(hi, symSize)];
+}
+
 export function inputInterval(x: Node): Interval {
-  const range = x.attrs.range as readonly number[] | undefined;
+  const range = hintRange(x);
   const args = (x.attrs.distArgs as readonly number[]) ?? [];
   if (x.dtype === "int" && range) return iv(range[0], x.attrs.rangeClosed === false ? range[1] - 1 : range[1]);
   if (range) return iv(range[0], range[1], false, x.attrs.rangeClosed === false);
@@ -25,8 +37,9 @@ export function inputInterval(x: Node): Interval {
   return REAL;
 }
 
-export function inputMoments(x: Node): Moments {
-  const range = x.attrs.range as readonly number[] | undefined;
+/** Mean and variance of one element of an input, symbolic dims in its hint at `symSize`. */
+export function inputMoments(x: Node, symSize = 32): Moments {
+  const range = hintRange(x, symSize);
   const args = (x.attrs.distArgs as readonly number[]) ?? [];
   if (x.dtype === "int" && range) {
     const n = range[1] - range[0] + (x.attrs.rangeClosed === false ? 0 : 1);
@@ -60,7 +73,7 @@ function allNodes(nodes: readonly Node[], out: Node[] = []): Node[] {
  * leaves no value is an error at the input.
  */
 export function intRanges(g: Graph, symSize: number): Map<Node, IntRange> {
-  const size = (d: number | string): number => (typeof d === "number" ? d : symSize);
+  const size = (d: number | string): number => approxSize(d, symSize);
   const readers = new Map<Node, { node: Node; k: number }[]>();
   for (const n of allNodes(g.nodes)) n.inputs.forEach((x, k) => readers.set(x, [...(readers.get(x) ?? []), { node: n, k }]));
   // The smallest bound the readers of an int value put on it (layout ops pass their readers' bounds on).
@@ -81,7 +94,7 @@ export function intRanges(g: Graph, symSize: number): Map<Node, IntRange> {
   const out = new Map<Node, IntRange>();
   for (const n of g.inputs) {
     if (n.dtype !== "int") continue;
-    const range = n.attrs.range as number[] | undefined;
+    const range = hintRange(n, symSize);
     const [lo, hi] = range ?? [0, 1];
     const hintTop = n.attrs.rangeClosed ? hi + 1 : hi;
     const b = bound(n);
@@ -107,6 +120,7 @@ export function sampleInput(x: Node, shape: number[], next: () => number, ints: 
     for (let i = 0; i < d.length; i++) d[i] = lo + Math.floor(next() * (top - lo));
     return t;
   }
+  // A float input's range is constant (the front end says so).
   const range = x.attrs.range as readonly number[] | undefined;
   const dist = x.attrs.dist as string | undefined;
   const args = (x.attrs.distArgs as readonly number[]) ?? [];

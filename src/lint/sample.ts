@@ -16,6 +16,7 @@ import { EvalError, numel, scalarTensor, tensor, type Tensor } from "../ir/tenso
 import type { Dim, Graph, Node } from "../ir/types.js";
 import { intRanges, sampleInput } from "./hints.js";
 import { nodeFlops } from "../ir/flops.js";
+import { approxSize, sizeValue } from "../ir/dims.js";
 
 export { EvalError, type Tensor };
 
@@ -47,11 +48,9 @@ export class Evaluator {
     readonly opts: EvalOptions = {},
   ) {}
 
+  /** A size with the symbolic dims bound; an EvalError quoting it when it is not a positive integer. */
   dim(d: Dim): number {
-    if (typeof d === "number") return d;
-    const v = this.dims.get(d);
-    if (v === undefined) throw new EvalError(`unbound dim ${d}`);
-    return v;
+    return sizeValue(d, this.dims);
   }
 
   shape(s: readonly Dim[]): number[] {
@@ -131,7 +130,7 @@ export class Evaluator {
  * reads or writes.
  */
 export function forwardCost(g: Graph, b: number): number {
-  const dim = (d: Dim): number => (typeof d === "number" ? d : b);
+  const dim = (d: Dim): number => approxSize(d, b);
   let total = 0;
   const walk = (nodes: readonly Node[], reps: number): void => {
     for (const n of nodes) {
@@ -158,7 +157,7 @@ export interface Draw {
 export function draw(g: Graph, symbolic: number, seed: number): Draw {
   const dims = new Map<string, number>();
   for (const d of g.dims) if (d.value === null) dims.set(d.name, symbolic);
-  const sh = (s: readonly Dim[]): number[] => s.map((d) => (typeof d === "number" ? d : dims.get(d) ?? symbolic));
+  const sh = (s: readonly Dim[]): number[] => s.map((d) => sizeValue(d, (a) => dims.get(a) ?? symbolic));
   const params = new Map(g.params.map((p, k) => [p, sampleParam(p, sh(p.shape), seed, k)] as const));
   const next = rng(seed, -1);
   const ints = intRanges(g, symbolic);

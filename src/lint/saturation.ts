@@ -129,7 +129,9 @@ function fixFor(ctx: LintContext, n: Node, cause: ReturnType<typeof explain>): F
   const edits: Edit[] = [];
   const { input, weight, fanIn } = cause.layer;
   if (cause.inputTooLarge && input?.op === "input") {
-    const range = input.attrs.range as readonly number[] | undefined;
+    const r = input.attrs.range as readonly (number | string)[] | undefined;
+    // A symbolic end (an int input's `in [0, B)`) gives no scale to suggest.
+    const range = r && typeof r[0] === "number" && typeof r[1] === "number" ? (r as readonly number[]) : undefined;
     if (range && range[0] === 0) steps.push(`scale ${input.name} to [0, 1] (${input.name} / ${fmt(range[1])}) and declare it 'in [0, 1]'`);
     else if (range) steps.push(`scale ${input.name} to [0, 1] ((${input.name} - ${fmt(range[0])}) / ${fmt(range[1] - range[0])})`);
     else steps.push(`standardise ${input.name} to mean 0 and std 1`);

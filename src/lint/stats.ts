@@ -26,6 +26,7 @@ import { isUnsupported, OPS } from "../ir/ops.js";
 import { hull, iv, REAL, sameInterval, type Interval, type Moments } from "../ir/ranges.js";
 import type { Dim, Graph, Node } from "../ir/types.js";
 import { inputInterval, inputMoments } from "./hints.js";
+import { approxSize } from "../ir/dims.js";
 
 export { REAL, reachesZero, gaussianMap, matmulMoments, type Interval, type Moments } from "../ir/ranges.js";
 export { inputInterval, inputMoments } from "./hints.js";
@@ -118,8 +119,8 @@ export function intervals(g: Graph, mode: ParamMode): Map<Node, Interval> {
 export function moments(g: Graph, symbolic: number): Map<Node, Moments | null> {
   const out = new Map<Node, Moments | null>();
   for (const p of g.params) out.set(p, initMoments(p));
-  for (const x of g.inputs) out.set(x, inputMoments(x));
-  const dim = (d: Dim): number => (typeof d === "number" ? d : symbolic);
+  for (const x of g.inputs) out.set(x, inputMoments(x, symbolic));
+  const dim = (d: Dim): number => approxSize(d, symbolic);
   const get = (n: Node): Moments | null => out.get(n) ?? null;
   const block = (nodes: readonly Node[]): void => {
     for (const n of nodes) {

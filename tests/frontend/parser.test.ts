@@ -230,7 +230,6 @@ describe("syntax errors", () => {
     ["comments only", "# nothing\n\n   # here\n", "empty file", "1:1"],
     ["replacement character", "dim B\nx = \uFFFD", "file is not UTF-8 text", "2:5"],
     ["NUL", "dim B\0", "file is not UTF-8 text", "1:6"],
-    ["decimal in a shape", "input x: [B, 2.5]", "unexpected number '2.5'; expected integer or identifier", "1:14"],
     ["decimal dim", "dim D = 1.5", "expected integer", "1:9"],
     ["call on an expression", "y = (f)(x)", "unexpected '('", "1:8"],
     ["transpose of another name", "y = x.U", "unexpected identifier 'U'; expected 'T'", "1:7"],

@@ -2,23 +2,26 @@
 // their input (no copy); concat, unslice and unindex write new buffers;
 // index (xs[t]) is a view when t is a loop counter; index_add and slice_add
 // add into their accumulator in place when nothing else reads it.
+import { subDims } from "../../ir/dimexpr.js";
 import type { Dim, Node } from "../../ir/types.js";
 import type { Emitter, View } from "../context.js";
 import { str, Temps } from "../names.js";
-import { addTerms, constSize, rowMajor, scaled, sizeAtom, sizeEq, sizeStr, type Size } from "../nest.js";
+import { addTerms, constSize, mul, rowMajor, scaled, sizeAtom, sizeEq, sizeStr, type Size } from "../nest.js";
 
-/** A static slice of a view (also the region unslice writes). */
-export function sliceView(v: View, n: Node): View {
-  const starts = n.attrs.starts as number[];
+/** A static slice of a view (also the region unslice writes); starts and ends may be dim expressions. */
+export function sliceView(cx: Emitter, v: View, n: Node): View {
+  const starts = n.attrs.starts as Dim[];
   const ends = n.attrs.ends as Dim[];
   const drop = n.attrs.drop as number[];
-  const off = addTerms(v.off, ...starts.map((s, a) => scaled(String(s), v.strides[a])).filter((s) => !/^0/.test(s)));
+  const term = (s: Dim, a: number): string => (typeof s === "number" ? scaled(String(s), v.strides[a]) : sizeStr(mul(cx.dimSize(s), v.strides[a])));
+  const off = addTerms(v.off, ...starts.map(term).filter((s) => !/^0/.test(s)));
   const shape: Size[] = [];
   const strides: Size[] = [];
-  v.shape.forEach((d, a) => {
+  v.shape.forEach((_, a) => {
     if (drop.includes(a)) return;
+    const s = starts[a];
     const e = ends[a];
-    shape.push(typeof e === "number" ? constSize(e - starts[a]) : d);
+    shape.push(s === 0 && typeof e === "number" ? constSize(e) : cx.dimSize(subDims(e, s)));
     strides.push(v.strides[a]);
   });
   return { ...v, off, shape, strides };
@@ -40,7 +43,7 @@ export function layoutView(cx: Emitter, n: Node, out: string[]): void {
       cx.values.set(n, { ...v, shape, strides: cx.broadcastStrides(v, shape) });
       return;
     case "slice":
-      cx.values.set(n, sliceView(v, n));
+      cx.values.set(n, sliceView(cx, v, n));
       return;
     case "reshape": {
       if (!cx.isContiguous(v)) cx.comment([n], out); // the copy below is code of n's line
@@ -158,12 +161,12 @@ export function unslice(cx: Emitter, n: Node, out: string[]): void {
   cx.comment([n], out);
   const dst = cx.out(n);
   out.push(`${cx.ref(dst.buf)}.fill(0);`);
-  cx.copy(sliceView(dst, n), cx.value(n.inputs[0]), out);
+  cx.copy(sliceView(cx, dst, n), cx.value(n.inputs[0]), out);
 }
 
 /** acc with a static slice region increased by v. */
 export function sliceAdd(cx: Emitter, n: Node, out: string[]): void {
   cx.comment([n], out);
   const dst = accumulator(cx, n, out);
-  cx.copy(sliceView(dst, n), cx.value(n.inputs[1]), out, "+=");
+  cx.copy(sliceView(cx, dst, n), cx.value(n.inputs[1]), out, "+=");
 }

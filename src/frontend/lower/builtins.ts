@@ -4,8 +4,9 @@
 // "unknown function" suggestion), so a builtin that maps onto one op is one
 // row here: `softsign: { op: "softsign", params: [X] },`. A row naming an op
 // the op table lacks does not compile.
+import { divExactDims, productDim } from "../../ir/dimexpr.js";
 import { OpError, type OpKind } from "../../ir/ops.js";
-import { sameShape, showShape } from "../../ir/shape.js";
+import { sameShape, showShape, sizeOf } from "../../ir/shape.js";
 import type { Attrs, Dim, Node } from "../../ir/types.js";
 import { convFinish, convTransposeFinish, poolFinish } from "./conv.js";
 
@@ -29,10 +30,10 @@ export type Param =
   | { kind: "axes"; name: string; default?: null }
   /** `true` or `false`. */
   | { kind: "bool"; name: string; default?: boolean }
-  /** A size: an integer constant or a dim name. */
+  /** A size: a positive integer expression of dims and integers (`V`, `2*H`). */
   | { kind: "dim"; name: string }
-  /** A list of sizes: `[B, 10]`. */
-  | { kind: "shape"; name: string }
+  /** A list of sizes: `[B, 10]`, `[B*T, D]`; `inferred`: one entry may be -1 (the row's finish resolves it). */
+  | { kind: "shape"; name: string; inferred?: true }
   /**
    * Per spatial axis of a conv or pool (`rank` of them): an integer for
    * every axis, or a list `[h, w]`; at least `min`. `same` also takes the
@@ -135,7 +136,7 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   argmax: { op: "argmax", params: [X, { kind: "axes", name: "axis" }] },
   // layout
   transpose: { op: "transpose", params: [tensor("x")] },
-  reshape: { op: "reshape", params: [tensor("x"), { kind: "shape", name: "shape" }] },
+  reshape: { op: "reshape", params: [tensor("x"), { kind: "shape", name: "shape", inferred: true }], finish: reshapeFinish },
   concat: { op: "concat", params: [tensor("a"), tensor("b"), { kind: "axis", name: "axis", default: 0 }] },
   // neural-network
   softmax: { op: "softmax", params: [X, { kind: "axis", name: "axis", default: -1 }] },
@@ -206,4 +207,17 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(Object.entries(ROW
 /** Whether a parameter may be left out. */
 export function isOptional(p: Param): boolean {
   return "default" in p && p.default !== undefined;
+}
+
+/** reshape's `-1` entry (spec section 9, as NumPy): the input's size over the other entries' product. */
+function reshapeFinish(attrs: Attrs, [x]: readonly Node[]): Attrs {
+  const shape = attrs.shape as Dim[];
+  const k = shape.indexOf(-1);
+  if (k < 0) return attrs;
+  const rest = productDim(shape.filter((_, i) => i !== k));
+  const d = divExactDims(sizeOf(x.shape), rest);
+  if (d === null || (typeof d === "number" && d < 1)) {
+    throw new OpError(`cannot reshape ${showShape(x.shape)} to ${showShape(shape)}: its ${sizeOf(x.shape)} elements are not a multiple of ${rest}`);
+  }
+  return { ...attrs, shape: shape.map((e, i) => (i === k ? d : e)) };
 }

@@ -7,7 +7,7 @@ import { OpError } from "../../ir/ops.js";
 import type { AttrValue, Attrs, Node } from "../../ir/types.js";
 import type { Expr } from "../parser/ast.js";
 import { BUILTINS, isOptional, type Builtin, type Param } from "./builtins.js";
-import { axisOf, boolOf, checkAxis, constNumber, shapeOf, staticDim, staticInt } from "./constants.js";
+import { axisOf, boolOf, checkAxis, constNumber, positiveDim, shapeOf, staticInt } from "./constants.js";
 import type { Lowering } from "./context.js";
 import { inlineDef } from "./defs.js";
 import { lowerExpr, lowerFloat } from "./expressions.js";
@@ -92,9 +92,9 @@ function readConstant(cx: Lowering, e: Call, p: Param, given: Expr | undefined, 
     case "bool":
       return given ? boolOf(given) : p.default!;
     case "dim":
-      return staticDim(cx, given!, `${e.callee}'s ${p.name}`);
+      return positiveDim(cx, given!, `${e.callee}'s ${p.name}`);
     case "shape":
-      return shapeOf(cx, given!);
+      return shapeOf(cx, given!, p.inferred);
     case "spatial":
       return spatialOf(cx, e.callee, p, given);
     case "float":

@@ -2,6 +2,7 @@
 // booleans written as literals or constant dims, each with the error a user
 // gets when the expression is not one.
 import { BpcError, type Span } from "../../diag.js";
+import { dimOf, dimText } from "../../ir/dimexpr.js";
 import { normAxis, showShape } from "../../ir/shape.js";
 import type { Dim, Node } from "../../ir/types.js";
 import type { Expr } from "../parser/ast.js";
@@ -24,26 +25,39 @@ export function constNumber(cx: Lowering, e: Expr): number {
   throw new BpcError("expected a constant number here", e.span);
 }
 
-/** A size: an integer constant or a dim (symbolic or not). */
+/**
+ * A size: an integer expression of dims (spec section 9: `B*T`, `2*H`,
+ * `T-1`), folded when constant, symbolic dims kept. Not checked for sign:
+ * each use says what it accepts (positiveDim for sizes).
+ */
 export function staticDim(cx: Lowering, e: Expr, what: string): Dim {
-  if (e.kind === "name") {
-    const b = cx.globals.get(e.name);
+  return dimOf(e, (name, span) => {
+    const b = cx.globals.get(name);
     if (b?.kind === "dim") return b.dim;
-  }
-  return staticInt(cx, e, what);
+    throw new BpcError(`${what} must be an integer constant or a dim, or an expression of them ('${name}' is not a dim)`, span);
+  });
 }
 
+/** A size that must be a positive integer: a constant one is checked here, a symbolic one when the module is called. */
+export function positiveDim(cx: Lowering, e: Expr, what: string): Dim {
+  return requirePositive(staticDim(cx, e, what), e, what);
+}
+
+/** `d`, the Dim of `e`, when it is not a constant below 1; else an error quoting the expression. */
+export function requirePositive(d: Dim, e: Expr, what: string): Dim {
+  if (typeof d === "number" && d < 1) {
+    const text = dimText(e);
+    throw new BpcError(`${what} must be a positive integer, got ${text === String(d) ? d : `${text} = ${d}`}`, e.span);
+  }
+  return d;
+}
+
+/** An integer known at compile time: a literal, a constant dim, or an expression of them (`H-1`). */
 export function staticInt(cx: Lowering, e: Expr, what: string): number {
-  let v: number | null = null;
-  if (e.kind === "num") v = e.value;
-  else if (e.kind === "unary" && e.arg.kind === "num") v = -e.arg.value;
-  else if (e.kind === "name") {
-    const b = cx.globals.get(e.name);
-    if (b?.kind === "dim" && typeof b.dim === "number") v = b.dim;
-  }
-  if (v === null || !Number.isInteger(v)) {
-    throw new BpcError(`${what} must be an integer constant or a dim`, e.span);
-  }
+  const literal = e.kind === "num" ? e.value : e.kind === "unary" && e.arg.kind === "num" ? -e.arg.value : null;
+  if (literal !== null && !Number.isInteger(literal)) throw new BpcError(`${what} must be an integer constant or a dim`, e.span);
+  const v = staticDim(cx, e, what);
+  if (typeof v !== "number") throw new BpcError(`${what} must be an integer constant, got the symbolic ${v}`, e.span);
   return v;
 }
 
@@ -52,6 +66,8 @@ export function isStatic(e: Expr, env: Env): boolean {
   if (e.kind === "num") return true;
   if (e.kind === "unary") return isStatic(e.arg, env);
   if (e.kind === "name") return env.get(e.name)?.kind === "dim";
+  // A dim expression (`2*H`, `T-1`).
+  if (e.kind === "binary" && ["+", "-", "*", "//"].includes(e.op)) return isStatic(e.left, env) && isStatic(e.right, env);
   return false;
 }
 
@@ -66,13 +82,17 @@ export function checkAxis(v: number, x: Node, span: Span): number {
   return a;
 }
 
-/** A shape argument: `[B, 10]`. */
-export function shapeOf(cx: Lowering, e: Expr): Dim[] {
+/** A shape argument: `[B, 10]`, `[B*T, 2*H]`; with `inferred`, one entry may be the literal -1 (reshape). */
+export function shapeOf(cx: Lowering, e: Expr, inferred = false): Dim[] {
   if (e.kind !== "list") throw new BpcError("expected a shape such as [B, 10]", e.span);
+  let minusOne: Expr | null = null;
   return e.items.map((it) => {
-    const d = staticDim(cx, it, "a dim");
-    if (typeof d === "number" && d < 1) throw new BpcError(`a dim must be a positive integer, got ${d}`, it.span);
-    return d;
+    if (inferred && it.kind === "unary" && it.arg.kind === "num" && it.arg.value === 1) {
+      if (minusOne) throw new BpcError("only one entry of a shape may be -1", it.span);
+      minusOne = it;
+      return -1;
+    }
+    return positiveDim(cx, it, "a dim");
   });
 }
 

@@ -2,14 +2,15 @@
 // param declared further down): the model's name, dims, inputs with their
 // range and distribution hints, params with their initializers, and defs.
 // Also the whole-program checks on symbolic dims (spec section 6).
-import { BpcError } from "../../diag.js";
+import { BpcError, type Span } from "../../diag.js";
+import { dimAtoms, dimOf, isAtomDim } from "../../ir/dimexpr.js";
 import { dimOrder } from "../../ir/dims.js";
 import { INIT_NAMES, INITIALIZERS, initializer } from "../../ir/init.js";
 import { showShape } from "../../ir/shape.js";
 import type { AttrValue, Dim, Node } from "../../ir/types.js";
-import type { Ident, InitExpr, Stmt, TypeExpr } from "../parser/ast.js";
+import type { Expr, Ident, InitExpr, Stmt, TypeExpr } from "../parser/ast.js";
 import { BUILTINS } from "./builtins.js";
-import { constNumber } from "./constants.js";
+import { constNumber, requirePositive, staticDim } from "./constants.js";
 import type { Lowering } from "./context.js";
 import { suggest } from "./scope.js";
 
@@ -47,13 +48,17 @@ export function declare(cx: Lowering, s: Stmt): void {
       const shape = typeShape(cx, s.type);
       const attrs: Record<string, AttrValue> = { name: s.name.name };
       if (s.range) {
-        attrs.range = [constNumber(cx, s.range.lo), constNumber(cx, s.range.hi)];
+        const [lo, hi] = [rangeEnd(cx, s.range.lo), rangeEnd(cx, s.range.hi)];
+        attrs.range = [lo, hi];
         attrs.rangeClosed = s.range.closedHi;
-        if ((attrs.range as number[])[0] > (attrs.range as number[])[1]) {
+        if (typeof lo === "number" && typeof hi === "number" && lo > hi) {
           throw new BpcError("the range's low end is above its high end", s.range.span);
         }
-        if (s.type.int && !(attrs.range as number[]).every(Number.isInteger)) {
+        if (s.type.int && ![lo, hi].every((v) => typeof v === "string" || Number.isInteger(v))) {
           throw new BpcError("an int input's range has integer ends", s.range.span);
+        }
+        if (!s.type.int && (typeof lo === "string" || typeof hi === "string")) {
+          throw new BpcError("a float input's range has constant ends; a symbolic dim may bound an int input's range", s.range.span);
         }
       }
       if (s.dist) {
@@ -101,6 +106,12 @@ export function declare(cx: Lowering, s: Stmt): void {
   }
 }
 
+/** A range hint's end: a number (`0.5`, `-1`) or a dim expression (`B`, `V-1`), spec section 9. */
+function rangeEnd(cx: Lowering, e: Expr): Dim {
+  const literal = e.kind === "num" || (e.kind === "unary" && e.arg.kind === "num");
+  return literal ? constNumber(cx, e) : staticDim(cx, e, "a range end");
+}
+
 function claim(cx: Lowering, id: Ident, what: string): void {
   const prev = cx.declared.get(id.name);
   if (prev) throw new BpcError(`duplicate declaration of '${id.name}' (first declared at line ${prev.line})`, id.span);
@@ -120,19 +131,16 @@ function typeShape(cx: Lowering, t: TypeExpr): Dim[] {
 }
 
 function typeDims(cx: Lowering, t: TypeExpr): Dim[] {
-  return t.dims.map((d) => {
-    if ("value" in d) {
-      if (!Number.isInteger(d.value) || d.value < 1) throw new BpcError(`a dim must be a positive integer, got ${d.value}`, d.span);
-      return d.value;
-    }
-    const b = cx.globals.get(d.name);
+  const resolve = (name: string, span: Span): Dim => {
+    const b = cx.globals.get(name);
     if (!b || b.kind !== "dim") {
-      throw new BpcError(`unknown dim '${d.name}'${suggest(d.name, cx.dims.map((x) => x.name))}`, d.span, [
-        `declare it with: dim ${d.name} = <size>   or   dim ${d.name}`,
+      throw new BpcError(`unknown dim '${name}'${suggest(name, cx.dims.map((x) => x.name))}`, span, [
+        `declare it with: dim ${name} = <size>   or   dim ${name}`,
       ]);
     }
     return b.dim;
-  });
+  };
+  return t.dims.map((e) => requirePositive(dimOf(e, resolve), e, "a dim"));
 }
 
 /** An initializer or distribution: a known name with the right number of constant arguments. */
@@ -157,14 +165,15 @@ function checkInit(param: string, shape: Dim[], init: { name: string; args: numb
 
 /** Every symbolic dim must be recoverable from input lengths (spec section 6); returns those that are. */
 export function checkDimsInferable(cx: Lowering): Set<string> {
-  const used = new Set<string>();
-  for (const n of cx.inputs) for (const d of n.shape) if (typeof d === "string") used.add(d);
+  const used = new Set(cx.inputs.flatMap((n) => n.shape.flatMap(dimAtoms)));
   const known = new Set(dimOrder(cx.inputs).map((d) => d.dim));
   for (const d of cx.dims) {
     if (d.value === null && used.has(d.name) && !known.has(d.name)) {
+      const inExpr = cx.inputs.some((n) => n.shape.some((x) => !isAtomDim(x) && dimAtoms(x).includes(d.name)));
       throw new BpcError(
         `dim ${d.name} cannot be inferred from the inputs: it must appear in an input whose other dims are known`,
         d.span,
+        inExpr ? [`an input's length gives ${d.name} only as a factor (${d.name}, ${d.name}*T), with its other dims known; add an input shaped with ${d.name} itself`] : undefined,
       );
     }
   }
@@ -175,8 +184,8 @@ export function checkDimsInferable(cx: Lowering): Set<string> {
 export function checkSymbolicUses(nodes: readonly Node[], known: Set<string>): void {
   for (const n of nodes) {
     const dims = n.op === "loop" ? [n.attrs.count as Dim] : n.shape;
-    for (const d of dims) {
-      if (typeof d === "string" && !known.has(d)) {
+    for (const d of dims.flatMap(dimAtoms)) {
+      if (!known.has(d)) {
         throw new BpcError(`dim ${d} is not known when the module is called: no input's shape gives it`, n.span, [
           `use ${d} in an input's shape, or give it a size: dim ${d} = ...`,
         ]);

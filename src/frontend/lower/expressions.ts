@@ -6,7 +6,7 @@ import { showShape } from "../../ir/shape.js";
 import type { Node } from "../../ir/types.js";
 import type { BinaryOp, Expr } from "../parser/ast.js";
 import { lowerCall } from "./calls.js";
-import { finite } from "./constants.js";
+import { finite, isStatic, staticDim } from "./constants.js";
 import type { Lowering } from "./context.js";
 import { lowerIndex } from "./indexing.js";
 import { integral } from "../../ir/ops/binary.js";
@@ -54,6 +54,11 @@ export function lowerExpr(cx: Lowering, e: Expr, env: Env): Node {
     }
     case "binary": {
       if (e.op === "@") return matmul(cx, e.left, e.right, e.span, env);
+      // A dim expression with '//' (`T // 2`) is its value, as in a shape.
+      if (e.op === "//" && isStatic(e, env)) {
+        const d = staticDim(cx, e, "a dim expression");
+        return typeof d === "number" ? cx.op("const", [], e.span, { value: d }) : cx.op("numel", [], e.span, { dims: [d] });
+      }
       // Comparisons take ints as well (`argmax(logits, axis=1) == y`) and give a float 0 or 1.
       if (COMPARISONS.has(e.op)) return cx.op(BINARY[e.op], [lowerExpr(cx, e.left, env), lowerExpr(cx, e.right, env)], e.span);
       return cx.op(BINARY[e.op], arithmeticOperands(cx, e, env), e.span);
@@ -96,7 +101,7 @@ function arithmeticOperands(cx: Lowering, e: Extract<Expr, { kind: "binary" }>, 
   const xs = sides.map((x) => lowerExpr(cx, x, env));
   const k = xs.findIndex((x) => x.dtype === "int");
   if (e.op === "//") {
-    if (k < 0) throw new BpcError("'//' divides ints; for floats write floor(a / b)", e.span);
+    if (k < 0) throw new BpcError("'//' (floor division) is for ints and dim expressions; for floats write floor(a / b)", e.span);
     const f = xs.findIndex((x) => x.dtype === "float" && !integral(x));
     if (f >= 0) throw new BpcError(`'//' divides ints, got a float ${showShape(xs[f].shape)}`, sides[f].span);
     return xs;

@@ -6,6 +6,7 @@
 // whole region. An int tensor index gathers (`Emb[tok]`); `None` inserts an
 // axis. `hs[t] = v` is `hs = update(hs, v, starts)`.
 import { BpcError, type Span } from "../../diag.js";
+import { addDims, dimAtLeast, dimAtoms, dimOf, subDims } from "../../ir/dimexpr.js";
 import { showShape } from "../../ir/shape.js";
 import type { Dim, Node } from "../../ir/types.js";
 import type { Expr, IndexItem } from "../parser/ast.js";
@@ -22,7 +23,7 @@ type Step =
   | { kind: "all" }
   | { kind: "static"; item: Item }
   | { kind: "at"; i: Node; item: Item }
-  | { kind: "range"; start: Node; size: number; item: Extract<Item, { kind: "slice" }> }
+  | { kind: "range"; start: Node; size: Dim; item: Extract<Item, { kind: "slice" }> }
   | { kind: "gather"; idx: Node; item: Item };
 
 export function lowerIndex(cx: Lowering, e: Extract<Expr, { kind: "index" }>, env: Env): Node {
@@ -82,9 +83,9 @@ export function lowerIndexAssign(cx: Lowering, x: Node, items: IndexItem[], valu
 function stepOf(cx: Lowering, it: Item, x: Node, axis: number, env: Env, what: string): Step {
   if (it.kind === "slice") {
     if (!it.start && !it.end) return { kind: "all" };
-    if ((!it.start || isConst(it.start, env)) && (!it.end || isConst(it.end, env))) {
+    if ((!it.start || isStatic(it.start, env)) && (!it.end || isStatic(it.end, env))) {
       const d = x.shape[axis];
-      const whole = (it.start ? constDim(it.start, env, "a slice bound") : 0) === 0 && (it.end ? constDim(it.end, env, "a slice bound") : d) === d;
+      const whole = (it.start ? staticDim(cx, it.start, "a slice bound") : 0) === 0 && (it.end ? staticDim(cx, it.end, "a slice bound") : d) === d;
       return whole ? { kind: "all" } : { kind: "static", item: it };
     }
     if (!it.start || !it.end) {
@@ -92,18 +93,20 @@ function stepOf(cx: Lowering, it: Item, x: Node, axis: number, env: Env, what: s
     }
     const start = intScalar(cx, it.start, env);
     const size = sliceLength(it.start, it.end, env);
-    if (size === null) {
-      throw new BpcError(`the length of the slice ${unparseExpr(it.start)}:${unparseExpr(it.end)} is not a constant`, it.span, [
+    if (size === null || (typeof size === "number" && size < 1) || (typeof size !== "number" && !dimAtLeast(size, 1))) {
+      throw new BpcError(`the length of the slice ${unparseExpr(it.start)}:${unparseExpr(it.end)} is not a positive constant`, it.span, [
         `write its end as the start plus a constant: ${unparseExpr(it.start)}:${unparseExpr(it.start)} + K`,
       ]);
     }
-    if (size < 1) throw new BpcError(`empty slice: its length is ${size}`, it.span);
     const d = x.shape[axis];
-    if (typeof d === "number" && size > d) throw new BpcError(`a slice of length ${size} does not fit in axis ${axis} of size ${d}`, it.span);
+    const room = subDims(d, size);
+    if (typeof room === "number" ? room < 0 : !dimAtLeast(room, 0)) {
+      throw new BpcError(`a slice of length ${size} does not fit in axis ${axis} of size ${d}`, it.span);
+    }
     pastTheEnd(cx, start, d, size, axis, it, what);
     return { kind: "range", start, size, item: it };
   }
-  if (isConst(it.expr, env)) return { kind: "static", item: it };
+  if (isStatic(it.expr, env)) return { kind: "static", item: it };
   const i = lowerExpr(cx, it.expr, env);
   if (i.dtype !== "int") throw new BpcError(`an index must be an int or an integer constant, got a float ${showShape(i.shape)}`, it.span);
   if (i.shape.length > 0) return { kind: "gather", idx: i, item: it };
@@ -122,72 +125,36 @@ function intScalar(cx: Lowering, e: Expr, env: Env): Node {
 const ORDINALS = ["first", "second", "third", "fourth"];
 
 /** A loop variable as the start: the loop's steps must fit in the axis (known at compile time when both are numbers). */
-function pastTheEnd(cx: Lowering, start: Node, d: Dim, size: number, axis: number, it: Item, what: string): void {
+function pastTheEnd(cx: Lowering, start: Node, d: Dim, size: Dim, axis: number, it: Item, what: string): void {
   const steps = cx.loopCounts.get(start);
-  if (typeof steps !== "number" || typeof d !== "number" || steps + size - 1 <= d) return;
+  if (typeof steps !== "number" || typeof d !== "number" || typeof size !== "number" || steps + size - 1 <= d) return;
   const which = ORDINALS[axis] ? `its ${ORDINALS[axis]} axis` : `its axis ${axis}`;
   throw new BpcError(`${what} reads past the end: ${which} has ${d} entries but the loop runs ${steps} steps`, it.span);
 }
 
 /**
- * The constant length of a slice with a runtime start: `end - start` when
- * it is a constant (`t:t+K`, `t*S:t*S+K`), else null. Structural for now;
- * the dims normaliser (src/ir/dimexpr.ts) will decide this in general.
+ * The constant length of a slice with a runtime start: `end - start`
+ * normalised as a dim expression whose atoms are the loop variables and
+ * dims (`t:t+K`, `t*S:t*S+K`, `2*t+1:2*(t+1)`); null when it depends on a
+ * runtime value.
  */
-export function sliceLength(start: Expr, end: Expr, env: Env): number | null {
-  const s = unparseExpr(start);
-  if (end.kind === "binary" && (end.op === "+" || end.op === "-")) {
-    const k = constantOf(end.right, env);
-    if (k !== null && unparseExpr(end.left) === s) return end.op === "+" ? k : -k;
-    const j = end.op === "+" ? constantOf(end.left, env) : null;
-    if (j !== null && unparseExpr(end.right) === s) return j;
+export function sliceLength(start: Expr, end: Expr, env: Env): Dim | null {
+  const resolve = (name: string, span: Span): Dim => {
+    const b = env.get(name);
+    if (b?.kind === "dim") return b.dim;
+    if (b?.kind === "tensor" && b.node.op === "loop_index") return `${name}`;
+    throw new BpcError(`'${name}' is not a dim or a loop variable`, span);
+  };
+  let len: Dim;
+  try {
+    len = subDims(dimOf(end, resolve), dimOf(start, resolve));
+  } catch (e) {
+    if (e instanceof BpcError) return null;
+    throw e;
   }
-  return unparseExpr(end) === s ? 0 : null;
-}
-
-function constantOf(e: Expr, env: Env): number | null {
-  const v = constIndex(e, env);
-  return typeof v === "number" ? v : null;
-}
-
-/**
- * An index or bound known at compile time: an integer, a dim, or `+ - * //`
- * of integers and constant dims (`T-1`); null when it depends on a value.
- * (The dims normaliser, src/ir/dimexpr.ts, will take symbolic dims too.)
- */
-function constIndex(e: Expr, env: Env): Dim | null {
-  switch (e.kind) {
-    case "num":
-      return Number.isInteger(e.value) ? e.value : null;
-    case "name": {
-      const b = env.get(e.name);
-      return b?.kind === "dim" ? b.dim : null;
-    }
-    case "unary": {
-      const v = constIndex(e.arg, env);
-      return typeof v === "number" ? -v : null;
-    }
-    case "binary": {
-      const [l, r] = [constIndex(e.left, env), constIndex(e.right, env)];
-      if (typeof l !== "number" || typeof r !== "number") return null;
-      if (e.op === "+") return l + r;
-      if (e.op === "-") return l - r;
-      if (e.op === "*") return l * r;
-      if (e.op === "//" && r !== 0) return Math.floor(l / r);
-      return null;
-    }
-    default:
-      return null;
-  }
-}
-
-const isConst = (e: Expr, env: Env): boolean => constIndex(e, env) !== null;
-
-/** A constant index or bound's value (see constIndex), or the error naming what it must be. */
-function constDim(e: Expr, env: Env, what: string): Dim {
-  const v = constIndex(e, env);
-  if (v === null) throw new BpcError(`${what} must be an integer constant or a dim`, e.span);
-  return v;
+  // No loop variable may remain: the length is the same at every step.
+  const vars = dimAtoms(len).filter((a) => env.get(a)?.kind !== "dim");
+  return vars.length ? null : len;
 }
 
 /** Reads the region the steps select (no gathers among them). */
@@ -219,9 +186,10 @@ function region(cx: Lowering, x: Node, steps: Step[], span: Span, env: Env): { s
         sizes.push(d);
         return;
       case "static": {
-        const [a, b] = staticBounds(s.item, d, axis, x.shape, env);
-        starts.push(constant(a));
-        sizes.push(b - a);
+        const [a, b] = staticBounds(cx, s.item, d, axis, x.shape);
+        // A symbolic start (`x[H:2*H, t]`) is the size of its dim expression.
+        starts.push(typeof a === "number" ? constant(a) : cx.op("numel", [], span, { dims: [a] }));
+        sizes.push(subDims(b, a));
         if (s.item.kind === "at") drop.push(axis);
         return;
       }
@@ -241,36 +209,47 @@ function region(cx: Lowering, x: Node, steps: Step[], span: Span, env: Env): { s
   return { starts, sizes, drop };
 }
 
-/** A constant index or slice's half-open bounds on an axis, negative values counting from the end. */
-function staticBounds(it: Item, d: Dim, axis: number, shape: readonly Dim[], env: Env): [number, number] {
-  const bound = (v: Dim, what: string, s: Span, allowEnd: boolean): number => {
-    if (typeof d !== "number") {
-      throw new BpcError(`cannot ${what} into axis ${axis} of symbolic size ${d} with a constant; use ':'`, s);
-    }
-    const n = typeof v === "number" && v < 0 ? v + d : v;
-    if (typeof n !== "number" || n < 0 || n > d || (!allowEnd && n === d)) {
+/**
+ * A constant index or slice's half-open bounds on an axis: a negative
+ * constant counts from the end; bounds may be dim expressions (`H:2*H`),
+ * which must be provably inside the axis.
+ */
+function staticBounds(cx: Lowering, it: Item, d: Dim, axis: number, shape: readonly Dim[]): [Dim, Dim] {
+  const bound = (v: Dim, s: Span, allowEnd: boolean): Dim => {
+    const n = typeof v === "number" && v < 0 ? addDims(d, v) : v;
+    const room = subDims(d, n);
+    const inside =
+      typeof n === "number" && typeof room === "number"
+        ? n >= 0 && (allowEnd ? room >= 0 : room >= 1)
+        : dimAtLeast(n, 0) && dimAtLeast(room, allowEnd ? 0 : 1);
+    if (inside) return n;
+    if (typeof n === "number" && typeof room === "number") {
       throw new BpcError(`index ${v} is out of bounds for axis ${axis} of size ${d} in ${showShape(shape)}`, s);
     }
-    return n;
+    throw new BpcError(`cannot tell that ${v} is inside axis ${axis} of size ${d} in ${showShape(shape)} for every value of its dims`, s, [
+      "a symbolic bound must be a dim expression that stays inside the axis for all sizes, as H:2*H on an axis of 4*H",
+    ]);
   };
   if (it.kind === "at") {
-    const v = constDim(it.expr, env, "an index");
-    if (v === d) throw new BpcError(`index ${v} is out of bounds for axis ${axis} of size ${d}`, it.span);
-    const k = bound(v, "index", it.span, false);
-    return [k, k + 1];
+    const k = bound(staticDim(cx, it.expr, "an index"), it.span, false);
+    return [k, addDims(k, 1)];
   }
-  const s0 = it.start ? constDim(it.start, env, "a slice bound") : 0;
-  const e0 = it.end ? constDim(it.end, env, "a slice bound") : d;
-  const s1 = bound(s0, "slice", it.span, true);
-  const e1 = bound(e0, "slice", it.span, true);
-  if (e1 <= s1) throw new BpcError(`empty slice ${s0}:${e0} on axis ${axis} of size ${d}`, it.span);
+  const s0 = it.start ? staticDim(cx, it.start, "a slice bound") : 0;
+  const e0 = it.end ? staticDim(cx, it.end, "a slice bound") : d;
+  const s1 = bound(s0, it.span, true);
+  const e1 = bound(e0, it.span, true);
+  const extent = subDims(e1, s1);
+  // A symbolic extent (`1:T` is T-1) is checked when the module is called.
+  if (typeof extent === "number" && extent < 1) {
+    throw new BpcError(`empty slice ${s0}:${e0} on axis ${axis} of size ${d}`, it.span);
+  }
   return [s1, e1];
 }
 
 /** Constant indices and slices as one `slice` node; the whole tensor when they select all of it. */
 function constantSlice(cx: Lowering, target: Node, steps: Step[], span: Span, env: Env): Node {
   const shape = target.shape;
-  const starts: number[] = [];
+  const starts: Dim[] = [];
   const ends: Dim[] = [];
   const drop: number[] = [];
   shape.forEach((d, axis) => {
@@ -281,7 +260,7 @@ function constantSlice(cx: Lowering, target: Node, steps: Step[], span: Span, en
       return;
     }
     const it = s.item;
-    const [a, b] = staticBounds(it, d, axis, shape, env);
+    const [a, b] = staticBounds(cx, it, d, axis, shape);
     starts.push(a);
     ends.push(b);
     if (it.kind === "at") drop.push(axis);

@@ -35,10 +35,10 @@ export interface Ident {
   span: Span;
 }
 
-/** `[B, 784]` or `int[B]`: each dim is an integer literal or a dim name. */
+/** `[B, 784]`, `int[B]`, `[B*T, D]`: each dim is an expression of integer literals and dims (spec section 9). */
 export interface TypeExpr {
   int: boolean;
-  dims: (Ident | { value: number; span: Span })[];
+  dims: Expr[];
   span: Span;
 }
 

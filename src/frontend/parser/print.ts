@@ -219,7 +219,7 @@ function indexText(item: IndexItem): string {
 }
 
 function typeText(t: TypeExpr): string {
-  return `${t.int ? "int" : ""}[${t.dims.map((d) => ("name" in d ? d.name : String(d.value))).join(", ")}]`;
+  return `${t.int ? "int" : ""}[${t.dims.map((d) => unparseExpr(d, SUM)).join(", ")}]`;
 }
 
 function initText(i: InitExpr): string {

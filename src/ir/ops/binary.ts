@@ -257,7 +257,7 @@ export const BINARY = {
       zeroGrad: "everywhere",
       infer: (inputs) => {
         const t = intArithInfer(inputs);
-        if (t.dtype !== "int") fail("'//' divides ints; for floats write floor(a / b)");
+        if (t.dtype !== "int") fail("'//' (floor division) is for ints and dim expressions; for floats write floor(a / b)");
         return t;
       },
       lint: {

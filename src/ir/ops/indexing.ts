@@ -28,7 +28,8 @@ function checkRegion(inputs: readonly Node[], first: number, shape: readonly Dim
     fail(`a region of ${showShape(shape)} needs a start and a size per axis, got ${starts.length} and ${sizes.length}`);
   }
   starts.forEach((s, i) => {
-    const constant = s.op === "const" && Number.isInteger(s.attrs.value);
+    // A constant start, or the size of a dim expression (`x[H:2*H, t]`).
+    const constant = (s.op === "const" && Number.isInteger(s.attrs.value)) || s.op === "numel";
     if (!constant) requireInt(s, "a start");
     if (s.shape.length !== 0) fail(`a start must be an int scalar, got ${showShape(s.shape)}`);
     const d = shape[i];

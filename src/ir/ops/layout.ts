@@ -6,7 +6,8 @@ import { broadcastShapes, sameShape, sameSize, showShape } from "../shape.js";
 import { hull, mulI, point, scaleI, matmulMoments, type Interval } from "../ranges.js";
 import { broadcastTensor, checkedIndex, forBox, matmul2d, numel, tensor, type Tensor } from "../tensor.js";
 import type { Dim, Node } from "../types.js";
-import { dims, fail, num, nums, requireFloat, requireInt, size, zeroFlops, NOTHING, type LintRules, type OpDef } from "./define.js";
+import { addDims, subDims } from "../dimexpr.js";
+import { dims, fail, num, nums, requireFloat, requireInt, size, zeroFlops, NOTHING, type EvalContext, type LintRules, type OpDef } from "./define.js";
 import type { OpKind } from "./kinds.js";
 
 const first = (x: readonly Interval[]): Interval => x[0];
@@ -19,15 +20,21 @@ function layout(def: Omit<OpDef, "class" | "flops"> & Partial<OpDef>): OpDef {
   return { class: "layout", flops: zeroFlops, ...def };
 }
 
-/** The static slice's region of `shape`: starts and full extents per axis (dropped axes have extent 1). */
-function region(n: Node, x: readonly number[], ends: readonly number[]): { starts: number[]; extent: number[] } {
-  const starts = [...nums(n.attrs, "starts")];
-  return { starts, extent: x.map((_, i) => ends[i] - starts[i]) };
+/**
+ * The static slice's region with the dims bound: starts and full extents per
+ * axis (dropped axes have extent 1). Starts and ends may be dim expressions
+ * (`H:2*H`); an extent that is not a positive integer is an EvalError.
+ */
+function region(n: Node, ctx: EvalContext): { starts: number[]; extent: number[] } {
+  const starts = dims(n.attrs, "starts");
+  const ends = dims(n.attrs, "ends");
+  const extent = ends.map((e, i) => ctx.dim(subDims(e, starts[i])));
+  return { starts: ends.map((e, i) => ctx.dim(e) - extent[i]), extent };
 }
 
 function sliceInfer(inputs: readonly Node[], a: Node["attrs"]) {
   const [x] = inputs;
-  const starts = nums(a, "starts");
+  const starts = dims(a, "starts");
   const ends = dims(a, "ends");
   const drop = nums(a, "drop");
   const out: Dim[] = [];
@@ -35,9 +42,7 @@ function sliceInfer(inputs: readonly Node[], a: Node["attrs"]) {
     const s = starts[i];
     const e = ends[i];
     if (drop.includes(i)) return;
-    if (e === d && s === 0) out.push(d);
-    else if (typeof e === "number") out.push(e - s);
-    else fail(`slice of symbolic dim ${d} must cover the whole axis`);
+    out.push(e === d && s === 0 ? d : subDims(e, s));
   });
   return { shape: out, dtype: x.dtype };
 }
@@ -174,10 +179,8 @@ export const LAYOUT = {
       for (let i = 0; i < x.shape.length; i++) {
         const p = x.shape[i];
         const q = y.shape[i];
-        if (i === axis) {
-          if (typeof p !== "number" || typeof q !== "number") fail("concat along a symbolic dim is not supported");
-          out.push(p + q);
-        } else if (p !== q) fail(`cannot concat ${showShape(x.shape)} and ${showShape(y.shape)} along axis ${axis}`);
+        if (i === axis) out.push(addDims(p, q));
+        else if (p !== q) fail(`cannot concat ${showShape(x.shape)} and ${showShape(y.shape)} along axis ${axis}`);
         else out.push(p);
       }
       return { shape: out, dtype: x.dtype };
@@ -198,9 +201,9 @@ export const LAYOUT = {
     vjp: (b, n, ct, needs) => {
       const [x] = n.inputs;
       const axis = num(n.attrs, "axis");
-      const split = x.shape[axis] as number;
-      const total = n.shape[axis] as number;
-      const part = (lo: number, hi: number): Node =>
+      const split = x.shape[axis];
+      const total = n.shape[axis];
+      const part = (lo: Dim, hi: Dim): Node =>
         b.op("slice", [ct], {
           starts: n.shape.map((_, i) => (i === axis ? lo : 0)),
           ends: n.shape.map((d, i) => (i === axis ? hi : d)),
@@ -233,7 +236,7 @@ export const LAYOUT = {
     arity: 1,
     infer: sliceInfer,
     eval: ([t], n, ctx) => {
-      const { starts, extent } = region(n, t.shape, ctx.shape(dims(n.attrs, "ends")));
+      const { starts, extent } = region(n, ctx);
       const out = tensor(extent.filter((_, i) => !nums(n.attrs, "drop").includes(i)));
       forBox(t.shape, starts, extent, (off, i) => (out.data[i] = t.data[off]));
       return out;
@@ -249,7 +252,7 @@ export const LAYOUT = {
     infer: (inputs, a) => ({ shape: [...dims(a, "shape")], dtype: inputs[0].dtype }),
     eval: ([v], n, ctx) => {
       const out = tensor(ctx.shape(dims(n.attrs, "shape")));
-      const { starts, extent } = region(n, out.shape, ctx.shape(dims(n.attrs, "ends")));
+      const { starts, extent } = region(n, ctx);
       forBox(out.shape, starts, extent, (off, i) => (out.data[off] = v.data[i]));
       return out;
     },
@@ -332,7 +335,7 @@ export const LAYOUT = {
     },
     eval: ([acc, v], n, ctx) => {
       const out = copyOf(acc);
-      const { starts, extent } = region(n, acc.shape, ctx.shape(dims(n.attrs, "ends")));
+      const { starts, extent } = region(n, ctx);
       forBox(acc.shape, starts, extent, (off, i) => (out.data[off] += v.data[i]));
       return out;
     },
