@@ -65,11 +65,11 @@ function sizesOf(g: Graph): Dim[] {
 /**
  * The one size the linter and `bpc check` bind every symbolic dim to: the
  * first from `base` up at which every size of the graph is a positive
- * integer (`T-5` needs T >= 6); `base` when none up to base + 64 is.
+ * integer (`T-5` needs T >= 6); `base` when none up to base + 1024 is.
  */
 export function symbolicSize(g: Graph, base: number): number {
   const sizes = sizesOf(g);
-  for (let s = base; s <= base + 64; s++) {
+  for (let s = base; s <= base + 1024; s++) {
     const ok = sizes.every((d) => {
       try {
         return sizeValue(d, () => s) >= 1;

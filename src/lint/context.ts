@@ -4,6 +4,7 @@
  * intervals, closed-form moments, the seeded Monte Carlo sample).
  */
 import { BpcError, type Span } from "../diag.js";
+import { symbolicSize } from "../ir/dims.js";
 import { OPS } from "../ir/ops.js";
 import { EvalError } from "../ir/tensor.js";
 import type { Graph, Node } from "../ir/types.js";
@@ -85,8 +86,10 @@ export class LintContext {
     return this.once("small", () => {
       // A model too large to sample still gets this draw on one example when that fits a
       // larger budget: enough to measure a recurrence (only these analyses read it).
-      const size = this.samples ? Math.min(this.samples.symbolic, 8) : forwardCost(this.graph, 1) <= SINGLE_EXAMPLE_BUDGET ? 1 : 0;
-      if (!size) return null;
+      const base = this.samples ? Math.min(this.samples.symbolic, 8) : forwardCost(this.graph, 1) <= SINGLE_EXAMPLE_BUDGET ? 1 : 0;
+      if (!base) return null;
+      // Raised until every dim expression is positive (`T-5` needs T >= 6).
+      const size = symbolicSize(this.graph, base);
       try {
         const d = draw(this.graph, size, SEED + 1);
         const ev = new Evaluator(this.graph, d.dims, d.params, d.inputs);
@@ -113,6 +116,7 @@ export class LintContext {
     }
     if (!symbolic && forwardCost(g, 2) <= 2 * SAMPLE_BUDGET) symbolic = 2;
     if (!symbolic) return null;
+    symbolic = symbolicSize(g, symbolic);
     const watch = new Set<Node>();
     for (const n of this.flow.nodes) {
       if (watchesInputs(n)) n.inputs.forEach((x) => watch.add(x));

@@ -106,7 +106,7 @@ describe("bpc/vite", () => {
       expect(err!.plugin).toBe("bpc");
       // The parser reads on past the open bracket and stops at the next line's first token.
       expect(err!.loc).toEqual({ file: join(dir, "model.bp"), line: 8, column: 1 });
-      expect(err!.message).toContain("unexpected 'dim'; expected ',' or ']'");
+      expect(err!.message).toContain("unexpected 'dim'; expected one of: an operator, ',', ']'");
       expect(err!.frame).toMatch(/ {2}7 \| param oops: \[H\n> 8 \| dim C = 10\n {4}\| \^{3}\n/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
