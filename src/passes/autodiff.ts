@@ -283,8 +283,14 @@ class Reverse {
     const fwdReads = [body.index, ...body.carried, ...body.nodes].filter((v) => saved.has(v));
     // xs[t] of an outer xs is re-read rather than taped.
     const reread = (v: Node): boolean => v.op === "index" && !bodyIds.has(v.inputs[0].id) && v.inputs[1].id === body.index.id;
+    // An int scalar of the step index and constants (`t + 1`, a start of xs[t+1:t+3]) is recomputed, not taped.
+    const ofIndex = (v: Node): boolean =>
+      v.dtype === "int" &&
+      v.shape.length === 0 &&
+      v.op !== "carry" &&
+      v.inputs.every((i) => i.id === body.index.id || !bodyIds.has(i.id) || i.inputs.length === 0 || ofIndex(i));
     const taped = fwdReads.filter(
-      (v) => v.id !== body.index.id && !reread(v) && v.inputs.length + (v.op === "carry" ? 1 : 0) > 0,
+      (v) => v.id !== body.index.id && !reread(v) && !ofIndex(v) && v.inputs.length + (v.op === "carry" ? 1 : 0) > 0,
     );
     const tapeReaders = taped.map((v) => {
       body.tape.push(v);
@@ -302,6 +308,17 @@ class Reverse {
       row.name = this.role(v);
       remap.set(v.id, row);
     });
+    const recompute = (v: Node): Node => {
+      const hit = remap.get(v.id);
+      if (hit) return hit;
+      if (!bodyIds.has(v.id)) return v;
+      const inputs = v.inputs.map(recompute);
+      b.span = v.span;
+      const c = b.op(v.op, inputs, v.attrs);
+      remap.set(v.id, c);
+      return c;
+    };
+    for (const v of fwdReads) if (v.id !== body.index.id && ofIndex(v)) recompute(v);
     for (const v of fwdReads) {
       if (remap.has(v.id)) continue;
       b.span = v.span;

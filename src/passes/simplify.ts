@@ -73,6 +73,10 @@ export const algebraRule: Rule = (b, n, inputs) => {
         if (!keeps(acc)) continue;
         if (g.op === "dunslice") return b.op("dslice_add", [acc, ...g.inputs], { sizes: g.attrs.sizes, drop: g.attrs.drop, what: g.attrs.what });
         if (g.op === "scatter_add") return b.op("gather_add", [acc, g.inputs[0], g.inputs[1]], { axis: g.attrs.axis, what: g.attrs.what });
+        // acc + (y with v added in a region) is (acc + y) with v added there: the regions add into acc.
+        if (g.op === "dslice_add" || g.op === "gather_add" || g.op === "index_add" || g.op === "slice_add") {
+          return b.op(g.op, [b.op("add", [acc, g.inputs[0]]), ...g.inputs.slice(1)], g.attrs);
+        }
       }
       return null;
     case "sub":

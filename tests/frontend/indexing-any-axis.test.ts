@@ -89,6 +89,23 @@ minimize sum(s * s)
     expect(Array.from(mod.forward(p, { xs, x }).s as Float64Array)).toEqual(want);
   });
 
+  it("a slice length the dim normaliser proves constant: x[:, t*S:(t+1)*S]", async () => {
+    const src = "dim B\ndim S = 2\ninput x: [B, 8]\nparam w: [S] ~ normal(0, 1)\ns = zeros([B])\nfor t in 0..4 {\n  s = tanh(s + x[:, t*S:(t+1)*S] @ w)\n}\nminimize sum(s * s)\n";
+    await gradientsPass(src, ["w", "x"]);
+  });
+
+  it("the backward loop recomputes an index of the step (t + 1) instead of taping it", async () => {
+    const src = rnn("input x: [B, 6, D]", "(x[:, t + 1] - x[:, t])");
+    const { graph, ts } = await compileSource(src, { precision: "f64", inputGrads: ["x"] });
+    const loops = graph.nodes.filter((n) => n.op === "loop");
+    expect(loops[0].body!.tape.some((v) => v.dtype === "int")).toBe(false);
+    // Both regions of dx add into its accumulator: no [B, 6, D] zero-fill per step.
+    const start = ts.search(/for \(let t\w* = 4; /);
+    const body = ts.slice(start, ts.indexOf("\n  }\n", start));
+    expect(body).toMatch(/dx\[/);
+    expect(body).not.toMatch(/\.fill\(/);
+  });
+
   it("an index out of range at run time throws, naming the expression; no clamping", async () => {
     const src = "dim B\ndim T = 4\ninput xs: [T, B]\ns = zeros([B])\nfor t in 0..T {\n  s = s + xs[t + 1]\n}\nminimize sum(s)\n";
     const { mod } = await compileSource(src, { precision: "f64" });

@@ -10,7 +10,7 @@ import type { Dim, Node } from "../../ir/types.js";
 import type { Emitter, View } from "../context.js";
 import { str, Temps } from "../names.js";
 import { addTerms, constSize, isOne, product, rowMajor, scaled, sizeAtom, sizeEq, sizeStr, type Size } from "../nest.js";
-import { accumulator } from "./layout.js";
+import { accumulator, ownsBuffer } from "./layout.js";
 
 /** The JS expressions of a region's starts, the statements that read and check them, and whether they read locals. */
 interface Starts {
@@ -140,7 +140,7 @@ export function regionWrite(cx: Emitter, n: Node, out: string[]): void {
 function updateTarget(cx: Emitter, n: Node, out: string[]): View {
   const x = n.inputs[0];
   const xv = cx.value(x);
-  if (xv.kind === "view" && cx.isWhole(xv) && (cx.bufs.get(xv.buf)?.owner === x || x.op === "carry") && soleLateReader(cx, n)) {
+  if (xv.kind === "view" && cx.isWhole(xv) && ownsBuffer(cx, x, xv.buf) && soleLateReader(cx, n)) {
     cx.values.set(n, xv);
     return xv;
   }

@@ -95,8 +95,7 @@ export function accumulator(cx: Emitter, n: Node, out: string[]): View {
   const acc = n.inputs[0];
   const av = cx.value(acc);
   const readers = cx.plan.readers.get(acc)?.size ?? 0;
-  const inPlace =
-    av.kind === "view" && readers === 1 && !cx.plan.pinned.has(acc) && cx.isWhole(av) && cx.bufs.get(av.buf)?.owner === acc;
+  const inPlace = av.kind === "view" && readers === 1 && !cx.plan.pinned.has(acc) && cx.isWhole(av) && ownsBuffer(cx, acc, av.buf);
   if (inPlace) {
     cx.values.set(n, av);
     return av;
@@ -104,6 +103,24 @@ export function accumulator(cx: Emitter, n: Node, out: string[]): View {
   const dst = cx.out(n);
   cx.copy(dst, av, out);
   return dst;
+}
+
+/** Ops that may add into (or write) their first input's buffer in place. */
+const IN_PLACE = new Set(["index_add", "slice_add", "dslice_add", "gather_add", "update", "matmul_add"]);
+
+/**
+ * Whether `buf` is n's own: allocated for it, the buffer of a carried value,
+ * or reached through a chain of in-place accumulations from such a node
+ * (`acc + v1[..] + v2[..]` as two adds into one buffer).
+ */
+export function ownsBuffer(cx: Emitter, n: Node, buf: string): boolean {
+  for (let m: Node | undefined = n; m; m = m.inputs[0]) {
+    const v = cx.values.get(m);
+    if (!v || v.kind !== "view" || v.buf !== buf) return false;
+    if (cx.bufs.get(buf)?.owner === m || m.op === "carry") return true;
+    if (!IN_PLACE.has(m.op)) return false;
+  }
+  return false;
 }
 
 /** index (xs[t]: a view when t is a loop counter), unindex and index_add. */
