@@ -44,7 +44,7 @@ describe("lint through gathers and indexed assignment", () => {
     const { ir } = frontEnd(src, "t.bp");
     const found = lint(ir, src);
     expect(found.map((d) => d.rule)).toEqual(["saturation"]);
-    expect(found[0].fix).toMatch(/orthogonal/);
+    expect(found[0].fix.description).toMatch(/orthogonal/);
   });
 
   it("an embedding of std 10 saturates the sigmoid it feeds (the gather passes its table's spread on)", () => {
