@@ -149,6 +149,15 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   // constructors
   zeros: { op: "full", params: [{ kind: "shape", name: "shape" }], attrs: { value: 0 } },
   ones: { op: "full", params: [{ kind: "shape", name: "shape" }], attrs: { value: 1 } },
+  // section 9: ops
+  gelu: { op: "gelu", params: [X] },
+  gelu_tanh: { op: "gelu_tanh", params: [X] },
+  silu: { op: "silu", params: [X] },
+  erf: { op: "erf", params: [X] },
+  log1p: { op: "log1p", params: [X] },
+  expm1: { op: "expm1", params: [X] },
+  log_sigmoid: { op: "log_sigmoid", params: [X] },
+  float: { op: "to_float", params: [tensor("x")] },
 };
 
 /** Every builtin by surface name. A Map, so that names like `constructor` are not found on a prototype. */

@@ -82,6 +82,15 @@ export const OP_KINDS = [
   "loop",
   "loop_out",
   "loop_tape",
+  // section 9: ops
+  "gelu",
+  "gelu_tanh",
+  "silu",
+  "erf",
+  "log1p",
+  "expm1",
+  "log_sigmoid",
+  "to_float",
 ] as const;
 
 export type OpKind = (typeof OP_KINDS)[number];
