@@ -7,7 +7,7 @@ import { conv, pool } from "./kernels/conv.js";
 import { elementwise } from "./kernels/elementwise.js";
 import { concat, indexOp, layoutView, sliceAdd, unslice } from "./kernels/layout.js";
 import { matmul } from "./kernels/linalg.js";
-import { crossEntropyGrad, oneHot, rowPick, softmax } from "./kernels/nn.js";
+import { crossEntropyGrad, layerNorm, oneHot, rowPick, softmax } from "./kernels/nn.js";
 import { reduce, scan, sumToAxes } from "./kernels/reduce.js";
 import { loop } from "./loops.js";
 import { product, sizeAtom } from "./nest.js";
@@ -42,6 +42,7 @@ function node(cx: Emitter, n: Node, out: string[]): void {
     case "logsumexp":
     case "argmax":
     case "first_extreme_mask":
+    case "var":
       return scan(cx, n, out);
     case "matmul":
     case "matmul_add":
@@ -71,6 +72,9 @@ function node(cx: Emitter, n: Node, out: string[]): void {
       return crossEntropyGrad(cx, n, out);
     case "one_hot":
       return oneHot(cx, n, out);
+    case "layer_norm":
+    case "layer_norm_grad":
+      return layerNorm(cx, n, out);
     case "conv":
     case "conv_transpose":
     case "conv_kernel_grad":

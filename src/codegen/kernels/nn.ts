@@ -5,7 +5,8 @@ import { normAxis } from "../../ir/shape.js";
 import type { Dim, Node } from "../../ir/types.js";
 import type { BufInfo, Emitter, View } from "../context.js";
 import { str, Temps } from "../names.js";
-import { addTerms, product, scaled, sizeStr } from "../nest.js";
+import { lit } from "../../ir/ops.js";
+import { addTerms, nest, product, scaled, sizeAtom, sizeStr, type Size } from "../nest.js";
 
 export function softmax(cx: Emitter, n: Node, out: string[]): void {
   cx.comment([n], out);
@@ -98,4 +99,61 @@ export function oneHot(cx: Emitter, n: Node, out: string[]): void {
   out.push(
     `${cx.use("oneHot")}(${cx.ref(dst.buf)}, ${cx.ref(idx.buf)}, ${idx.off}, ${sizeStr(count)}, ${sizeStr(cx.dimSize(n.attrs.n as Dim))}, ${str(`one_hot (line ${n.span.line}): ${cx.display(n.inputs[0])}`)});`,
   );
+}
+
+// section 9: ops
+
+/**
+ * layer_norm and layer_norm_grad: per group of the normalised axes (any of
+ * them, walked through each operand's strides), two passes for the mean and
+ * variance, then (the gradient) two for mean(g) and mean(g·y), then one
+ * writing the result.
+ */
+export function layerNorm(cx: Emitter, n: Node, out: string[]): void {
+  cx.comment([n], out);
+  const axes = n.attrs.axes as number[];
+  const eps = lit(n.attrs.eps as number);
+  const iter = cx.sizes(n.inputs[0].shape);
+  const views = n.inputs.map((i): View => {
+    const v = cx.value(i);
+    return v.kind === "view" ? v : cx.contiguous(v, iter, "float", "filled", out);
+  });
+  const dst = cx.out(n);
+  const keptAxes = iter.map((_, a) => a).filter((a) => !axes.includes(a));
+  const keep = (s: readonly Size[]): Size[] => keptAxes.map((a) => s[a]);
+  const red = (s: readonly Size[]): Size[] => axes.map((a) => s[a]);
+  const accesses = [
+    { base: dst.off, strides: dst.strides },
+    ...views.map((v) => ({ base: v.off, strides: cx.broadcastStrides(v, iter) })),
+  ];
+  const t = new Temps(cx.names);
+  const count = sizeAtom(product(red(iter)));
+  const inner = (ox: string[], f: (ix: string[]) => string[]): string[] =>
+    nest(t, red(iter), accesses.map((a, k) => ({ base: ox[k], strides: red(a.strides) })), f);
+  const [xv, gv] = views;
+  const xAt = (ix: string[]): string => cx.read(xv, ix[1]);
+  const [s, m, ss, d, r] = [t.fresh("sum"), t.fresh("mean"), t.fresh("ss"), t.fresh("d"), t.fresh("rstd")];
+  const stats = (ox: string[]): string[] => [
+    `let ${s} = 0;`,
+    ...inner(ox, (ix) => [`${s} += ${xAt(ix)};`]),
+    `const ${m} = ${s} / ${count};`,
+    `let ${ss} = 0;`,
+    ...inner(ox, (ix) => [`const ${d} = ${xAt(ix)} - ${m};`, `${ss} += ${d} * ${d};`]),
+    `const ${r} = 1 / Math.sqrt(${ss} / ${count} + ${eps});`,
+  ];
+  const group = (ox: string[]): string[] => {
+    if (n.op === "layer_norm") return [...stats(ox), ...inner(ox, (ix) => [`${cx.read(dst, ix[0])} = (${xAt(ix)} - ${m}) * ${r};`])];
+    const gAt = (ix: string[]): string => cx.read(gv, ix[2]);
+    const [sg, sgy, mg, mgy] = [t.fresh("sg"), t.fresh("sgy"), t.fresh("mg"), t.fresh("mgy")];
+    return [
+      ...stats(ox),
+      `let ${sg} = 0;`,
+      `let ${sgy} = 0;`,
+      ...inner(ox, (ix) => [`${sg} += ${gAt(ix)};`, `${sgy} += ${gAt(ix)} * (${xAt(ix)} - ${m});`]),
+      `const ${mg} = ${sg} / ${count};`,
+      `const ${mgy} = (${sgy} / ${count}) * ${r};`,
+      ...inner(ox, (ix) => [`${cx.read(dst, ix[0])} = ${r} * (${gAt(ix)} - ${mg} - (${xAt(ix)} - ${m}) * ${r} * ${mgy});`]),
+    ];
+  };
+  out.push(...nest(t, keep(iter), accesses.map((a) => ({ base: a.base, strides: keep(a.strides) })), group));
 }

@@ -24,8 +24,12 @@ export type Param =
   | { kind: "number"; name: string; default?: number; positive?: boolean }
   /** An axis of the first tensor argument, negative counting from the end; stored as 0..rank-1. */
   | { kind: "axis"; name: string; default?: number }
-  /** An axis of the first tensor argument, stored as the list attribute `axes`; `null`: every axis. */
-  | { kind: "axes"; name: string; default?: null }
+  /**
+   * An axis, or a list of axes (`axis=[1, 2]`), of the first tensor
+   * argument, stored sorted as the list attribute `axes`; default `null`:
+   * every axis, a number: that axis. `single`: one axis only (argmax).
+   */
+  | { kind: "axes"; name: string; default?: null | number; single?: true }
   /** `true` or `false`. */
   | { kind: "bool"; name: string; default?: boolean }
   /** A size: an integer constant or a dim name. */
@@ -123,7 +127,7 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   max: { op: "max", params: REDUCTION },
   min: { op: "min", params: REDUCTION },
   logsumexp: { op: "logsumexp", params: REDUCTION },
-  argmax: { op: "argmax", params: [X, { kind: "axes", name: "axis" }] },
+  argmax: { op: "argmax", params: [X, { kind: "axes", name: "axis", single: true }] },
   // layout
   transpose: { op: "transpose", params: [tensor("x")] },
   reshape: { op: "reshape", params: [tensor("x"), { kind: "shape", name: "shape" }] },
@@ -158,6 +162,11 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   expm1: { op: "expm1", params: [X] },
   log_sigmoid: { op: "log_sigmoid", params: [X] },
   float: { op: "to_float", params: [tensor("x")] },
+  var: { op: "var", params: REDUCTION },
+  layer_norm: {
+    op: "layer_norm",
+    params: [X, { kind: "axes", name: "axis", default: -1 }, { kind: "number", name: "eps", default: 1e-5, positive: true }],
+  },
 };
 
 /** Every builtin by surface name. A Map, so that names like `constructor` are not found on a prototype. */

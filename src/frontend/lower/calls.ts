@@ -78,7 +78,14 @@ function readConstant(cx: Lowering, e: Call, p: Param, given: Expr | undefined, 
       return given ? axisOf(cx, given, firstTensor()) : checkAxis(p.default!, firstTensor(), e.span);
     case "axes": {
       const x = firstTensor();
-      return given ? [axisOf(cx, given, x)] : x.shape.map((_, i) => i);
+      if (!given) return typeof p.default === "number" ? [checkAxis(p.default, x, e.span)] : x.shape.map((_, i) => i);
+      if (given.kind !== "list") return [axisOf(cx, given, x)];
+      if (p.single && given.items.length !== 1) throw new BpcError(`${e.callee} takes one axis, got a list of ${given.items.length}`, given.span);
+      if (!given.items.length) throw new BpcError(`${e.callee}'s ${p.name} lists no axis (leave it out to use every axis)`, given.span);
+      const axes = given.items.map((it) => axisOf(cx, it, x));
+      const twice = axes.findIndex((a, i) => axes.indexOf(a) !== i);
+      if (twice >= 0) throw new BpcError(`${e.callee}'s ${p.name} lists axis ${axes[twice]} twice`, given.items[twice].span);
+      return [...axes].sort((a, b) => a - b);
     }
     case "bool":
       return given ? boolOf(given) : p.default!;

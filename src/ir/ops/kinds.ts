@@ -91,6 +91,9 @@ export const OP_KINDS = [
   "expm1",
   "log_sigmoid",
   "to_float",
+  "var",
+  "layer_norm",
+  "layer_norm_grad",
 ] as const;
 
 export type OpKind = (typeof OP_KINDS)[number];

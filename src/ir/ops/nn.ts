@@ -2,9 +2,24 @@
 // cross-entropy, pick (DQN's Q[:, a]) and one_hot.
 import { sameShape, showShape } from "../shape.js";
 import { iv, mulI, type Interval } from "../ranges.js";
-import { alongAxis, checkedIndex, tensor } from "../tensor.js";
-import type { Dim } from "../types.js";
-import { axisInfer, axisOf, fail, requireFloat, requireInt, size, NOTHING, OUTPUT, type OpDef } from "./define.js";
+import { alongAxis, checkedIndex, mapElements, reduceAxes, tensor, type Tensor } from "../tensor.js";
+import type { Attrs, DType, Dim, Node } from "../types.js";
+import {
+  axisInfer,
+  axisOf,
+  fail,
+  num,
+  nums,
+  requireFloat,
+  requireInt,
+  size,
+  unsupported,
+  INPUT0,
+  NOTHING,
+  OUTPUT,
+  type DimRange,
+  type OpDef,
+} from "./define.js";
 import type { OpKind } from "./kinds.js";
 
 function softmaxLine(log: boolean): (l: Float64Array) => Float64Array {
@@ -179,4 +194,86 @@ export const NN = {
     lint: { interval: () => iv(0, 1), moments: () => null, gain: { kind: "zero" }, roles: ["select"] },
     example: { inputs: [[[3], "int"]], attrs: { n: 4 } },
   },
+  // section 9: ops
+  /**
+   * (x - mean) / sqrt(var + eps) over `axes` (sorted, any of them), without
+   * scale or shift. Two passes per group (no cancellation); its gradient is
+   * layer_norm_grad, one fused op.
+   */
+  layer_norm: {
+    class: "nn",
+    arity: 1,
+    infer: normInfer,
+    eval: ([x], n) => normalized(x, nums(n.attrs, "axes"), num(n.attrs, "eps")).y,
+    vjp: (b, n, ct) => [b.op("layer_norm_grad", [n.inputs[0], ct], n.attrs)],
+    saves: INPUT0,
+    // Mean (add), variance (subtract, square, add), then subtract and multiply per element.
+    flops: (n, dv) => 6 * size(n, dv),
+    lint: {
+      // Each value is at most sqrt(N - 1) standard deviations from the mean of N.
+      interval: (_x, n, range) => {
+        const N = countOf(n, range)[1];
+        return iv(-Math.sqrt(Math.max(N - 1, 0)), Math.sqrt(Math.max(N - 1, 0)));
+      },
+      // Mean 0 and variance var / (var + eps) per group, whatever the input: never saturating at init.
+      moments: ([p], n) => ({ mean: 0, var: p ? p.var / (p.var + num(n.attrs, "eps")) : 1 }),
+      // Its Jacobian's norm is 1 / sqrt(var + eps): at most 1 / sqrt(eps).
+      gain: { kind: "slope", slope: (_x, a) => 1 / Math.sqrt(num(a, "eps")) },
+    },
+    example: { inputs: [[["B", 3, 4], "float"]], attrs: { axes: [1, 2], eps: 1e-5 } },
+  },
+  /**
+   * layer_norm's gradient for input x and cotangent g: with y = (x - mean) ·
+   * r, r = 1 / sqrt(var + eps), dx = r (g - mean(g) - y mean(g y)) per
+   * group. Built by that VJP only; recomputes the group statistics from x.
+   */
+  layer_norm_grad: {
+    class: "nn",
+    arity: 2,
+    infer: (inputs, a) => {
+      requireFloat(inputs);
+      if (!sameShape(inputs[0].shape, inputs[1].shape)) fail(`layer_norm_grad takes x and a gradient of one shape, got ${inputs.map((x) => showShape(x.shape)).join(", ")}`);
+      return normInfer(inputs.slice(0, 1), a);
+    },
+    eval: ([x, g], n) => {
+      const axes = nums(n.attrs, "axes");
+      const { y, r } = normalized(x, axes, num(n.attrs, "eps"));
+      const mean = (t: Tensor): Tensor => reduceAxes(t, axes, true, 0, (s, v) => s + v, (s, c) => s / c);
+      const gm = mean(g);
+      const gy = mean(mapElements((a, b) => a * b, [g, y]));
+      return mapElements((gg, yy, rr, m1, m2) => rr * (gg - m1 - yy * m2), [g, y, r, gm, gy]);
+    },
+    // Statistics of x (4), of g and g·y (4), then 4 per element.
+    flops: (n, dv) => 12 * size(n, dv),
+    lint: {
+      interval: unsupported("layer_norm_grad is built by autodiff, after the linter's analyses"),
+      moments: () => null,
+      gain: { unsupported: "layer_norm_grad is built by autodiff, after the linter's analyses" },
+    },
+    example: { inputs: [[["B", 3, 4], "float"], [["B", 3, 4], "float"]], attrs: { axes: [2], eps: 1e-5 } },
+  },
 } satisfies Partial<Record<OpKind, OpDef>>;
+
+function normInfer(inputs: readonly Node[], a: Attrs): { shape: Dim[]; dtype: DType } {
+  requireFloat(inputs);
+  const axes = nums(a, "axes");
+  const rank = inputs[0].shape.length;
+  if (!axes.length || axes.some((k) => !Number.isInteger(k) || k < 0 || k >= rank)) fail(`layer_norm's axes ${JSON.stringify(axes)} are out of range for ${showShape(inputs[0].shape)}`);
+  if (!(num(a, "eps") >= 0)) fail(`layer_norm's eps must be non-negative, got ${num(a, "eps")}`);
+  return { shape: [...inputs[0].shape], dtype: "float" };
+}
+
+/** How many elements one group normalises, as a range over the symbolic dims. */
+function countOf(n: Node, range: DimRange): [number, number] {
+  const ds = nums(n.attrs, "axes").map((k) => range(n.inputs[0].shape[k]));
+  return [ds.reduce((p, d) => p * d[0], 1), ds.reduce((p, d) => p * d[1], 1)];
+}
+
+/** y = (x - mean) · r over `axes`, and r = 1 / sqrt(var + eps) (kept axes as 1). */
+function normalized(x: Tensor, axes: readonly number[], eps: number): { y: Tensor; r: Tensor } {
+  const mean = (t: Tensor): Tensor => reduceAxes(t, axes, true, 0, (s, v) => s + v, (s, c) => s / c);
+  const m = mean(x);
+  const v = mean(mapElements((a, b) => (a - b) * (a - b), [x, m]));
+  const r = mapElements((vv) => 1 / Math.sqrt(vv + eps), [v]);
+  return { y: mapElements((a, b, c) => (a - b) * c, [x, m, r]), r };
+}
