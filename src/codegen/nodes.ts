@@ -7,7 +7,7 @@ import { conv, pool } from "./kernels/conv.js";
 import { elementwise } from "./kernels/elementwise.js";
 import { concat, indexOp, layoutView, sliceAdd, unslice } from "./kernels/layout.js";
 import { matmul } from "./kernels/linalg.js";
-import { crossEntropyGrad, layerNorm, oneHot, rowPick, softmax } from "./kernels/nn.js";
+import { construct, crossEntropyGrad, layerNorm, oneHot, rowPick, softCrossEntropy, softmax, triangle } from "./kernels/nn.js";
 import { reduce, scan, sumToAxes } from "./kernels/reduce.js";
 import { loop } from "./loops.js";
 import { product, sizeAtom } from "./nest.js";
@@ -75,6 +75,14 @@ function node(cx: Emitter, n: Node, out: string[]): void {
     case "layer_norm":
     case "layer_norm_grad":
       return layerNorm(cx, n, out);
+    case "soft_cross_entropy":
+      return softCrossEntropy(cx, n, out);
+    case "arange":
+    case "eye":
+      return construct(cx, n, out);
+    case "tril":
+    case "triu":
+      return triangle(cx, n, out);
     case "conv":
     case "conv_transpose":
     case "conv_kernel_grad":

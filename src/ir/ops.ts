@@ -3,6 +3,7 @@
 // them). Typed `Record<OpKind, OpDef>`, so an op without an entry, or an
 // entry without one of the facts every op must have, does not compile.
 import { BINARY } from "./ops/binary.js";
+import { CONSTRUCT } from "./ops/construct.js";
 import { CONV } from "./ops/conv.js";
 import type { OpDef } from "./ops/define.js";
 import { LAYOUT } from "./ops/layout.js";
@@ -13,7 +14,7 @@ import { UNARY } from "./ops/unary.js";
 
 import type { OpKind } from "./ops/kinds.js";
 
-export const OPS: Record<OpKind, OpDef> = { ...SOURCES, ...BINARY, ...UNARY, ...REDUCE, ...LAYOUT, ...NN, ...CONV };
+export const OPS: Record<OpKind, OpDef> = { ...SOURCES, ...BINARY, ...UNARY, ...REDUCE, ...LAYOUT, ...NN, ...CONV, ...CONSTRUCT };
 
 export { OP_KINDS, type OpKind } from "./ops/kinds.js";
 

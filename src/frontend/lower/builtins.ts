@@ -50,6 +50,8 @@ export interface Builtin {
   params: readonly Param[];
   /** Attributes set by the name itself, after the parameters' (`ones` is `full` with value 1). */
   attrs?: Attrs;
+  /** The op to build when it depends on the inputs' dtypes (`op` otherwise). */
+  opFor?: (inputs: readonly Node[]) => OpKind;
   /** Two parameters that must be in order, low then high, when both are constants. */
   ordered?: readonly [string, string];
   /**
@@ -135,7 +137,12 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   // neural-network
   softmax: { op: "softmax", params: [X, { kind: "axis", name: "axis", default: -1 }] },
   log_softmax: { op: "log_softmax", params: [X, { kind: "axis", name: "axis", default: -1 }] },
-  cross_entropy: { op: "cross_entropy", params: [float("logits"), tensor("labels")] },
+  // Float targets (soft labels) are a different op: the targets take a gradient, labels select.
+  cross_entropy: {
+    op: "cross_entropy",
+    params: [float("logits"), tensor("labels")],
+    opFor: (inputs) => (inputs[1].dtype === "float" ? "soft_cross_entropy" : "cross_entropy"),
+  },
   pick: { op: "pick", params: [X, tensor("idx")] },
   one_hot: { op: "one_hot", params: [tensor("idx"), { kind: "dim", name: "n" }] },
   // convolutional (section 10)
@@ -167,6 +174,11 @@ const ROWS: Readonly<Record<string, Builtin>> = {
     op: "layer_norm",
     params: [X, { kind: "axes", name: "axis", default: -1 }, { kind: "number", name: "eps", default: 1e-5, positive: true }],
   },
+  bce_with_logits: { op: "bce_with_logits", params: [float("logits"), float("targets")] },
+  arange: { op: "arange", params: [{ kind: "dim", name: "n" }] },
+  eye: { op: "eye", params: [{ kind: "dim", name: "n" }] },
+  tril: { op: "tril", params: [X, num("k", 0)] },
+  triu: { op: "triu", params: [X, num("k", 0)] },
 };
 
 /** Every builtin by surface name. A Map, so that names like `constructor` are not found on a prototype. */

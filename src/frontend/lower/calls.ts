@@ -59,7 +59,7 @@ function lowerBuiltin(cx: Lowering, row: Builtin, e: Call, env: Env): Node {
   if ((row.op === "conv" || row.op === "conv_transpose") && kernel.op === "param" && kernel.attrs.fans !== "conv") {
     (kernel as { attrs: Attrs }).attrs = { ...kernel.attrs, fans: "conv" };
   }
-  return cx.op(row.op, inputs, e.span, final);
+  return cx.op(row.opFor?.(inputs) ?? row.op, inputs, e.span, final);
 }
 
 /** A compile-time argument: the given expression read as the parameter's kind, or its default. */

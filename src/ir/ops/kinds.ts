@@ -94,6 +94,12 @@ export const OP_KINDS = [
   "var",
   "layer_norm",
   "layer_norm_grad",
+  "soft_cross_entropy",
+  "bce_with_logits",
+  "arange",
+  "eye",
+  "tril",
+  "triu",
 ] as const;
 
 export type OpKind = (typeof OP_KINDS)[number];
