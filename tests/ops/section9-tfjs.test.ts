@@ -1,4 +1,4 @@
-// Section 9's elementwise, reduction, normalisation, loss and mask ops
+// Section 9's elementwise ops, reductions over lists of axes, normalisation, loss and mask ops
 // against TF.js (CPU backend, f32) and its autograd: the forward value and
 // the gradient of sum(r * w) for every param (random weights w), as in
 // conv-tfjs.test.ts. Where TF.js has the op (erf, log1p, expm1, logSigmoid,
@@ -55,6 +55,16 @@ const CASES: Case[] = [
     expr: "var(a * 3 + 1, axis=[1, 2], keepdims=true)",
     twin: (p) => tf.moments(tf.add(tf.mul(p.a, 3), 1), [1, 2], true).variance,
   },
+  { name: "sum over axes [0, 2]", params: [["a", [2, 3, 4]]], expr: "sum(a, axis=[0, 2])", twin: (p) => tf.sum(p.a, [0, 2]) },
+  { name: "mean over axes [1, 2]", params: [["a", [2, 3, 4]]], expr: "mean(a, axis=[1, -1])", twin: (p) => tf.mean(p.a, [1, 2]) },
+  {
+    name: "max over axes [0, 2], keepdims",
+    params: [["a", [2, 3, 4]]],
+    expr: "max(a, axis=[2, 0], keepdims=true)",
+    twin: (p) => tf.max(p.a, [0, 2], true),
+  },
+  { name: "min over axes [0, 1]", params: [["a", [2, 3, 4]]], expr: "min(a, axis=[0, 1])", twin: (p) => tf.min(p.a, [0, 1]) },
+  { name: "logsumexp over axes [0, 2]", params: [["a", [2, 3, 4]]], expr: "logsumexp(a * 3, axis=[0, 2])", twin: (p) => tf.logSumExp(tf.mul(p.a, 3), [0, 2]) },
   { name: "var over axis 0", params: [["a", [4, 3]]], expr: "var(a, axis=0)", twin: (p) => tf.moments(p.a, [0]).variance },
   {
     name: "layer_norm over the last axis, scaled and shifted",
