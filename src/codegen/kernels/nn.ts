@@ -6,7 +6,7 @@ import type { Dim, Node } from "../../ir/types.js";
 import type { BufInfo, Emitter, View } from "../context.js";
 import { str, Temps } from "../names.js";
 import { lit } from "../../ir/ops.js";
-import { addTerms, nest, ONE, product, scaled, sizeAtom, sizeStr, type Size } from "../nest.js";
+import { addTerms, constSize, mul, nest, ONE, product, rowMajor, scaled, sizeAtom, sizeStr, ZERO, type Size } from "../nest.js";
 
 export function softmax(cx: Emitter, n: Node, out: string[]): void {
   cx.comment([n], out);
@@ -116,7 +116,9 @@ export function oneHot(cx: Emitter, n: Node, out: string[]): void {
  * layer_norm and layer_norm_grad: per group of the normalised axes (any of
  * them, walked through each operand's strides), two passes for the mean and
  * variance, then (the gradient) two for mean(g) and mean(g·y), then one
- * writing the result.
+ * writing the result. A forward layer_norm whose gradient is in the
+ * backward keeps each group's mean and 1/std (float64), and the gradient
+ * reads them instead of its first two passes.
  */
 export function layerNorm(cx: Emitter, n: Node, out: string[]): void {
   cx.comment([n], out);
@@ -135,6 +137,19 @@ export function layerNorm(cx: Emitter, n: Node, out: string[]): void {
     { base: dst.off, strides: dst.strides },
     ...views.map((v) => ({ base: v.off, strides: cx.broadcastStrides(v, iter) })),
   ];
+  // The kept statistics: [groups, 2] (mean, 1/std), one pair per group.
+  const from = n.op === "layer_norm_grad" ? cx.plan.statsFrom.get(n) : undefined;
+  let stored = from && cx.keptStats.get(from);
+  if (n.op === "layer_norm" && [...cx.plan.statsFrom.values()].includes(n)) {
+    stored = cx.alloc(cx.names.claim(`${cx.role(n.inputs[0])}_stats`), [mul(product(keep(iter)), constSize(2))], "float");
+    (cx.bufs.get(stored.buf) as BufInfo).wide = true;
+    cx.keptStats.set(n, stored);
+  }
+  if (stored) {
+    const groupStrides = rowMajor(keep(iter)).map((st) => mul(st, constSize(2)));
+    accesses.push({ base: stored.off, strides: iter.map((_, a) => (axes.includes(a) ? ZERO : groupStrides[keptAxes.indexOf(a)])) });
+  }
+  const statsAt = accesses.length - 1;
   const t = new Temps(cx.names);
   const count = sizeAtom(product(red(iter)));
   const inner = (ox: string[], f: (ix: string[]) => string[]): string[] =>
@@ -142,7 +157,13 @@ export function layerNorm(cx: Emitter, n: Node, out: string[]): void {
   const [xv, gv] = views;
   const xAt = (ix: string[]): string => cx.read(xv, ix[1]);
   const [s, m, ss, d, r] = [t.fresh("sum"), t.fresh("mean"), t.fresh("ss"), t.fresh("d"), t.fresh("rstd")];
-  const stats = (ox: string[]): string[] => [
+  const stats = (ox: string[]): string[] => {
+    if (!stored) return compute(ox);
+    const at = (k: string): string => cx.read(stored as View, addTerms(ox[statsAt], k));
+    if (n.op === "layer_norm") return [...compute(ox), `${at("0")} = ${m};`, `${at("1")} = ${r};`];
+    return [`const ${m} = ${at("0")};`, `const ${r} = ${at("1")};`];
+  };
+  const compute = (ox: string[]): string[] => [
     `let ${s} = 0;`,
     ...inner(ox, (ix) => [`${s} += ${xAt(ix)};`]),
     `const ${m} = ${s} / ${count};`,
