@@ -77,7 +77,9 @@ describe("special functions", () => {
     for (let i = 0; i < xs.length; i++) {
       expect(Math.abs((o32.e as Float32Array)[i] - erf(x32[i])), `f32 erf(${x32[i]})`).toBeLessThan(2.5e-7);
       const g = gelu(x32[i]);
-      expect(Math.abs((o32.g as Float32Array)[i] - g), `f32 gelu(${x32[i]})`).toBeLessThan(3e-7 * Math.max(Math.abs(g), 1e-30) + 1e-38);
+      expect(Math.abs((o32.g as Float32Array)[i] - g), `f32 gelu(${x32[i]})`).toBeLessThan(
+        3e-7 * Math.max(Math.abs(g), 1e-30) + 1e-38,
+      );
       expect((o64.e as Float64Array)[i]).toBe(erf(xs[i]));
       expect((o64.g as Float64Array)[i]).toBe(gelu(xs[i]));
     }
@@ -88,7 +90,12 @@ describe("special functions", () => {
     const { mod } = await compileSource(src, { precision: "f32", inputGrads: ["z", "t"] });
     const inputs = { z: Float32Array.of(-1000, 1000, -30, 30), t: Float32Array.of(0, 1, 1, 0) };
     const out = mod.forward({}, inputs);
-    expect(Array.from(out.l as Float32Array)).toEqual([-1000, -0, Math.fround(-30 - Math.log1p(Math.exp(-30))), Math.fround(-Math.log1p(Math.exp(-30)))]);
+    expect(Array.from(out.l as Float32Array)).toEqual([
+      -1000,
+      -0,
+      Math.fround(-30 - Math.log1p(Math.exp(-30))),
+      Math.fround(-Math.log1p(Math.exp(-30))),
+    ]);
     // bce: t = 0 at z = -1000 and t = 1 at z = 1000 are right answers (loss ~0); the others are 30-ish.
     const b = Array.from(out.b as Float32Array);
     expect(b[0]).toBe(0);
@@ -130,8 +137,16 @@ describe("compile errors for bad arguments", () => {
     ["tril on a vector", "tril(v)", "tril and triu need a tensor of rank 2 or more"],
     ["a fractional diagonal", "triu(x, k=0.5)", "the diagonal k must be an integer, got 0.5"],
     ["layer_norm with eps 0", "layer_norm(x, eps=0)", "layer_norm's eps must be positive"],
-    ["labels of the wrong shape", "cross_entropy(x, y5)", "cross_entropy's labels must be int[B, 4] to match logits [B, 4, 5]"],
-    ["float targets of the wrong shape", "cross_entropy(x, v[0:4])", "cross_entropy's float targets must have the logits' shape [B, 4, 5]"],
+    [
+      "labels of the wrong shape",
+      "cross_entropy(x, y5)",
+      "cross_entropy's labels must be int[B, 4] to match logits [B, 4, 5]",
+    ],
+    [
+      "float targets of the wrong shape",
+      "cross_entropy(x, v[0:4])",
+      "cross_entropy's float targets must have the logits' shape [B, 4, 5]",
+    ],
     ["pick's indices of the wrong shape", "pick(x, y5)", "pick's indices must be int[B, 4] to match [B, 4, 5]"],
     ["an int argument to gelu", "gelu(y)", "an int tensor [B, 4] is used where a float"],
     ["bce_with_logits of shapes that do not broadcast", "bce_with_logits(x, v[0:4])", "do not broadcast"],
@@ -174,9 +189,12 @@ minimize mean(cross_entropy(h, y))
     expect(sat[0].params).toEqual(["W"]);
   });
 
-  it.each(["erf", "tanh", "sigmoid", "gelu", "silu"])("does not report %s after layer_norm (mean 0, variance 1)", (act) => {
-    expect(lintSource(model(act, true))).toEqual([]);
-  });
+  it.each(["erf", "tanh", "sigmoid", "gelu", "silu"])(
+    "does not report %s after layer_norm (mean 0, variance 1)",
+    (act) => {
+      expect(lintSource(model(act, true))).toEqual([]);
+    },
+  );
 
   it("reports a gelu whose pre-activation sits far below its saturation threshold", () => {
     const src = `dim B
@@ -195,10 +213,16 @@ minimize mean(cross_entropy(h, y))
 
   it("gives layer_norm the moments of a normalised value and a bounded interval", () => {
     const ln = OPS.layer_norm;
-    const n = frontEnd(`dim B\ninput x: [B, 10]\nr = layer_norm(x)\nminimize sum(r)\n`, "t.bp").ir.nodes.find((k) => k.op === "layer_norm")!;
+    const n = frontEnd(`dim B\ninput x: [B, 10]\nr = layer_norm(x)\nminimize sum(r)\n`, "t.bp").ir.nodes.find(
+      (k) => k.op === "layer_norm",
+    )!;
     const moments = ln.lint.moments as Exclude<typeof ln.lint.moments, { unsupported: string }>;
     expect(moments([{ mean: 1000, var: 1e6 }], n, () => 10)).toEqual({ mean: 0, var: 1e6 / (1e6 + 1e-5) });
     const interval = ln.lint.interval as Exclude<typeof ln.lint.interval, { unsupported: string }>;
-    expect(interval([{ lo: -1e9, hi: 1e9, loOpen: false, hiOpen: false }], n, (d) => (typeof d === "number" ? [d, d] : [1, Infinity]))).toMatchObject({ lo: -3, hi: 3 });
+    expect(
+      interval([{ lo: -1e9, hi: 1e9, loOpen: false, hiOpen: false }], n, (d) =>
+        typeof d === "number" ? [d, d] : [1, Infinity],
+      ),
+    ).toMatchObject({ lo: -3, hi: 3 });
   });
 });

@@ -48,27 +48,61 @@ const CASES: Case[] = [
   },
   { name: "gelu (exact)", params: [["a", [3, 5]]], expr: "gelu(a * 4)", twin: (p) => gelu(tf.mul(p.a, 4)) },
   { name: "gelu_tanh", params: [["a", [3, 5]]], expr: "gelu_tanh(a * 4)", twin: (p) => geluTanh(tf.mul(p.a, 4)) },
-  { name: "silu", params: [["a", [3, 5]]], expr: "silu(a * 6)", twin: (p) => tf.mul(tf.mul(p.a, 6), tf.sigmoid(tf.mul(p.a, 6))) },
+  {
+    name: "silu",
+    params: [["a", [3, 5]]],
+    expr: "silu(a * 6)",
+    twin: (p) => tf.mul(tf.mul(p.a, 6), tf.sigmoid(tf.mul(p.a, 6))),
+  },
   {
     name: "var over axes [1, 2], keepdims",
     params: [["a", [2, 3, 4]]],
     expr: "var(a * 3 + 1, axis=[1, 2], keepdims=true)",
     twin: (p) => tf.moments(tf.add(tf.mul(p.a, 3), 1), [1, 2], true).variance,
   },
-  { name: "sum over axes [0, 2]", params: [["a", [2, 3, 4]]], expr: "sum(a, axis=[0, 2])", twin: (p) => tf.sum(p.a, [0, 2]) },
-  { name: "mean over axes [1, 2]", params: [["a", [2, 3, 4]]], expr: "mean(a, axis=[1, -1])", twin: (p) => tf.mean(p.a, [1, 2]) },
+  {
+    name: "sum over axes [0, 2]",
+    params: [["a", [2, 3, 4]]],
+    expr: "sum(a, axis=[0, 2])",
+    twin: (p) => tf.sum(p.a, [0, 2]),
+  },
+  {
+    name: "mean over axes [1, 2]",
+    params: [["a", [2, 3, 4]]],
+    expr: "mean(a, axis=[1, -1])",
+    twin: (p) => tf.mean(p.a, [1, 2]),
+  },
   {
     name: "max over axes [0, 2], keepdims",
     params: [["a", [2, 3, 4]]],
     expr: "max(a, axis=[2, 0], keepdims=true)",
     twin: (p) => tf.max(p.a, [0, 2], true),
   },
-  { name: "min over axes [0, 1]", params: [["a", [2, 3, 4]]], expr: "min(a, axis=[0, 1])", twin: (p) => tf.min(p.a, [0, 1]) },
-  { name: "logsumexp over axes [0, 2]", params: [["a", [2, 3, 4]]], expr: "logsumexp(a * 3, axis=[0, 2])", twin: (p) => tf.logSumExp(tf.mul(p.a, 3), [0, 2]) },
-  { name: "var over axis 0", params: [["a", [4, 3]]], expr: "var(a, axis=0)", twin: (p) => tf.moments(p.a, [0]).variance },
+  {
+    name: "min over axes [0, 1]",
+    params: [["a", [2, 3, 4]]],
+    expr: "min(a, axis=[0, 1])",
+    twin: (p) => tf.min(p.a, [0, 1]),
+  },
+  {
+    name: "logsumexp over axes [0, 2]",
+    params: [["a", [2, 3, 4]]],
+    expr: "logsumexp(a * 3, axis=[0, 2])",
+    twin: (p) => tf.logSumExp(tf.mul(p.a, 3), [0, 2]),
+  },
+  {
+    name: "var over axis 0",
+    params: [["a", [4, 3]]],
+    expr: "var(a, axis=0)",
+    twin: (p) => tf.moments(p.a, [0]).variance,
+  },
   {
     name: "layer_norm over the last axis, scaled and shifted",
-    params: [["a", [2, 3, 8]], ["g", [8]], ["b", [8]]],
+    params: [
+      ["a", [2, 3, 8]],
+      ["g", [8]],
+      ["b", [8]],
+    ],
     expr: "layer_norm(a) * g + b",
     twin: (p) => tf.add(tf.mul(layerNorm(p.a, [2]), p.g), p.b),
   },
@@ -93,7 +127,10 @@ const CASES: Case[] = [
   },
   {
     name: "cross_entropy with float targets (gradient to both)",
-    params: [["z", [2, 3, 5]], ["t", [2, 3, 5]]],
+    params: [
+      ["z", [2, 3, 5]],
+      ["t", [2, 3, 5]],
+    ],
     expr: "cross_entropy(z * 3, softmax(t))",
     ref: (p) => tf.losses.softmaxCrossEntropy(tf.softmax(p.t), tf.mul(p.z, 3), undefined, 0, NONE),
     // -sum(targets * log_softmax(logits)): TF.js's softmaxCrossEntropy gives no gradient to its labels.
@@ -101,7 +138,10 @@ const CASES: Case[] = [
   },
   {
     name: "bce_with_logits (gradient to both)",
-    params: [["z", [3, 4]], ["t", [3, 4]]],
+    params: [
+      ["z", [3, 4]],
+      ["t", [3, 4]],
+    ],
     expr: "bce_with_logits(z * 20, sigmoid(t * 3))",
     twin: (p) => tf.losses.sigmoidCrossEntropy(tf.sigmoid(tf.mul(p.t, 3)), tf.mul(p.z, 20), undefined, 0, NONE),
   },
@@ -163,7 +203,12 @@ describe("section 9 ops against TF.js (f32)", () => {
     const params = mod.init(11) as Record<string, Float32Array>;
     const u = stream(7);
     const w = Float32Array.from({ length: rShape.reduce((a, b) => a * b, 1) }, () => u() * 2 - 1);
-    const ints = Object.fromEntries((c.ints ?? []).map(([n, s, hi]) => [n, Int32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => Math.floor(u() * hi))]));
+    const ints = Object.fromEntries(
+      (c.ints ?? []).map(([n, s, hi]) => [
+        n,
+        Int32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => Math.floor(u() * hi)),
+      ]),
+    );
     const fw = mod.forward(params, { w, ...ints });
     const { grads } = mod.backward(params, { w, ...ints });
 
@@ -174,7 +219,9 @@ describe("section 9 ops against TF.js (f32)", () => {
     const r = (c.ref ?? c.twin)(tp, ti);
     expect(r.shape).toEqual(rShape);
     expect(relErr(fw.r as Float32Array, r.dataSync())).toBeLessThan(1e-4);
-    const g = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(c.twin(Object.fromEntries(names.map((n, i) => [n, xs[i]])), ti), tw)));
+    const g = tf.grads((...xs: tf.Tensor[]) =>
+      tf.sum(tf.mul(c.twin(Object.fromEntries(names.map((n, i) => [n, xs[i]])), ti), tw)),
+    );
     const tg = g(names.map((n) => tp[n]));
     names.forEach((n, i) => expect(relErr(grads[n], tg[i].dataSync()), `d${n}`).toBeLessThan(1e-4));
   });

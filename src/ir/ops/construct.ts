@@ -16,7 +16,8 @@ export function keptByTriangle(op: "tril" | "triu", k: number): (i: number, j: n
 function triangleInfer(inputs: readonly Node[], a: Attrs): { shape: Dim[]; dtype: DType } {
   requireFloat(inputs);
   const x = inputs[0];
-  if (x.shape.length < 2) fail(`tril and triu need a tensor of rank 2 or more (they mask its last two axes), got ${showShape(x.shape)}`);
+  if (x.shape.length < 2)
+    fail(`tril and triu need a tensor of rank 2 or more (they mask its last two axes), got ${showShape(x.shape)}`);
   if (!Number.isInteger(num(a, "k"))) fail(`the diagonal k must be an integer, got ${num(a, "k")}`);
   return { shape: [...x.shape], dtype: "float" };
 }
@@ -63,7 +64,10 @@ export const CONSTRUCT = {
     infer: (_i, a) => ({ shape: [dimOf(a)], dtype: "int" }),
     eval: (_x, n, ctx) => {
       const k = ctx.dim(dimOf(n.attrs));
-      return tensor([k], Float64Array.from({ length: k }, (_, i) => i));
+      return tensor(
+        [k],
+        Float64Array.from({ length: k }, (_, i) => i),
+      );
     },
     flops: zeroFlops,
     lint: {
