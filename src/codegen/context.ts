@@ -40,7 +40,7 @@ export interface BufInfo {
   owner?: Node;
   /** A float64 scratch buffer, as long as the largest of `scratch` (f32 mode: accumulators). */
   scratch?: Size[];
-  /** A Float64Array in either precision, outside the arena (the log-sum-exps cross_entropy keeps). */
+  /** A Float64Array in either precision, outside the arena (the log-sum-exps cross_entropy keeps, layer_norm's statistics). */
   wide?: true;
   /** The workspace's arena (SIMD modules): not a buffer. */
   arena?: true;
@@ -89,6 +89,8 @@ export class Emitter {
   readonly absorbed = new Set<Node>();
   /** The log-sum-exps each forward cross_entropy keeps for its gradient. */
   readonly keptLse = new Map<Node, View>();
+  /** The per-group mean and 1/std (interleaved) each forward layer_norm keeps for its gradient. */
+  readonly keptStats = new Map<Node, View>();
   /** For each result of a loop being emitted, the carried buffer it becomes. */
   readonly resultOf = new Map<Node, View>();
   /**

@@ -23,7 +23,8 @@ bindDims checkKeys checkArray checkFinite inferDim badDim badSize describe rng g
 matmulNN matmulNT matmulTN matmulTT softmax logSoftmax crossEntropy pick oneHot checkIndex copy
 checkFiniteVia simdKernel simdModule SIMD_KERNEL WasmModule WasmApi Arena newArena take matmulSimd matmulJs transposeInto
 useWorkspaces fwSpare bwSpare ws relu32 checkScalar scalarIn RELU_F32 RELU_BITS
-convForward convTranspose convKernelGrad convForwardMm convTransposeMm convKernelGradMm maxPool maxPoolGrad avgPool avgPoolGrad`.split(/\s+/);
+convForward convTranspose convKernelGrad convForwardMm convTransposeMm convKernelGradMm maxPool maxPoolGrad avgPool avgPoolGrad
+erf erfc ncdf erfSeries erfcFraction expNegSquare layerNorm layerNormGrad triangle`.split(/\s+/);
 
 const RESERVED = new Set([...JS_RESERVED, ...GLOBALS, ...MODULE_NAMES]);
 

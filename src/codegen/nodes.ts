@@ -8,7 +8,7 @@ import { elementwise } from "./kernels/elementwise.js";
 import { dslice, gatherOp, regionWrite } from "./kernels/indexing.js";
 import { concat, indexOp, layoutView, sliceAdd, unslice } from "./kernels/layout.js";
 import { matmul } from "./kernels/linalg.js";
-import { crossEntropyGrad, oneHot, rowPick, softmax } from "./kernels/nn.js";
+import { construct, crossEntropyGrad, layerNorm, oneHot, rowPick, softCrossEntropy, softmax, triangle } from "./kernels/nn.js";
 import { reduce, scan, sumToAxes } from "./kernels/reduce.js";
 import { loop } from "./loops.js";
 import { product, sizeAtom } from "./nest.js";
@@ -43,6 +43,7 @@ function node(cx: Emitter, n: Node, out: string[]): void {
     case "logsumexp":
     case "argmax":
     case "first_extreme_mask":
+    case "var":
       return scan(cx, n, out);
     case "matmul":
     case "matmul_add":
@@ -72,6 +73,17 @@ function node(cx: Emitter, n: Node, out: string[]): void {
       return crossEntropyGrad(cx, n, out);
     case "one_hot":
       return oneHot(cx, n, out);
+    case "layer_norm":
+    case "layer_norm_grad":
+      return layerNorm(cx, n, out);
+    case "soft_cross_entropy":
+      return softCrossEntropy(cx, n, out);
+    case "arange":
+    case "eye":
+      return construct(cx, n, out);
+    case "tril":
+    case "triu":
+      return triangle(cx, n, out);
     case "conv":
     case "conv_transpose":
     case "conv_kernel_grad":

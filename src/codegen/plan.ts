@@ -23,6 +23,11 @@ export interface Plan {
    * and labels, which keeps each row's log-sum-exp for it.
    */
   lseFrom: Map<Node, Node>;
+  /**
+   * For a layer_norm_grad at top level, the forward layer_norm of the same
+   * input and attributes, which keeps each group's mean and 1/std for it.
+   */
+  statsFrom: Map<Node, Node>;
 }
 
 export function isElementwise(n: Node): boolean {
@@ -115,5 +120,14 @@ export function plan(g: Graph, roots: readonly Node[] = []): Plan {
     const ce = [...(readers.get(z) ?? [])].find((r) => r.op === "cross_entropy" && r.phase === "fwd" && r.inputs[1] === y);
     if (ce) lseFrom.set(n, ce);
   }
-  return { live, readers, pinned, fused, kept, block, lseFrom };
+  // Top level only: a loop body's buffers hold the last step's values when the backward runs.
+  const statsFrom = new Map<Node, Node>();
+  for (const n of live) {
+    if (n.op !== "layer_norm_grad" || block.get(n) !== 0) continue;
+    const x = n.inputs[0];
+    const same = (r: Node): boolean => JSON.stringify(r.attrs) === JSON.stringify(n.attrs);
+    const ln = [...(readers.get(x) ?? [])].find((r) => r.op === "layer_norm" && r.phase === "fwd" && block.get(r) === 0 && same(r));
+    if (ln) statsFrom.set(n, ln);
+  }
+  return { live, readers, pinned, fused, kept, block, lseFrom, statsFrom };
 }

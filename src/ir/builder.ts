@@ -130,6 +130,9 @@ export function opLabel(kind: OpKind): string {
     ge: "'>='",
     eq: "'=='",
     ne: "'!='",
+    // Ops written under another surface name.
+    soft_cross_entropy: "cross_entropy",
+    to_float: "float",
   };
   return infix[kind] ?? kind;
 }

@@ -3,6 +3,7 @@
 // them). Typed `Record<OpKind, OpDef>`, so an op without an entry, or an
 // entry without one of the facts every op must have, does not compile.
 import { BINARY } from "./ops/binary.js";
+import { CONSTRUCT } from "./ops/construct.js";
 import { CONV } from "./ops/conv.js";
 import type { OpDef } from "./ops/define.js";
 import { INDEXING } from "./ops/indexing.js";
@@ -14,7 +15,7 @@ import { UNARY } from "./ops/unary.js";
 
 import type { OpKind } from "./ops/kinds.js";
 
-export const OPS: Record<OpKind, OpDef> = { ...SOURCES, ...BINARY, ...UNARY, ...REDUCE, ...LAYOUT, ...NN, ...CONV, ...INDEXING };
+export const OPS: Record<OpKind, OpDef> = { ...SOURCES, ...BINARY, ...UNARY, ...REDUCE, ...LAYOUT, ...NN, ...CONV, ...CONSTRUCT, ...INDEXING };
 
 export { OP_KINDS, type OpKind } from "./ops/kinds.js";
 

@@ -63,7 +63,8 @@ const BAD: [string, string, string, number, number][] = [
   ["dim not inferable", `dim B\ndim C\ninput x: [B, C]\nminimize sum(x)\n`, "dim B cannot be inferred from the inputs", 1, 1],
   ["carried value changes shape", `${HEAD}h = sum(x)\nfor t in 0..3 {\n  h = x @ W\n}\nminimize sum(h)\n`, "'h' is carried through the loop as [] but the loop body makes it [B, 3]", 9, 1],
   ["loop-local used after the loop", `${HEAD}for t in 0..3 {\n  z = x @ W\n}\nminimize sum(z)\n`, "'z' is only defined inside the loop at line 9", 11, 14],
-  ["cross_entropy with float labels", `${HEAD}minimize mean(cross_entropy(x @ W, x[:, 0]))\n`, "cross_entropy's labels must be an int tensor", 8, 15],
+  // Float targets are soft labels (section 9): of the logits' shape.
+  ["cross_entropy with float labels", `${HEAD}minimize mean(cross_entropy(x @ W, x[:, 0]))\n`, "cross_entropy: cross_entropy's float targets must have the logits' shape [B, 3] (or use int labels [B]), got [B]", 8, 15],
   ["pick with mismatched batch", `${HEAD}input a: int[3]\nminimize sum(pick(x @ W, a))\n`, "pick's indices must be int[B]", 9, 14],
   ["axis out of range", `${HEAD}minimize sum(sum(x, axis=2))\n`, "axis 2 is out of range for a tensor of shape [B, 4]", 8, 26],
   ["reshape size mismatch", `${HEAD}minimize sum(reshape(x, [B, 5]))\n`, "cannot reshape [B, 4] to [B, 5]", 8, 14],

@@ -46,12 +46,8 @@ function build(op: OpKind): Case {
     weights.name = "w";
     loss = b.op("sum", [b.op("mul", [node, weights])], { axes: node.shape.map((_, i) => i), keepdims: false });
   } else {
-    // An int op of int operands alone (floordiv) gets a float input for the loss to sum.
-    let f = operands.find((x) => x.dtype === "float");
-    if (!f) {
-      f = weights = b.source("input", { name: "w" }, [1], "float");
-      weights.name = "w";
-    }
+    // An int result with no float operand (arange): the loss reads it as float.
+    const f = operands.find((x) => x.dtype === "float") ?? b.op("to_float", [node]);
     loss = b.op("sum", [f], { axes: f.shape.map((_, i) => i), keepdims: false });
   }
   const symbolic = [...new Set([...operands, node].flatMap((n) => n.shape).filter((d): d is string => typeof d === "string"))];

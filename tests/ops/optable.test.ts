@@ -48,8 +48,8 @@ function sampleFor(op: OpKind): { inputs: [Dim[], "float" | "int"][]; attrs?: At
     const shapes: Dim[][] = [["B", 4], [4], [1, 4]];
     return { inputs: shapes.slice(0, def.arity).map((sh) => [sh, "float"]) };
   }
-  // The conv and pool ops: their entries' own examples.
-  if (["conv", "conv_transpose", "conv_kernel_grad", "max_pool", "avg_pool", "avg_pool_grad"].includes(op)) {
+  // The conv and pool ops, and section 9's: their entries' own examples.
+  if (["conv", "conv_transpose", "conv_kernel_grad", "max_pool", "avg_pool", "avg_pool_grad", "var", "layer_norm", "soft_cross_entropy", "tril", "triu"].includes(op)) {
     return { inputs: def.example.inputs.map(([sh, dt]) => [[...sh], dt] as [Dim[], "float" | "int"]), attrs: def.example.attrs };
   }
   return null;

@@ -7,6 +7,7 @@ import type { Node } from "../../ir/types.js";
 import type { Emitter, View } from "../context.js";
 import { Temps } from "../names.js";
 import { nest, product, sizeEq, type Access, type Size } from "../nest.js";
+import { useSpecial } from "./special.js";
 
 /** stop_gradient and clip_grad: the value of their input. */
 function isIdentity(n: Node): boolean {
@@ -57,6 +58,7 @@ export function scalarCode(
   const operand = (e: string): string => (/^[A-Za-z0-9_.]+$/.test(e) ? e : `(${e})`);
   nodes.forEach((n, i) => {
     const def = OPS[n.op];
+    for (const f of def.calls ?? []) useSpecial(cx, f);
     const e = isIdentity(n)
       ? arg(n.inputs[0])
       : def.scalarF32 && cx.opts.precision === "f32"

@@ -186,6 +186,20 @@ export function scan(cx: Emitter, n: Node, out: string[]): void {
         `${o}[${ox[0]}] = ${m} === -Infinity ? ${m} : ${m} + Math.log(${s});`,
       ]),
     );
+  } else if (n.op === "var") {
+    // Two passes (the mean, then the squared deviations): no cancellation when the mean is large.
+    const count = sizeAtom(product(red(iter)));
+    const [s, m, ss, d] = [t.fresh("sum"), t.fresh("mean"), t.fresh("ss"), t.fresh("d")];
+    out.push(
+      ...outer((ox) => [
+        `let ${s} = 0;`,
+        ...inner(ox, (v) => [`${s} += ${v};`]),
+        `const ${m} = ${s} / ${count};`,
+        `let ${ss} = 0;`,
+        ...inner(ox, (v) => [`const ${d} = ${v} - ${m};`, `${ss} += ${d} * ${d};`]),
+        `${o}[${ox[0]}] = ${ss} / ${count};`,
+      ]),
+    );
   } else if (n.op === "argmax") {
     const best = t.fresh("best");
     const arg = t.fresh("arg");

@@ -26,8 +26,12 @@ export type Param =
   | { kind: "number"; name: string; default?: number; positive?: boolean }
   /** An axis of the first tensor argument, negative counting from the end; stored as 0..rank-1. */
   | { kind: "axis"; name: string; default?: number }
-  /** An axis of the first tensor argument, stored as the list attribute `axes`; `null`: every axis. */
-  | { kind: "axes"; name: string; default?: null }
+  /**
+   * An axis, or a list of axes (`axis=[1, 2]`), of the first tensor
+   * argument, stored sorted as the list attribute `axes`; default `null`:
+   * every axis, a number: that axis. `single`: one axis only (argmax).
+   */
+  | { kind: "axes"; name: string; default?: null | number; single?: true }
   /** `true` or `false`. */
   | { kind: "bool"; name: string; default?: boolean }
   /** A size: a positive integer expression of dims and integers (`V`, `2*H`). */
@@ -50,6 +54,8 @@ export interface Builtin {
   params: readonly Param[];
   /** Attributes set by the name itself, after the parameters' (`ones` is `full` with value 1). */
   attrs?: Attrs;
+  /** The op to build when it depends on the inputs' dtypes (`op` otherwise). */
+  opFor?: (inputs: readonly Node[]) => OpKind;
   /** Two parameters that must be in order, low then high, when both are constants. */
   ordered?: readonly [string, string];
   /**
@@ -133,7 +139,7 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   max: { op: "max", params: REDUCTION },
   min: { op: "min", params: REDUCTION },
   logsumexp: { op: "logsumexp", params: REDUCTION },
-  argmax: { op: "argmax", params: [X, { kind: "axes", name: "axis" }] },
+  argmax: { op: "argmax", params: [X, { kind: "axes", name: "axis", single: true }] },
   // layout
   transpose: { op: "transpose", params: [tensor("x")] },
   reshape: { op: "reshape", params: [tensor("x"), { kind: "shape", name: "shape", inferred: true }], finish: reshapeFinish },
@@ -141,7 +147,12 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   // neural-network
   softmax: { op: "softmax", params: [X, { kind: "axis", name: "axis", default: -1 }] },
   log_softmax: { op: "log_softmax", params: [X, { kind: "axis", name: "axis", default: -1 }] },
-  cross_entropy: { op: "cross_entropy", params: [float("logits"), tensor("labels")] },
+  // Float targets (soft labels) are a different op: the targets take a gradient, labels select.
+  cross_entropy: {
+    op: "cross_entropy",
+    params: [float("logits"), tensor("labels")],
+    opFor: (inputs) => (inputs[1].dtype === "float" ? "soft_cross_entropy" : "cross_entropy"),
+  },
   pick: { op: "pick", params: [X, tensor("idx")] },
   one_hot: { op: "one_hot", params: [tensor("idx"), { kind: "dim", name: "n" }] },
   // convolutional (section 10)
@@ -159,6 +170,25 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   // constructors
   zeros: { op: "full", params: [{ kind: "shape", name: "shape" }], attrs: { value: 0 } },
   ones: { op: "full", params: [{ kind: "shape", name: "shape" }], attrs: { value: 1 } },
+  // section 9: ops
+  gelu: { op: "gelu", params: [X] },
+  gelu_tanh: { op: "gelu_tanh", params: [X] },
+  silu: { op: "silu", params: [X] },
+  erf: { op: "erf", params: [X] },
+  log1p: { op: "log1p", params: [X] },
+  expm1: { op: "expm1", params: [X] },
+  log_sigmoid: { op: "log_sigmoid", params: [X] },
+  float: { op: "to_float", params: [tensor("x")] },
+  var: { op: "var", params: REDUCTION },
+  layer_norm: {
+    op: "layer_norm",
+    params: [X, { kind: "axes", name: "axis", default: -1 }, { kind: "number", name: "eps", default: 1e-5, positive: true }],
+  },
+  bce_with_logits: { op: "bce_with_logits", params: [float("logits"), float("targets")] },
+  arange: { op: "arange", params: [{ kind: "dim", name: "n" }] },
+  eye: { op: "eye", params: [{ kind: "dim", name: "n" }] },
+  tril: { op: "tril", params: [X, num("k", 0)] },
+  triu: { op: "triu", params: [X, num("k", 0)] },
   // section 9: index
   take: {
     op: "gather",

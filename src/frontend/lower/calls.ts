@@ -68,7 +68,7 @@ function lowerBuiltin(cx: Lowering, row: Builtin, e: Call, env: Env): Node {
       throw err;
     }
   }
-  return cx.op(row.op, inputs, e.span, final);
+  return cx.op(row.opFor?.(inputs) ?? row.op, inputs, e.span, final);
 }
 
 /** A compile-time argument: the given expression read as the parameter's kind, or its default. */
@@ -87,7 +87,14 @@ function readConstant(cx: Lowering, e: Call, p: Param, given: Expr | undefined, 
       return given ? axisOf(cx, given, firstTensor()) : checkAxis(p.default!, firstTensor(), e.span);
     case "axes": {
       const x = firstTensor();
-      return given ? [axisOf(cx, given, x)] : x.shape.map((_, i) => i);
+      if (!given) return typeof p.default === "number" ? [checkAxis(p.default, x, e.span)] : x.shape.map((_, i) => i);
+      if (given.kind !== "list") return [axisOf(cx, given, x)];
+      if (p.single && given.items.length !== 1) throw new BpcError(`${e.callee} takes one axis, got a list of ${given.items.length}`, given.span);
+      if (!given.items.length) throw new BpcError(`${e.callee}'s ${p.name} lists no axis (leave it out to use every axis)`, given.span);
+      const axes = given.items.map((it) => axisOf(cx, it, x));
+      const twice = axes.findIndex((a, i) => axes.indexOf(a) !== i);
+      if (twice >= 0) throw new BpcError(`${e.callee}'s ${p.name} lists axis ${axes[twice]} twice`, given.items[twice].span);
+      return [...axes].sort((a, b) => a - b);
     }
     case "bool":
       return given ? boolOf(given) : p.default!;

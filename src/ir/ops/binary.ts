@@ -242,6 +242,30 @@ export const BINARY = {
       roles: ["select", "layout", "layout"],
     },
   }),
+  // section 9: ops
+  /** Binary cross-entropy on logits x with targets t, unreduced: max(x, 0) - x t + log1p(e^{-|x|}) (PyTorch's). */
+  bce_with_logits: nary({
+    arity: 2,
+    f64: () => (x, t) => Math.max(x, 0) - x * t + Math.log1p(Math.exp(-Math.abs(x))),
+    emit: ([x, t]) => `(${x} > 0 ? ${x} : 0) - ${x} * ${t} + Math.log1p(Math.exp(-Math.abs(${x})))`,
+    // d/dx = sigmoid(x) - t, d/dt = -x.
+    vjp: (b, n, ct, needs) => {
+      const [x, t] = n.inputs;
+      return [
+        needs[0] ? b.op("mul", [ct, b.op("sub", [b.op("sigmoid", [x]), t])]) : null,
+        needs[1] ? b.op("neg", [b.op("mul", [ct, x])]) : null,
+      ];
+    },
+    saves: { inputs: [0, 1], output: false },
+    flops: 7, // compare, multiply, subtract, abs, exp, log1p, add
+    lint: {
+      // softplus(x) - x t >= 0 when 0 <= t <= 1.
+      interval: ([, t]) => iv(t.lo >= 0 && t.hi <= 1 ? 0 : -Infinity, Infinity),
+      moments: () => null,
+      gain: { unsupported: "bce_with_logits's slope toward its targets is its logits, unbounded" },
+    },
+    domain: [[-2, 2], [0, 1]],
+  }),
   // section 9: index (int arithmetic)
   /**
    * Floor division of ints (`i // 2`), NumPy's: rounds toward minus

@@ -19,6 +19,7 @@ import {
 import { broadcastShapes, normAxis, reducedShape, showShape } from "../shape.js";
 import { mapElements, tensor, type ScalarFn, type Tensor } from "../tensor.js";
 import type { Attrs, DType, Dim, Node, Shape } from "../types.js";
+import type { SpecialFn } from "../special.js";
 import type { OpKind } from "./kinds.js";
 
 /** Raised by shape rules; the builder turns it into a positioned BpcError. */
@@ -144,6 +145,12 @@ export interface OpDef {
    * `scalar`'s (tests/codegen/relu32.test.ts holds relu to this).
    */
   scalarF32?: { helper: "relu32"; code(args: readonly string[]): string };
+  /**
+   * Elementwise ops: the special functions (../special.ts) `scalar` calls;
+   * the module carries them (float64 exactly as `f64`, float32 to float32
+   * accuracy), and constant folding evaluates `f64` instead of `scalar`.
+   */
+  calls?: readonly SpecialFn[];
   /** The gradient rule; ops without one are differentiated by the driver (loops) or are never differentiated. */
   vjp?: Vjp;
   saves?: Saves;

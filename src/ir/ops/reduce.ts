@@ -158,6 +158,38 @@ export const REDUCE = {
       gain: { kind: "zero" },
     },
   }),
+  // section 9: ops
+  /** Population variance (NumPy's default, ddof 0), two passes: the mean, then the squared deviations. */
+  var: reduction({
+    eval: ([x], n) => {
+      const axes = axesOf(n);
+      const m = reduceAxes(x, axes, true, 0, (s, v) => s + v, (s, c) => s / c);
+      const d2 = mapElements((v, mm) => (v - mm) * (v - mm), [x, m]);
+      return reduceAxes(d2, axes, n.attrs.keepdims === true, 0, (s, v) => s + v, (s, c) => s / c);
+    },
+    // d var / d x = 2 (x - mean) / N.
+    vjp: (b, n, ct) => {
+      const x = n.inputs[0];
+      const axes = nums(n.attrs, "axes");
+      const dev = b.op("sub", [x, b.op("mean", [x], { axes, keepdims: true })]);
+      const count = b.op("numel", [], { dims: axes.map((i) => x.shape[i]) });
+      return [b.op("div", [b.op("mul", [b.op("mul", [b.const(2), dev]), broadcastBack(b, n, ct)]), count])];
+    },
+    saves: INPUT0,
+    // add; subtract, square, add per element.
+    flops: (n, dv) => 4 * size(n.inputs[0], dv),
+    lint: {
+      // At most (hi - lo)² / 4 (Popoviciu).
+      interval: ([x]) => iv(0, Number.isFinite(x.hi - x.lo) ? ((x.hi - x.lo) * (x.hi - x.lo)) / 4 : Infinity),
+      // Of k independent Gaussian values: E = σ²(k-1)/k, Var = 2σ⁴(k-1)/k².
+      moments: ([p], n, dim) => {
+        if (!p) return null;
+        const k = reducedDims(n).reduce<number>((s, d) => s * dim(d), 1);
+        return { mean: (p.var * (k - 1)) / k, var: (2 * p.var * p.var * (k - 1)) / (k * k) };
+      },
+      gain: { unsupported: "var's slope grows with the spread of its input" },
+    },
+  }),
   /** 1 at the first maximal (or minimal) element along `axes`, 0 elsewhere: max's gradient route. */
   first_extreme_mask: reduction({
     infer: (inputs) => ({ shape: [...inputs[0].shape], dtype: "float" }),

@@ -4,7 +4,10 @@
 // gradient rule and what it saves, the flops per element and the linter's
 // interval, gain and activation facts (moments come from the formula).
 import { absI, iv, negI, point, squareI, supAbs, type Interval } from "../ranges.js";
-import { increasing, INPUT0, lit, NOTHING, num, OUTPUT, unary, type OpDef } from "./define.js";
+import { erf, ncdf } from "../special.js";
+import { mapElements } from "../tensor.js";
+import type { Node } from "../types.js";
+import { increasing, INPUT0, lit, NOTHING, num, OUTPUT, unary, type IRBuilder, type OpDef } from "./define.js";
 import type { OpKind } from "./kinds.js";
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
@@ -241,7 +244,152 @@ export const UNARY = {
     attrs: { lo: -1, hi: 1 },
     extra: { codegen: { view: "identity" } },
   }),
+
+  // ---- section 9: ops ----
+  // gelu, gelu_tanh and silu dip to a minimum below 0 and approach 0 from
+  // below: their saturated side is the negative one (slope below 0.01 in
+  // magnitude beyond the thresholds, computed from the derivatives). They
+  // are not relu-like: a negative pre-activation still has a gradient.
+  gelu: unary({
+    f64: (x) => x * ncdf(x),
+    emit: (x) => `${x} * ncdf(${x})`,
+    // gelu'(x) = Φ(x) + x φ(x), with Φ(x) = (1 + erf(x / √2)) / 2.
+    vjp: (b, n, ct) => {
+      const x = n.inputs[0];
+      const cdf = b.op("mul", [b.const(0.5), b.op("add", [b.const(1), b.op("erf", [b.op("mul", [x, b.const(Math.SQRT1_2)])])])]);
+      return [b.op("mul", [ct, b.op("add", [cdf, b.op("mul", [x, gaussian(b, x, 0.5, 1 / Math.sqrt(2 * Math.PI))])])])];
+    },
+    saves: INPUT0,
+    flops: 4, // erfc, negate, multiply, multiply
+    interval: valley((x) => x * ncdf(x), -0.7518, -0.16998),
+    gain: slope(1.129, true),
+    activation: { kind: "saturating", beyond: 3.07, twoSided: false, slope: "|gelu'| < 0.01" },
+    extra: { calls: ["ncdf"] },
+  }),
+  gelu_tanh: unary({
+    f64: geluTanh,
+    emit: (x) => `0.5 * ${x} * (1 + Math.tanh(${lit(GELU_C)} * (${x} + 0.044715 * ${x} * ${x} * ${x})))`,
+    // With t = tanh(c (x + 0.044715 x³)): (1 + t) / 2 + x (1 - t²) c (1 + 3 · 0.044715 x²) / 2.
+    vjp: (b, n, ct) => {
+      const x = n.inputs[0];
+      const x2 = b.op("square", [x]);
+      const u = b.op("mul", [b.const(GELU_C), b.op("add", [x, b.op("mul", [b.const(0.044715), b.op("mul", [x2, x])])])]);
+      const t = b.op("tanh", [u]);
+      const du = b.op("mul", [b.const(GELU_C), b.op("add", [b.const(1), b.op("mul", [b.const(3 * 0.044715), x2])])]);
+      const left = b.op("mul", [b.const(0.5), b.op("add", [b.const(1), t])]);
+      const right = b.op("mul", [b.op("mul", [b.const(0.5), x]), b.op("mul", [b.op("sub", [b.const(1), b.op("square", [t])]), du])]);
+      return [b.op("mul", [ct, b.op("add", [left, right])])];
+    },
+    saves: INPUT0,
+    flops: 9, // cube (2), multiply-add (2), scale, tanh, add, 2 multiplies
+    interval: valley(geluTanh, -0.7525, -0.17005),
+    gain: slope(1.129, true),
+    activation: { kind: "saturating", beyond: 3.06, twoSided: false, slope: "|gelu_tanh'| < 0.01" },
+  }),
+  silu: unary({
+    f64: (x) => x / (1 + Math.exp(-x)),
+    emit: (x) => `${x} / (1 + Math.exp(-${x}))`,
+    // silu'(x) = s (1 + x (1 - s)) with s = sigmoid(x).
+    vjp: (b, n, ct) => {
+      const x = n.inputs[0];
+      const s = b.op("sigmoid", [x]);
+      return [b.op("mul", [ct, b.op("mul", [s, b.op("add", [b.const(1), b.op("mul", [x, b.op("sub", [b.const(1), s])])])])])];
+    },
+    saves: INPUT0,
+    flops: 4, // negate, exp, add, divide
+    interval: valley((x) => x / (1 + Math.exp(-x)), -1.2785, -0.27847),
+    gain: slope(1.1, true),
+    activation: { kind: "saturating", beyond: 6.27, twoSided: false, slope: "|silu'| < 0.01" },
+  }),
+  erf: unary({
+    f64: erf,
+    emit: (x) => `erf(${x})`,
+    // erf'(x) = 2/√π e^{-x²}.
+    vjp: (b, n, ct) => [b.op("mul", [ct, gaussian(b, n.inputs[0], 1, 2 / Math.sqrt(Math.PI))])],
+    saves: INPUT0,
+    flops: 4, // erf counts as one call, as exp does
+    interval: increasing(erf),
+    gain: slope(2 / Math.sqrt(Math.PI), true),
+    // erf(1.82) = 0.99, where erf' = 0.041 (its largest, at 0, is 1.13).
+    activation: { kind: "saturating", beyond: 1.82, twoSided: true, slope: "erf' < 0.042" },
+    extra: { calls: ["erf"] },
+  }),
+  log1p: unary({
+    f64: Math.log1p,
+    emit: (x) => `Math.log1p(${x})`,
+    vjp: (b, n, ct) => [b.op("div", [ct, b.op("add", [b.const(1), n.inputs[0]])])],
+    saves: INPUT0,
+    interval: ([p]) => iv(Math.log1p(Math.max(p.lo, -1)), Math.log1p(p.hi), p.lo > -1 && p.loOpen, p.hiOpen),
+    gain: { kind: "slope", slope: (x) => (x.lo > -1 ? 1 / (1 + x.lo) : Infinity) },
+    domain: [[-0.5, 2]],
+  }),
+  expm1: unary({
+    f64: Math.expm1,
+    emit: (x) => `Math.expm1(${x})`,
+    // expm1'(x) = e^x = expm1(x) + 1.
+    vjp: (b, n, ct) => [b.op("mul", [ct, b.op("add", [n, b.const(1)])])],
+    saves: OUTPUT,
+    interval: increasing(Math.expm1),
+    gain: { kind: "slope", slope: (x) => Math.exp(x.hi) },
+  }),
+  log_sigmoid: unary({
+    // -softplus(-x), without overflow or log(0) at either end.
+    f64: logSigmoid,
+    emit: (x) => `(${x} < 0 ? ${x} - Math.log1p(Math.exp(${x})) : -Math.log1p(Math.exp(-${x})))`,
+    // log_sigmoid'(x) = sigmoid(-x), in (0, 1).
+    vjp: (b, n, ct) => [b.op("mul", [ct, b.op("sigmoid", [b.op("neg", [n.inputs[0]])])])],
+    saves: INPUT0,
+    flops: 4, // compare, exp, log1p, subtract
+    interval: increasing(logSigmoid),
+    gain: slope(1),
+    // No activation fact: it flattens out for large positive inputs, a side the saturation facts cannot express.
+  }),
+  /** float(i): an int tensor as float (a float one unchanged). */
+  to_float: unary({
+    f64: (x) => x,
+    emit: (x) => x,
+    vjp: (_b, _n, ct, needs) => [needs[0] ? ct : null],
+    saves: NOTHING,
+    flops: 0,
+    interval: first,
+    gain: slope(1),
+    moments: ([p]) => p,
+    extra: {
+      infer: (inputs) => ({ shape: [...inputs[0].shape], dtype: "float" }),
+      eval: ([x]) => mapElements((v) => v, [x]),
+      example: { inputs: [[["B", 4], "int"]] },
+    },
+  }),
 } satisfies Partial<Record<OpKind, OpDef>>;
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+function geluTanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(GELU_C * (x + 0.044715 * x * x * x)));
+}
+
+function logSigmoid(x: number): number {
+  return x < 0 ? x - Math.log1p(Math.exp(x)) : -Math.log1p(Math.exp(-x));
+}
+
+/** k · exp(-a x²) as IR (the derivatives of erf and gelu). */
+function gaussian(b: IRBuilder, x: Node, a: number, k: number): Node {
+  return b.op("mul", [b.const(k), b.op("exp", [b.op("mul", [b.const(-a), b.op("square", [x])])])]);
+}
+
+/**
+ * Interval of a function decreasing to its minimum `fmin` at `xmin`, then
+ * increasing, with f(-∞) = 0 and f(∞) = ∞ (gelu, silu). `fmin` is rounded
+ * down, so the interval holds the true range.
+ */
+function valley(f: (x: number) => number, xmin: number, fmin: number) {
+  const at = (x: number): number => (x === -Infinity ? 0 : x === Infinity ? Infinity : f(x));
+  return ([p]: readonly Interval[]): Interval => {
+    if (p.hi <= xmin) return iv(Math.min(at(p.hi), at(p.lo)), Math.max(at(p.hi), at(p.lo)));
+    if (p.lo >= xmin) return iv(at(p.lo), at(p.hi), p.loOpen, p.hiOpen);
+    return iv(fmin, Math.max(at(p.lo), at(p.hi)));
+  };
+}
 
 function huber(x: number, d: number): number {
   return Math.abs(x) <= d ? 0.5 * x * x : d * (Math.abs(x) - 0.5 * d);
