@@ -8,7 +8,6 @@
 // a tape the forward loop writes: the values its ops' gradient rules declare
 // in `saves`. The forward graph passed in is not modified: the result holds a
 // copy of it (same ids) whose loops list their tapes.
-import { BpcError } from "../diag.js";
 import { resolveInputGrads } from "./input-grads.js";
 import { Builder } from "../ir/builder.js";
 import { OPS, type IRBuilder } from "../ir/ops.js";
@@ -122,7 +121,7 @@ class Reverse {
    * found. The forward values the rules that ran declare in `saves` are added
    * to `saved`.
    */
-  sweep(nodes: readonly Node[], cts: Map<number, Node>, saved = new Set<Node>()): Map<number, Node> {
+  sweep(nodes: readonly Node[], cts: Map<number, Node>, saved = new Set<Node>(), outer?: LoopBody): Map<number, Node> {
     const loopOuts = new Map<number, (Node | null)[]>();
     for (let i = nodes.length - 1; i >= 0; i--) {
       const n = nodes[i];
@@ -138,7 +137,7 @@ class Reverse {
       }
       if (n.op === "loop") {
         const outs = loopOuts.get(n.id);
-        if (outs && this.requires.has(n.id)) this.loop(n, outs, cts);
+        if (outs && this.requires.has(n.id)) this.loop(n, outs, cts, saved, outer);
         continue;
       }
       if (!ct || !this.requires.has(n.id)) continue;
@@ -214,31 +213,40 @@ class Reverse {
    * Backprop through time. The backward loop carries the cotangent of each
    * carried value and one accumulator per outer value the body reads that
    * needs a gradient; each step runs the body's gradient rules in reverse
-   * with the step's forward values read from the tape.
+   * with the step's forward values read from the tape. A loop inside the body
+   * of another (`outer`) is differentiated the same way inside the outer
+   * backward step: its tape readers are forward values of the outer body
+   * (one step's tape, [count, ...]), so the outer tape stacks them once per
+   * outer step, and what its backward reads from the outer body is added to
+   * the outer `saved`.
    */
-  private loop(n: Node, outCts: (Node | null)[], cts: Map<number, Node>): void {
+  private loop(n: Node, outCts: (Node | null)[], cts: Map<number, Node>, outerSaved: Set<Node>, outer?: LoopBody): void {
     const body = n.body as LoopBody;
-    const inner = body.nodes.find((x) => x.op === "loop" && this.requires.has(x.id));
-    if (inner) {
-      throw new BpcError("a loop inside a loop that carries a value needing a gradient is not differentiable yet", inner.span, [
-        "write the inner loop's steps out, or move it out of the outer loop",
-      ]);
-    }
     const b = this.b;
     b.span = n.span;
-    const bodyIds = new Set<number>([body.index.id, ...body.carried.map((c) => c.id), ...body.nodes.map((x) => x.id)]);
+    // Values defined in this body, nested bodies included.
+    const bodyIds = new Set<number>();
+    const define = (bd: LoopBody): void => {
+      for (const x of [bd.index, ...bd.carried, ...bd.nodes]) bodyIds.add(x.id);
+      for (const x of bd.nodes) if (x.body) define(x.body);
+    };
+    define(body);
 
-    // Outer values read by the body that need gradients; xs[t] reads get a row accumulator.
+    // Outer values read by the body (nested bodies included) that need gradients.
     const captured: Node[] = [];
     const seen = new Set<number>();
-    for (const x of body.nodes) {
-      for (const i of x.inputs) {
-        if (!bodyIds.has(i.id) && this.requires.has(i.id) && i.dtype === "float" && !seen.has(i.id)) {
-          seen.add(i.id);
-          captured.push(i);
+    const capture = (nodes: readonly Node[]): void => {
+      for (const x of nodes) {
+        for (const i of x.inputs) {
+          if (!bodyIds.has(i.id) && this.requires.has(i.id) && i.dtype === "float" && !seen.has(i.id)) {
+            seen.add(i.id);
+            captured.push(i);
+          }
         }
+        if (x.body) capture(x.body.nodes);
       }
-    }
+    };
+    capture(body.nodes);
 
     const zerosLike = (x: Node): Node => b.op("full", [], { shape: x.shape, value: 0 });
     const init = [
@@ -267,7 +275,7 @@ class Reverse {
       local.set(r.id, prev ? b.op("add", [prev, carried[k]]) : carried[k]);
     });
     const saved = new Set<Node>();
-    this.sweep(body.nodes, local, saved);
+    this.sweep(body.nodes, local, saved, body);
     const nextCarried = body.carried.map((c) => local.get(c.id) ?? zerosLike(c));
     const nextAcc = captured.map((x, j) => {
       const acc = carried[body.carried.length + j];
@@ -289,10 +297,16 @@ class Reverse {
     const tapeReaders = taped.map((v) => {
       body.tape.push(v);
       b.span = v.span;
-      const t = b.op("loop_tape", [n], { k: body.tape.length - 1 });
+      const t = outer ? this.outerTapeReader(n, body.tape.length - 1, outer) : b.op("loop_tape", [n], { k: body.tape.length - 1 });
       t.name = `${this.role(v)}_tape`;
       return t;
     });
+    if (outer) {
+      // The outer body's values this backward reads: its tape readers, and what the rules and re-reads read there.
+      for (const t of tapeReaders) outerSaved.add(t);
+      for (const v of saved) if (!bodyIds.has(v.id)) outerSaved.add(v);
+      for (const v of fwdReads) if (reread(v)) outerSaved.add(v.inputs[0]);
+    }
 
     b.pushScope();
     const remap = new Map<number, Node>([[body.index.id, index]]);
@@ -312,6 +326,7 @@ class Reverse {
     const bodyNodes = b.popScope();
 
     b.span = n.span;
+    b.phase = "bwd";
     const bwd = b.loop(n.attrs.count as number | string, init, { index, carried, nodes: bodyNodes, results, tape: [] }, {
       start: n.attrs.start ?? 0,
       reverse: true,
@@ -327,6 +342,24 @@ class Reverse {
       this.accumulate(cts, x, out);
     });
   }
+  /**
+   * A reader of tape entry k of a loop nested in `outer`'s body: a forward
+   * value of that body, placed right after the loop, so the outer loop tapes
+   * it (one row per outer step).
+   */
+  private outerTapeReader(n: Node, k: number, outer: LoopBody): Node {
+    const b = this.b;
+    b.phase = "fwd";
+    b.pushScope();
+    const t = b.op("loop_tape", [n], { k });
+    b.popScope();
+    b.phase = "bwd";
+    const nodes = outer.nodes as Node[];
+    let at = nodes.indexOf(n) + 1;
+    while (at < nodes.length && nodes[at].op === "loop_tape" && nodes[at].inputs[0] === n) at++;
+    nodes.splice(at, 0, t);
+    return t;
+  }
 }
 
 /**
@@ -334,9 +367,28 @@ class Reverse {
  * through `remap`, which it extends with each rebuilt node.
  */
 function rebuildInto(b: Builder, nodes: readonly Node[], remap: Map<number, Node>): void {
+  const get = (i: Node): Node => remap.get(i.id) ?? i;
   for (const n of nodes) {
     b.span = n.span;
-    const copy = b.op(n.op, n.inputs.map((i) => remap.get(i.id) ?? i), n.attrs);
+    let copy: Node;
+    if (n.body) {
+      // A nested backward loop: its body is rebuilt too (it reads the tape rows remapped here).
+      const body = n.body;
+      b.pushScope();
+      const index = b.source("loop_index", body.index.attrs, [], "int");
+      index.name = body.index.name;
+      remap.set(body.index.id, index);
+      const carried = body.carried.map((c) => {
+        const x = b.source("carry", c.attrs, c.shape, c.dtype);
+        x.name = c.name;
+        remap.set(c.id, x);
+        return x;
+      });
+      rebuildInto(b, body.nodes, remap);
+      const inner = { index, carried, nodes: b.popScope(), results: body.results.map(get), tape: body.tape.map(get) };
+      b.span = n.span;
+      copy = b.loop(n.attrs.count as number | string, n.inputs.map(get), inner, n.attrs);
+    } else copy = b.op(n.op, n.inputs.map(get), n.attrs);
     if (n.name) copy.name = n.name;
     remap.set(n.id, copy);
   }
