@@ -117,10 +117,14 @@ function layout(cx: Emitter, n: Node): Layout {
         },
       };
     }
-    slabs.push({ name: `${cx.role(v)}_tape`, shape: [count, ...cx.sizes(v.shape)], history: false, dtype: v.dtype });
-    const s = slabs.length - 1;
-    own.set(v, s);
-    return { slab: s, view: (vs) => vs[s] };
+    // A value listed twice (merged by CSE) has one slab.
+    let s = own.get(v);
+    if (s === undefined) {
+      slabs.push({ name: `${cx.role(v)}_tape`, shape: [count, ...cx.sizes(v.shape)], history: false, dtype: v.dtype });
+      own.set(v, (s = slabs.length - 1));
+    }
+    const slab = s;
+    return { slab, view: (vs) => vs[slab] };
   });
   return { taped, slabs, history, own, nested, entries };
 }
