@@ -3,7 +3,8 @@
 // lives in its tape: [count + 1, ...] rows holding its value before each step
 // and after the last, so a step reads row t and writes row t + 1, and the
 // value is taped once and never copied. Other carried values have a buffer of
-// their own, and other tape entries are written to row t of theirs.
+// their own, and other tape entries are written to row t of theirs. A loop
+// nested in another writes its tape inside the enclosing loop's (see Layout).
 import type { DType, Dim, Node } from "../ir/types.js";
 import type { BufInfo, Emitter, Value, View } from "./context.js";
 import { addTerms, product, scaled, sizeAtom, sizeStr, type Size } from "./nest.js";
