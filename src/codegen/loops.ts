@@ -172,7 +172,10 @@ export function loop(cx: Emitter, n: Node, out: string[], block: (nodes: readonl
     const init = n.inputs[k];
     const iv = cx.value(init);
     const sole = cx.plan.readers.get(init)?.size === 1 && !cx.plan.pinned.has(init) && n.inputs.indexOf(init) === k;
-    if (sole && cx.isWhole(iv) && cx.bufs.get(iv.buf)?.owner === init) {
+    const info = cx.bufs.get(iv.kind === "view" ? iv.buf : "");
+    if (sole && cx.isWhole(iv) && info?.owner === init) {
+      // The buffer passes to the carried value (a nested loop's accumulator may then update it in place).
+      info.owner = c;
       cx.values.set(c, iv);
       return iv;
     }

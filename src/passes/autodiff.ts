@@ -71,6 +71,16 @@ function copyForward(g: Graph): Graph {
   return { ...g, nodes, outputs: g.outputs.map((o) => ({ name: o.name, node: get(o.node) })), loss: get(g.loss) };
 }
 
+/** The backward step of the loop whose body holds a nested loop being differentiated. */
+interface Enclosing {
+  /** The forward body: the nested loop's tape readers are placed in it. */
+  body: LoopBody;
+  /** The forward body values its backward step reads (its tape). */
+  saved: Set<Node>;
+  /** Its running gradient sum per outer value it accumulates, which a nested loop's backward continues. */
+  acc: Map<number, Node>;
+}
+
 class Reverse {
   /** Nodes whose value depends on a differentiated source. */
   readonly requires = new Set<number>();
@@ -121,7 +131,7 @@ class Reverse {
    * found. The forward values the rules that ran declare in `saves` are added
    * to `saved`.
    */
-  sweep(nodes: readonly Node[], cts: Map<number, Node>, saved = new Set<Node>(), outer?: LoopBody): Map<number, Node> {
+  sweep(nodes: readonly Node[], cts: Map<number, Node>, saved = new Set<Node>(), outer?: Enclosing): Map<number, Node> {
     const loopOuts = new Map<number, (Node | null)[]>();
     for (let i = nodes.length - 1; i >= 0; i--) {
       const n = nodes[i];
@@ -137,7 +147,7 @@ class Reverse {
       }
       if (n.op === "loop") {
         const outs = loopOuts.get(n.id);
-        if (outs && this.requires.has(n.id)) this.loop(n, outs, cts, saved, outer);
+        if (outs && this.requires.has(n.id)) this.loop(n, outs, cts, outer);
         continue;
       }
       if (!ct || !this.requires.has(n.id)) continue;
@@ -218,9 +228,10 @@ class Reverse {
    * backward step: its tape readers are forward values of the outer body
    * (one step's tape, [count, ...]), so the outer tape stacks them once per
    * outer step, and what its backward reads from the outer body is added to
-   * the outer `saved`.
+   * the outer `saved`. Its accumulator for a value the outer loop also
+   * accumulates starts from the outer one's running sum and becomes it.
    */
-  private loop(n: Node, outCts: (Node | null)[], cts: Map<number, Node>, outerSaved: Set<Node>, outer?: LoopBody): void {
+  private loop(n: Node, outCts: (Node | null)[], cts: Map<number, Node>, outer?: Enclosing): void {
     const body = n.body as LoopBody;
     const b = this.b;
     b.span = n.span;
@@ -255,8 +266,9 @@ class Reverse {
         if (!ct) return zerosLike(c);
         return ct.op === "const" ? b.op("broadcast_to", [ct], { shape: c.shape }) : ct;
       }),
-      ...captured.map(zerosLike),
+      ...captured.map((x) => outer?.acc.get(x.id) ?? zerosLike(x)),
     ];
+    const chained = captured.map((x) => outer?.acc.has(x.id) === true);
 
     b.pushScope();
     const index = b.source("loop_index", { start: n.attrs.start ?? 0 }, [], "int");
@@ -275,12 +287,13 @@ class Reverse {
       local.set(r.id, prev ? b.op("add", [prev, carried[k]]) : carried[k]);
     });
     const saved = new Set<Node>();
-    this.sweep(body.nodes, local, saved, body);
+    const acc = new Map(captured.map((x, j) => [x.id, carried[body.carried.length + j]]));
+    this.sweep(body.nodes, local, saved, { body, saved, acc });
     const nextCarried = body.carried.map((c) => local.get(c.id) ?? zerosLike(c));
-    const nextAcc = captured.map((x, j) => {
-      const acc = carried[body.carried.length + j];
+    const nextAcc = captured.map((x) => {
+      const sum = acc.get(x.id) as Node;
       const c = local.get(x.id);
-      return c ? b.op("add", [acc, c]) : acc;
+      return c ? b.op("add", [sum, c]) : sum;
     });
     const scratch = b.popScope();
     const nextValues = [...nextCarried, ...nextAcc];
@@ -297,15 +310,15 @@ class Reverse {
     const tapeReaders = taped.map((v) => {
       body.tape.push(v);
       b.span = v.span;
-      const t = outer ? this.outerTapeReader(n, body.tape.length - 1, outer) : b.op("loop_tape", [n], { k: body.tape.length - 1 });
+      const t = outer ? this.outerTapeReader(n, body.tape.length - 1, outer.body) : b.op("loop_tape", [n], { k: body.tape.length - 1 });
       t.name = `${this.role(v)}_tape`;
       return t;
     });
     if (outer) {
       // The outer body's values this backward reads: its tape readers, and what the rules and re-reads read there.
-      for (const t of tapeReaders) outerSaved.add(t);
-      for (const v of saved) if (!bodyIds.has(v.id)) outerSaved.add(v);
-      for (const v of fwdReads) if (reread(v)) outerSaved.add(v.inputs[0]);
+      for (const t of tapeReaders) outer.saved.add(t);
+      for (const v of saved) if (!bodyIds.has(v.id)) outer.saved.add(v);
+      for (const v of fwdReads) if (reread(v)) outer.saved.add(v.inputs[0]);
     }
 
     b.pushScope();
@@ -339,7 +352,11 @@ class Reverse {
     });
     captured.forEach((x, j) => {
       const out = b.op("loop_out", [bwd], { k: body.carried.length + j });
-      this.accumulate(cts, x, out);
+      if (chained[j]) {
+        // The enclosing loop's running sum, this loop's gradient added.
+        if (!out.name) out.name = `d${this.role(x)}`;
+        (outer as Enclosing).acc.set(x.id, out);
+      } else this.accumulate(cts, x, out);
     });
   }
   /**

@@ -128,6 +128,32 @@ describe("nested loops: gradients against central finite differences (f64)", () 
     await expectGradientsRight(DEEP3, ["W", "U", "xs", "ks"]);
   });
 
+  it("sibling loops in a step, the second reading the first's result, both reading the outer h and xs[t]", async () => {
+    const src = `dim B = 2
+dim T
+dim H = 3
+input xs: [T, B, H]
+param W: [2, H, H] ~ xavier
+param V: [H, H] ~ xavier
+h = zeros([B, H])
+acc = zeros([B, H])
+for t in 0..T {
+  x = h
+  for l in 0..2 {
+    x = tanh(xs[t] @ V + x @ W[l])
+  }
+  y = x
+  for k in 0..3 {
+    y = y * sigmoid(y @ V + h)
+    acc = acc + y
+  }
+  h = tanh(y + x)
+}
+minimize sum(h * h) + mean(acc * acc)
+`;
+    await expectGradientsRight(src, ["W", "V", "xs"]);
+  });
+
   it("an outer value read inside the inner loop is not updated in place (the inner loop reads it every step)", async () => {
     // x @ W[l] + h fuses into a matmul adding into h's buffer, which must stay h for the next inner step.
     const src = RNN2(" = 4", " = 2").replace("x @ Wx[l] + h @ Wh[l]", "x @ Wx[l] + h");
@@ -165,10 +191,10 @@ async function emit(src: string, precision: "f32" | "f64" = "f64"): Promise<stri
   return emitModule(st.opt, { precision, inputGrads: [], kernels: "js" });
 }
 
-/** The forward workspace's buffers and their lengths, read off the generated module. */
-function forwardBuffers(ts: string): Map<string, number> {
-  const ws = /function forwardWorkspace\(\) \{\n {2}return \{\n([\s\S]*?)\n {2}\};/.exec(ts);
-  if (!ws) throw new Error("no forwardWorkspace in the module");
+/** The forward (or backward) workspace's buffers and their lengths, read off the generated module. */
+function forwardBuffers(ts: string, which = "forward"): Map<string, number> {
+  const ws = new RegExp(`function ${which}Workspace\\(\\) \\{\\n {2}return \\{\\n([\\s\\S]*?)\\n {2}\\};`).exec(ts);
+  if (!ws) throw new Error(`no ${which}Workspace in the module`);
   const out = new Map<string, number>();
   for (const m of ws[1].matchAll(/^ {4}(\w+): new Float(?:32|64)Array\((\d+)\),$/gm)) out.set(m[1], Number(m[2]));
   return out;
@@ -207,6 +233,15 @@ describe("nested loops: code size and tape memory", () => {
     for (const [name, n] of bufs) if (!name.endsWith("_tape")) expect(n, name).toBeLessThanOrEqual(B * H);
     // No copy of a tape into a tape: the inner loop writes its steps in place.
     expect(ts).not.toMatch(/_tape\w*\.set\(/);
+  });
+
+  it("the inner backward adds into the outer loop's weight-gradient sums: no per-step copy or sum of them", async () => {
+    const [L, H] = [3, 3];
+    const ts = await emit(RNN2(" = 5", ` = ${L}`));
+    const big = [...forwardBuffers(ts, "backward")].filter(([, n]) => n >= L * H * H).map(([name]) => name);
+    expect(big.sort()).toEqual(["dWh", "dWx"]);
+    const body = ts.slice(ts.indexOf("function computeBackward"));
+    expect(body).not.toMatch(/dW[xh]\.set\(|dW[xh]_\d/);
   });
 
   it("three deep: the innermost tape gains a step axis per enclosing loop", async () => {
