@@ -6,8 +6,11 @@
 // A loop is differentiated into a loop that walks the steps in reverse
 // (backprop through time), reading the per-step forward values it needs from
 // a tape the forward loop writes: the values its ops' gradient rules declare
-// in `saves`. The forward graph passed in is not modified: the result holds a
-// copy of it (same ids) whose loops list their tapes.
+// in `saves`. Loops nest: an inner loop's backward runs inside the outer
+// loop's backward step, and the outer tape stacks the inner one's. The
+// forward graph passed in is not modified: the result holds a copy of it
+// (same ids) whose loops list their tapes (a nested loop's tape is read, in
+// the enclosing body, by loop_tape nodes added after it).
 import { resolveInputGrads } from "./input-grads.js";
 import { Builder } from "../ir/builder.js";
 import { OPS, type IRBuilder } from "../ir/ops.js";
@@ -339,7 +342,6 @@ class Reverse {
     const bodyNodes = b.popScope();
 
     b.span = n.span;
-    b.phase = "bwd";
     const bwd = b.loop(n.attrs.count as number | string, init, { index, carried, nodes: bodyNodes, results, tape: [] }, {
       start: n.attrs.start ?? 0,
       reverse: true,
@@ -359,6 +361,7 @@ class Reverse {
       } else this.accumulate(cts, x, out);
     });
   }
+
   /**
    * A reader of tape entry k of a loop nested in `outer`'s body: a forward
    * value of that body, placed right after the loop, so the outer loop tapes

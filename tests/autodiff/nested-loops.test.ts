@@ -213,7 +213,9 @@ describe("nested loops: code size and tape memory", () => {
     );
     expect(rnn[1] === rnn[0], "T 9, L 5 vs T 2, L 2").toBe(true);
     expect(rnn[2] === rnn[0], "T 40, L 7 vs T 2, L 2").toBe(true);
-    const deep = await Promise.all([2, 6].map(async (k) => shape(await emit(DEEP3.replace("dim K\n", `dim K = ${k}\n`)))));
+    const deep = await Promise.all(
+      [2, 6].map(async (k) => shape(await emit(DEEP3.replace("dim K\n", `dim K = ${k}\n`)))),
+    );
     expect(deep[1] === deep[0], "K 6 vs K 2").toBe(true);
   });
 
@@ -252,7 +254,7 @@ describe("nested loops: code size and tape memory", () => {
     expect([...bufs.values()]).toContain((K + 1) * L * T * B * H);
     const total = [...bufs].filter(([n]) => n.endsWith("_tape")).reduce((s, [, n]) => s + n, 0);
     // Taped: x (inner, K + 1 rows) and x @ U + ks[k]'s tanh (K rows) per (l, t); the middle x and h per step.
-    expect(total).toBeLessThanOrEqual(((K + 1) + K) * L * T * B * H + (L + 1) * T * B * H + 2 * (T + 1) * B * H);
+    expect(total).toBeLessThanOrEqual((K + 1 + K) * L * T * B * H + (L + 1) * T * B * H + 2 * (T + 1) * B * H);
   });
 });
 
@@ -266,8 +268,12 @@ describe("nested loops: linter, probes", () => {
   it("a probed module of nested loops runs, its plain backward unchanged", async () => {
     const src = RNN2(" = 4", " = 2");
     const st = compileStages(src, "rnn2.bp", { inputGrads: [] });
-    const plain = (await loadModule(await emitModule(st.opt, { precision: "f64", inputGrads: [] }))) as unknown as ProbedModule;
-    const mod = (await loadModule(await emitModule(st.opt, { precision: "f64", inputGrads: [], probes: true }))) as unknown as ProbedModule;
+    const plain = (await loadModule(
+      await emitModule(st.opt, { precision: "f64", inputGrads: [] }),
+    )) as unknown as ProbedModule;
+    const mod = (await loadModule(
+      await emitModule(st.opt, { precision: "f64", inputGrads: [], probes: true }),
+    )) as unknown as ProbedModule;
     const params = mod.init(1);
     const xs = Float64Array.from({ length: 24 }, (_, i) => Math.sin(i));
     const p = mod.probe(params, { xs });
@@ -282,6 +288,9 @@ describe("nested loops: linter, probes", () => {
 
 interface ProbedModule {
   init(seed?: number): Record<string, Float64Array>;
-  backward(p: Record<string, Float64Array>, i: Record<string, Float64Array>): { loss: number; grads: Record<string, Float64Array> };
+  backward(
+    p: Record<string, Float64Array>,
+    i: Record<string, Float64Array>,
+  ): { loss: number; grads: Record<string, Float64Array> };
   probe(p: Record<string, Float64Array>, i: Record<string, Float64Array>): { loss: number; nonFinite: unknown };
 }

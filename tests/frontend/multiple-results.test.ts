@@ -102,18 +102,51 @@ minimize sum(h * h) + mean(c)
     const src = `${HEAD}def two(a) {\n  return a + 1, a - 1\n}\ndef both(a) {\n  p, q = two(a)\n  return p * q\n}\nminimize sum(both(x))\n`;
     const { mod } = await compileSource(src);
     const x = Float64Array.from([1, 2, 3, 4, 5, 6]);
-    expect(mod.forward(mod.init(1), { x }).loss).toBeCloseTo([...x].reduce((s, v) => s + v * v - 1, 0), 12);
+    expect(mod.forward(mod.init(1), { x }).loss).toBeCloseTo(
+      [...x].reduce((s, v) => s + v * v - 1, 0),
+      12,
+    );
   });
 });
 
 describe("several results: errors", () => {
   const TWO = `${HEAD}def two(a) {\n  return a, a * 2\n}\n`;
   const bad: [string, string, RegExp, number, number][] = [
-    ["fewer names than results", `${TWO}p = 1\nq, r, s = two(x)\nminimize sum(q)\n`, /3 names on the left of '=' but two returns 2 values/, 9, 1],
-    ["more results than names", `${HEAD}def three(a) {\n  return a, a, a\n}\nq, r = three(x)\nminimize sum(q)\n`, /2 names on the left of '=' but three returns 3 values/, 8, 1],
-    ["a two-result def in an expression", `${TWO}minimize sum(two(x))\n`, /two returns 2 values; unpack them into 2 names/, 8, 14],
-    ["a two-result def assigned to one name", `${TWO}q = two(x)\nminimize sum(q)\n`, /two returns 2 values; unpack them/, 8, 5],
-    ["unpacking a value that is not a def call", `${HEAD}q, r = x @ W\nminimize sum(q)\n`, /cannot unpack one value into 2 names/, 5, 8],
+    [
+      "fewer names than results",
+      `${TWO}p = 1\nq, r, s = two(x)\nminimize sum(q)\n`,
+      /3 names on the left of '=' but two returns 2 values/,
+      9,
+      1,
+    ],
+    [
+      "more results than names",
+      `${HEAD}def three(a) {\n  return a, a, a\n}\nq, r = three(x)\nminimize sum(q)\n`,
+      /2 names on the left of '=' but three returns 3 values/,
+      8,
+      1,
+    ],
+    [
+      "a two-result def in an expression",
+      `${TWO}minimize sum(two(x))\n`,
+      /two returns 2 values; unpack them into 2 names/,
+      8,
+      14,
+    ],
+    [
+      "a two-result def assigned to one name",
+      `${TWO}q = two(x)\nminimize sum(q)\n`,
+      /two returns 2 values; unpack them/,
+      8,
+      5,
+    ],
+    [
+      "unpacking a value that is not a def call",
+      `${HEAD}q, r = x @ W\nminimize sum(q)\n`,
+      /cannot unpack one value into 2 names/,
+      5,
+      8,
+    ],
     ["unpacking a built-in", `${HEAD}q, r = relu(x)\nminimize sum(q)\n`, /cannot unpack one value into 2 names/, 5, 8],
     ["a name twice", `${TWO}q, q = two(x)\nminimize sum(q)\n`, /'q' is named twice on the left of '='/, 8, 4],
     ["unpacking into a param", `${TWO}q, W = two(x)\nminimize sum(q)\n`, /cannot assign to param 'W'/, 8, 4],

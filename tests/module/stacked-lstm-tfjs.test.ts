@@ -54,7 +54,8 @@ type P = Record<string, tf.Tensor>;
 /** The same model, unrolled over time and layers. */
 function tfModel(p: P, xs: tf.Tensor, y: tf.Tensor): { loss: tf.Scalar; logits: tf.Tensor } {
   const cols = (z: tf.Tensor, lo: number, hi: number): tf.Tensor => tf.slice(z, [0, lo], [-1, hi - lo]);
-  const layer = (w: tf.Tensor, l: number): tf.Tensor2D => tf.squeeze(tf.slice(w, [l, 0, 0], [1, -1, -1]), [0]) as tf.Tensor2D;
+  const layer = (w: tf.Tensor, l: number): tf.Tensor2D =>
+    tf.squeeze(tf.slice(w, [l, 0, 0], [1, -1, -1]), [0]) as tf.Tensor2D;
   const hs: tf.Tensor[] = Array.from({ length: L }, () => tf.zeros([B, H]));
   const cs: tf.Tensor[] = Array.from({ length: L }, () => tf.zeros([B, H]));
   const steps = tf.unstack(xs);
@@ -62,7 +63,10 @@ function tfModel(p: P, xs: tf.Tensor, y: tf.Tensor): { loss: tf.Scalar; logits: 
     let x = steps[t];
     for (let l = 0; l < L; l++) {
       const bl = tf.squeeze(tf.slice(p.b, [l, 0], [1, -1]), [0]);
-      const z = tf.add(tf.add(tf.matMul(x as tf.Tensor2D, layer(p.Wx, l)), tf.matMul(hs[l] as tf.Tensor2D, layer(p.Wh, l))), bl);
+      const z = tf.add(
+        tf.add(tf.matMul(x as tf.Tensor2D, layer(p.Wx, l)), tf.matMul(hs[l] as tf.Tensor2D, layer(p.Wh, l))),
+        bl,
+      );
       const i = tf.sigmoid(cols(z, 0, H));
       const f = tf.sigmoid(tf.add(cols(z, H, 2 * H), 1));
       const o = tf.sigmoid(cols(z, 2 * H, 3 * H));
