@@ -51,13 +51,14 @@ input -> "input" name ":" type range:? ("~" init {% (d) => d[1] %}):?
 param -> "param" name ":" type ("~" init {% (d) => d[1] %}):?
   {% ([k, name, , type, init]): Stmt => ({ kind: "param", name, type, init, span: join(k, init ?? type) }) %}
 
-# `def f(a, b) = EXPR`, or a block of assignments ending in `return EXPR`.
+# `def f(a, b) = EXPR`, or a block of assignments ending in `return EXPR`
+# (or `return a, b`: several results, unpacked by `x, y = f(...)`).
 def -> "def" name "(" names:? ")" "=" expr
   {% ([k, name, , params, , , result]): Stmt =>
-       ({ kind: "def", name, params: params ?? [], body: [], result, span: join(k, result) }) %}
-     | "def" name "(" names:? ")" "{" seps:? defBody "return" expr seps:? "}"
-  {% ([k, name, , params, , , , body, , result, , close]): Stmt =>
-       ({ kind: "def", name, params: params ?? [], body, result, span: join(k, close) }) %}
+       ({ kind: "def", name, params: params ?? [], body: [], results: [result], span: join(k, result) }) %}
+     | "def" name "(" names:? ")" "{" seps:? defBody "return" exprs seps:? "}"
+  {% ([k, name, , params, , , , body, , results, , close]): Stmt =>
+       ({ kind: "def", name, params: params ?? [], body, results, span: join(k, close) }) %}
 
 defBody -> null                                 {% (): Stmt[] => [] %}
          | defBody assign seps                  {% (d): Stmt[] => append(d[0], d[1]) %}
@@ -65,6 +66,8 @@ defBody -> null                                 {% (): Stmt[] => [] %}
 
 assign -> name "=" expr
   {% ([name, , value]): Stmt => ({ kind: "assign", name, value, span: join(name, value) }) %}
+        | name "," names "=" expr
+  {% ([first, , rest, , value]): Stmt => ({ kind: "unpack", names: [first, ...rest], value, span: join(first, value) }) %}
 
 # `hs[t] = h`: writes into an existing tensor (lowered as hs = update(hs, ...)).
 indexAssign -> name "[" indexItems "]" "=" expr

@@ -98,6 +98,8 @@ export class Emitter {
    * row of a tape (a result: the next row of its carried value's tape).
    */
   readonly homes = new Map<Node, View>();
+  /** For a loop nested in a loop being emitted: its tape slabs that the enclosing tape stacks, at the current step. */
+  readonly tapeHomes = new Map<Node, Map<number, View>>();
   readonly lines: string[];
   readonly gradNames: string[];
   fn: FnCtx = { phase: "fwd", refs: new Set(), lastLine: -1, lastInner: 0 };

@@ -3,22 +3,131 @@
 // lives in its tape: [count + 1, ...] rows holding its value before each step
 // and after the last, so a step reads row t and writes row t + 1, and the
 // value is taped once and never copied. Other carried values have a buffer of
-// their own, and other tape entries are written to row t of theirs.
-import type { Dim, Node } from "../ir/types.js";
+// their own, and other tape entries are written to row t of theirs. A loop
+// nested in another writes its tape inside the enclosing loop's (see Layout).
+import type { DType, Dim, Node } from "../ir/types.js";
 import type { BufInfo, Emitter, Value, View } from "./context.js";
-import { product, scaled, sizeAtom, sizeStr, type Size } from "./nest.js";
+import { addTerms, product, scaled, sizeAtom, sizeStr, type Size } from "./nest.js";
 import { OPS } from "../ir/ops.js";
 import type { LoopBody } from "../ir/types.js";
 import { isElementwise } from "./plan.js";
 
 /** Row `k` (an index expression) of a stacked view. */
 function row(v: View, k: string): View {
-  return { ...v, off: scaled(k, v.strides[0]), shape: v.shape.slice(1), strides: v.strides.slice(1) };
+  return { ...v, off: addTerms(v.off, scaled(k, v.strides[0])), shape: v.shape.slice(1), strides: v.strides.slice(1) };
 }
 
 /** Rows [from, from + count) of a stacked view, as a stacked view. */
 function rows(v: View, from: string, count: Size): View {
-  return { ...v, off: scaled(from, v.strides[0]), shape: [count, ...v.shape.slice(1)] };
+  return { ...v, off: addTerms(v.off, scaled(from, v.strides[0])), shape: [count, ...v.shape.slice(1)] };
+}
+
+/** A slab of an enclosing loop's tape at one of its steps: axis 1 (that loop's steps) fixed. */
+function atStep(v: View, step: string): View {
+  return {
+    ...v,
+    off: addTerms(v.off, scaled(step, v.strides[1])),
+    shape: [v.shape[0], ...v.shape.slice(2)],
+    strides: [v.strides[0], ...v.strides.slice(2)],
+  };
+}
+
+/**
+ * The storage of a loop's tape: slabs, each [count, ...] rows over the steps
+ * (a carried value's history has one row more: its value before each step
+ * and after the last). A slab of a loop nested in the body, which this
+ * loop's tape stacks, gains this loop's steps as axis 1, and the nested loop
+ * writes its tape straight into it: each value is stored once, never copied,
+ * and strides stay products of dims.
+ */
+interface Slab {
+  name: string;
+  shape: Size[];
+  history: boolean;
+  dtype: DType;
+}
+interface Layout {
+  taped: Set<Node>;
+  slabs: Slab[];
+  /** Per carried value: the slab of its history, if the backward reads it. */
+  history: (number | null)[];
+  /** Taped body values with a slab of their own. */
+  own: Map<Node, number>;
+  /** For each loop in the body: which of its slabs are stacked here, as which slab of this loop. */
+  nested: Map<Node, Map<number, number>>;
+  /** Each used tape entry: its slab, and its stacked view given the slabs' views. */
+  entries: ({ slab: number; view: (slabs: readonly View[]) => View } | null)[];
+}
+
+function layout(cx: Emitter, n: Node): Layout {
+  const b = n.body as LoopBody;
+  const count = cx.dimSize(n.attrs.count as Dim);
+  // The tape entries some live loop_tape reads.
+  const used = new Set<number>();
+  const markTape = (nodes: readonly Node[]): void => {
+    for (const m of nodes) {
+      if (m.op === "loop_tape" && m.inputs[0] === n && cx.plan.live.has(m)) used.add(m.attrs.k as number);
+      if (m.body) markTape(m.body.nodes);
+    }
+  };
+  markTape(cx.g.nodes);
+  const taped = new Set(b.tape.filter((_, k) => used.has(k)));
+  const slabs: Slab[] = [];
+  const history = b.carried.map((c, k) => {
+    const r = b.results[k];
+    if (!taped.has(c) && !(taped.has(r) && r.op !== "carry")) return null;
+    slabs.push({ name: `${cx.role(c)}_tape`, shape: [count, ...cx.sizes(c.shape)], history: true, dtype: c.dtype });
+    return slabs.length - 1;
+  });
+  const own = new Map<Node, number>();
+  const nested = new Map<Node, Map<number, number>>();
+  const inner = new Map<Node, Layout>();
+  const entries = b.tape.map((v, k): Layout["entries"][number] => {
+    if (!used.has(k)) return null;
+    const c = b.carried.indexOf(v);
+    if (c >= 0) {
+      const s = history[c] as number;
+      return { slab: s, view: (vs) => rows(vs[s], "0", count) };
+    }
+    const r = b.results.findIndex((x, j) => x === v && history[j] !== null);
+    if (r >= 0) {
+      const s = history[r] as number;
+      return { slab: s, view: (vs) => rows(vs[s], "1", count) };
+    }
+    const m = v.inputs[0];
+    if (v.op === "loop_tape" && b.nodes.includes(m)) {
+      let lm = inner.get(m);
+      if (!lm) inner.set(m, (lm = layout(cx, m)));
+      const e = lm.entries[v.attrs.k as number];
+      if (!e) throw new Error("internal error: a stacked tape entry its loop does not keep");
+      const map = nested.get(m) ?? new Map<number, number>();
+      nested.set(m, map);
+      let s = map.get(e.slab);
+      if (s === undefined) {
+        const sl = lm.slabs[e.slab];
+        slabs.push({ ...sl, shape: [sl.shape[0], count, ...sl.shape.slice(1)] });
+        map.set(e.slab, (s = slabs.length - 1));
+      }
+      const slab = s;
+      const ms = lm.slabs.map((_, i) => map.get(i) ?? slab);
+      return {
+        slab,
+        view: (vs) => {
+          const x = e.view(ms.map((i) => atStep(vs[i], "0")));
+          return { ...x, shape: [vs[slab].shape[1], ...x.shape], strides: [vs[slab].strides[1], ...x.strides] };
+        },
+      };
+    }
+    // A value listed twice (merged by CSE) has one slab.
+    let s = own.get(v);
+    if (s === undefined) {
+      slabs.push({ name: `${cx.role(v)}_tape`, shape: [count, ...cx.sizes(v.shape)], history: false, dtype: v.dtype });
+      own.set(v, (s = slabs.length - 1));
+    }
+    const slab = s;
+    return { slab, view: (vs) => vs[slab] };
+  });
+  return { taped, slabs, history, own, nested, entries };
 }
 
 export function loop(cx: Emitter, n: Node, out: string[], block: (nodes: readonly Node[], out: string[]) => void): void {
@@ -33,28 +142,24 @@ export function loop(cx: Emitter, n: Node, out: string[], block: (nodes: readonl
   cx.comment([n], header);
   out.push(...header);
 
-  // The tape entries some live loop_tape reads.
-  const used = new Set<number>();
-  const markTape = (nodes: readonly Node[]): void => {
-    for (const m of nodes) {
-      if (m.op === "loop_tape" && m.inputs[0] === n && cx.plan.live.has(m)) used.add(m.attrs.k as number);
-      if (m.body) markTape(m.body.nodes);
-    }
-  };
-  markTape(cx.g.nodes);
-  const taped = new Set(b.tape.filter((_, k) => used.has(k)));
+  const lay = layout(cx, n);
+  const { taped } = lay;
+  // Slabs: inside an enclosing loop's tape when that loop stacks them, else buffers of their own.
+  const homed = cx.tapeHomes.get(n);
+  const slabs = lay.slabs.map((sl, i) => {
+    const home = homed?.get(i);
+    if (home) return home;
+    const v = cx.alloc(cx.names.claim(sl.name), sl.shape, sl.dtype);
+    if (sl.history) (cx.bufs.get(v.buf) as BufInfo).plus = product(sl.shape.slice(1)); // the row after the last step
+    return v;
+  });
 
   const t = cx.local(b.index);
   const step = start === 0 ? t : `(${t} - ${start})`;
   const next = start === 0 ? `(${t} + 1)` : start === 1 ? t : `(${t} - ${start - 1})`;
+  for (const [m, map] of lay.nested) cx.tapeHomes.set(m, new Map([...map].map(([i, s]) => [i, atStep(slabs[s], step)])));
   // Carried values: a history tape when the backward reads the value before or after a step.
-  const history = b.carried.map((c, k) => {
-    const r = b.results[k];
-    if (!taped.has(c) && !(taped.has(r) && r.op !== "carry")) return null;
-    const h = cx.alloc(cx.names.claim(`${cx.role(c)}_tape`), [count, ...cx.sizes(c.shape)], c.dtype);
-    (cx.bufs.get(h.buf) as BufInfo).plus = product(cx.sizes(c.shape)); // the row after the last step
-    return h;
-  });
+  const history = lay.history.map((s) => (s === null ? null : slabs[s]));
   const carried = b.carried.map((c, k) => {
     const h = history[k];
     if (h) {
@@ -67,7 +172,10 @@ export function loop(cx: Emitter, n: Node, out: string[], block: (nodes: readonl
     const init = n.inputs[k];
     const iv = cx.value(init);
     const sole = cx.plan.readers.get(init)?.size === 1 && !cx.plan.pinned.has(init) && n.inputs.indexOf(init) === k;
-    if (sole && cx.isWhole(iv) && cx.bufs.get(iv.buf)?.owner === init) {
+    const info = cx.bufs.get(iv.kind === "view" ? iv.buf : "");
+    if (sole && cx.isWhole(iv) && info?.owner === init) {
+      // The buffer passes to the carried value (a nested loop's accumulator may then update it in place).
+      info.owner = c;
       cx.values.set(c, iv);
       return iv;
     }
@@ -76,20 +184,9 @@ export function loop(cx: Emitter, n: Node, out: string[], block: (nodes: readonl
     cx.copy(v, iv, out);
     return v;
   });
-  // Other tape entries: [count, ...] buffers, written a row per step.
-  const own = new Map<Node, View>();
-  for (const v of taped) {
-    if (v.op === "carry" || b.results.some((r, k) => r === v && history[k])) continue;
-    own.set(v, cx.alloc(cx.names.claim(`${cx.role(v)}_tape`), [count, ...cx.sizes(v.shape)], v.dtype));
-  }
-  const tape = b.tape.map((v, k) => {
-    if (!used.has(k)) return null;
-    const c = b.carried.indexOf(v);
-    if (c >= 0) return rows(history[c] as View, "0", count);
-    const r = b.results.findIndex((x, j) => x === v && history[j]);
-    if (r >= 0) return rows(history[r] as View, "1", count);
-    return own.get(v) as View;
-  });
+  // Other tape entries: [count, ...] slabs, written a row per step.
+  const own = new Map<Node, View>([...lay.own].map(([v, s]) => [v, slabs[s]]));
+  const tape = lay.entries.map((e) => (e ? e.view(slabs) : null));
   const final = carried.map((v, k) => (history[k] ? row(history[k] as View, sizeAtom(count)) : v));
   cx.loops.set(n, { final, tape });
 
@@ -148,6 +245,7 @@ export function loop(cx: Emitter, n: Node, out: string[], block: (nodes: readonl
   for (const p of pending) cx.copy(p.dst, p.src, body);
   out.push(...body, `}`);
   cx.counters.delete(t);
+  for (const m of lay.nested.keys()) cx.tapeHomes.delete(m);
   for (const r of b.results) cx.resultOf.delete(r);
   for (const v of [...writesInto.keys(), ...b.results]) cx.homes.delete(v);
   cx.fn.lastLine = -1;

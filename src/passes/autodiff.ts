@@ -6,9 +6,11 @@
 // A loop is differentiated into a loop that walks the steps in reverse
 // (backprop through time), reading the per-step forward values it needs from
 // a tape the forward loop writes: the values its ops' gradient rules declare
-// in `saves`. The forward graph passed in is not modified: the result holds a
-// copy of it (same ids) whose loops list their tapes.
-import { BpcError } from "../diag.js";
+// in `saves`. Loops nest: an inner loop's backward runs inside the outer
+// loop's backward step, and the outer tape stacks the inner one's. The
+// forward graph passed in is not modified: the result holds a copy of it
+// (same ids) whose loops list their tapes (a nested loop's tape is read, in
+// the enclosing body, by loop_tape nodes added after it).
 import { resolveInputGrads } from "./input-grads.js";
 import { Builder } from "../ir/builder.js";
 import { OPS, type IRBuilder } from "../ir/ops.js";
@@ -72,6 +74,16 @@ function copyForward(g: Graph): Graph {
   return { ...g, nodes, outputs: g.outputs.map((o) => ({ name: o.name, node: get(o.node) })), loss: get(g.loss) };
 }
 
+/** The backward step of the loop whose body holds a nested loop being differentiated. */
+interface Enclosing {
+  /** The forward body: the nested loop's tape readers are placed in it. */
+  body: LoopBody;
+  /** The forward body values its backward step reads (its tape). */
+  saved: Set<Node>;
+  /** Its running gradient sum per outer value it accumulates, which a nested loop's backward continues. */
+  acc: Map<number, Node>;
+}
+
 class Reverse {
   /** Nodes whose value depends on a differentiated source. */
   readonly requires = new Set<number>();
@@ -122,7 +134,7 @@ class Reverse {
    * found. The forward values the rules that ran declare in `saves` are added
    * to `saved`.
    */
-  sweep(nodes: readonly Node[], cts: Map<number, Node>, saved = new Set<Node>()): Map<number, Node> {
+  sweep(nodes: readonly Node[], cts: Map<number, Node>, saved = new Set<Node>(), outer?: Enclosing): Map<number, Node> {
     const loopOuts = new Map<number, (Node | null)[]>();
     for (let i = nodes.length - 1; i >= 0; i--) {
       const n = nodes[i];
@@ -138,7 +150,7 @@ class Reverse {
       }
       if (n.op === "loop") {
         const outs = loopOuts.get(n.id);
-        if (outs && this.requires.has(n.id)) this.loop(n, outs, cts);
+        if (outs && this.requires.has(n.id)) this.loop(n, outs, cts, outer);
         continue;
       }
       if (!ct || !this.requires.has(n.id)) continue;
@@ -214,31 +226,41 @@ class Reverse {
    * Backprop through time. The backward loop carries the cotangent of each
    * carried value and one accumulator per outer value the body reads that
    * needs a gradient; each step runs the body's gradient rules in reverse
-   * with the step's forward values read from the tape.
+   * with the step's forward values read from the tape. A loop inside the body
+   * of another (`outer`) is differentiated the same way inside the outer
+   * backward step: its tape readers are forward values of the outer body
+   * (one step's tape, [count, ...]), so the outer tape stacks them once per
+   * outer step, and what its backward reads from the outer body is added to
+   * the outer `saved`. Its accumulator for a value the outer loop also
+   * accumulates starts from the outer one's running sum and becomes it.
    */
-  private loop(n: Node, outCts: (Node | null)[], cts: Map<number, Node>): void {
+  private loop(n: Node, outCts: (Node | null)[], cts: Map<number, Node>, outer?: Enclosing): void {
     const body = n.body as LoopBody;
-    const inner = body.nodes.find((x) => x.op === "loop" && this.requires.has(x.id));
-    if (inner) {
-      throw new BpcError("a loop inside a loop that carries a value needing a gradient is not differentiable yet", inner.span, [
-        "write the inner loop's steps out, or move it out of the outer loop",
-      ]);
-    }
     const b = this.b;
     b.span = n.span;
-    const bodyIds = new Set<number>([body.index.id, ...body.carried.map((c) => c.id), ...body.nodes.map((x) => x.id)]);
+    // Values defined in this body, nested bodies included.
+    const bodyIds = new Set<number>();
+    const define = (bd: LoopBody): void => {
+      for (const x of [bd.index, ...bd.carried, ...bd.nodes]) bodyIds.add(x.id);
+      for (const x of bd.nodes) if (x.body) define(x.body);
+    };
+    define(body);
 
-    // Outer values read by the body that need gradients; xs[t] reads get a row accumulator.
+    // Outer values read by the body (nested bodies included) that need gradients.
     const captured: Node[] = [];
     const seen = new Set<number>();
-    for (const x of body.nodes) {
-      for (const i of x.inputs) {
-        if (!bodyIds.has(i.id) && this.requires.has(i.id) && i.dtype === "float" && !seen.has(i.id)) {
-          seen.add(i.id);
-          captured.push(i);
+    const capture = (nodes: readonly Node[]): void => {
+      for (const x of nodes) {
+        for (const i of x.inputs) {
+          if (!bodyIds.has(i.id) && this.requires.has(i.id) && i.dtype === "float" && !seen.has(i.id)) {
+            seen.add(i.id);
+            captured.push(i);
+          }
         }
+        if (x.body) capture(x.body.nodes);
       }
-    }
+    };
+    capture(body.nodes);
 
     const zerosLike = (x: Node): Node => b.op("full", [], { shape: x.shape, value: 0 });
     const init = [
@@ -247,8 +269,9 @@ class Reverse {
         if (!ct) return zerosLike(c);
         return ct.op === "const" ? b.op("broadcast_to", [ct], { shape: c.shape }) : ct;
       }),
-      ...captured.map(zerosLike),
+      ...captured.map((x) => outer?.acc.get(x.id) ?? zerosLike(x)),
     ];
+    const chained = captured.map((x) => outer?.acc.has(x.id) === true);
 
     b.pushScope();
     const index = b.source("loop_index", { start: n.attrs.start ?? 0 }, [], "int");
@@ -267,12 +290,13 @@ class Reverse {
       local.set(r.id, prev ? b.op("add", [prev, carried[k]]) : carried[k]);
     });
     const saved = new Set<Node>();
-    this.sweep(body.nodes, local, saved);
+    const acc = new Map(captured.map((x, j) => [x.id, carried[body.carried.length + j]]));
+    this.sweep(body.nodes, local, saved, { body, saved, acc });
     const nextCarried = body.carried.map((c) => local.get(c.id) ?? zerosLike(c));
-    const nextAcc = captured.map((x, j) => {
-      const acc = carried[body.carried.length + j];
+    const nextAcc = captured.map((x) => {
+      const sum = acc.get(x.id) as Node;
       const c = local.get(x.id);
-      return c ? b.op("add", [acc, c]) : acc;
+      return c ? b.op("add", [sum, c]) : sum;
     });
     const scratch = b.popScope();
     const nextValues = [...nextCarried, ...nextAcc];
@@ -295,10 +319,16 @@ class Reverse {
     const tapeReaders = taped.map((v) => {
       body.tape.push(v);
       b.span = v.span;
-      const t = b.op("loop_tape", [n], { k: body.tape.length - 1 });
+      const t = outer ? this.outerTapeReader(n, body.tape.length - 1, outer.body) : b.op("loop_tape", [n], { k: body.tape.length - 1 });
       t.name = `${this.role(v)}_tape`;
       return t;
     });
+    if (outer) {
+      // The outer body's values this backward reads: its tape readers, and what the rules and re-reads read there.
+      for (const t of tapeReaders) outer.saved.add(t);
+      for (const v of saved) if (!bodyIds.has(v.id)) outer.saved.add(v);
+      for (const v of fwdReads) if (reread(v)) outer.saved.add(v.inputs[0]);
+    }
 
     b.pushScope();
     const remap = new Map<number, Node>([[body.index.id, index]]);
@@ -341,8 +371,31 @@ class Reverse {
     });
     captured.forEach((x, j) => {
       const out = b.op("loop_out", [bwd], { k: body.carried.length + j });
-      this.accumulate(cts, x, out);
+      if (chained[j]) {
+        // The enclosing loop's running sum, this loop's gradient added.
+        if (!out.name) out.name = `d${this.role(x)}`;
+        (outer as Enclosing).acc.set(x.id, out);
+      } else this.accumulate(cts, x, out);
     });
+  }
+
+  /**
+   * A reader of tape entry k of a loop nested in `outer`'s body: a forward
+   * value of that body, placed right after the loop, so the outer loop tapes
+   * it (one row per outer step).
+   */
+  private outerTapeReader(n: Node, k: number, outer: LoopBody): Node {
+    const b = this.b;
+    b.phase = "fwd";
+    b.pushScope();
+    const t = b.op("loop_tape", [n], { k });
+    b.popScope();
+    b.phase = "bwd";
+    const nodes = outer.nodes as Node[];
+    let at = nodes.indexOf(n) + 1;
+    while (at < nodes.length && nodes[at].op === "loop_tape" && nodes[at].inputs[0] === n) at++;
+    nodes.splice(at, 0, t);
+    return t;
   }
 }
 
@@ -351,9 +404,28 @@ class Reverse {
  * through `remap`, which it extends with each rebuilt node.
  */
 function rebuildInto(b: Builder, nodes: readonly Node[], remap: Map<number, Node>): void {
+  const get = (i: Node): Node => remap.get(i.id) ?? i;
   for (const n of nodes) {
     b.span = n.span;
-    const copy = b.op(n.op, n.inputs.map((i) => remap.get(i.id) ?? i), n.attrs);
+    let copy: Node;
+    if (n.body) {
+      // A nested backward loop: its body is rebuilt too (it reads the tape rows remapped here).
+      const body = n.body;
+      b.pushScope();
+      const index = b.source("loop_index", body.index.attrs, [], "int");
+      index.name = body.index.name;
+      remap.set(body.index.id, index);
+      const carried = body.carried.map((c) => {
+        const x = b.source("carry", c.attrs, c.shape, c.dtype);
+        x.name = c.name;
+        remap.set(c.id, x);
+        return x;
+      });
+      rebuildInto(b, body.nodes, remap);
+      const inner = { index, carried, nodes: b.popScope(), results: body.results.map(get), tape: body.tape.map(get) };
+      b.span = n.span;
+      copy = b.loop(n.attrs.count as number | string, n.inputs.map(get), inner, n.attrs);
+    } else copy = b.op(n.op, n.inputs.map(get), n.attrs);
     if (n.name) copy.name = n.name;
     remap.set(n.id, copy);
   }

@@ -114,10 +114,12 @@ export function addProbes(g: Graph): ProbePlan {
   const visit = (nodes: readonly Node[], loop: Node | null): void => {
     for (const n of [...nodes]) {
       if (n.phase !== "fwd") continue;
+      // Sites one loop deep: a loop nested in a loop body, and the readers of its tape there, are skipped.
       if (n.body) {
         if (!loop) visit(n.body.nodes, n);
         continue;
       }
+      if (n.op === "loop_tape") continue;
       const count = (dims: readonly Dim[]): Node => {
         const c = loop ? [loop.attrs.count as Dim, ...dims] : dims;
         b.phase = "fwd";

@@ -55,9 +55,11 @@ function st(s: Stmt): string {
     case "param":
       return `param ${s.name.name} ${ty(s.type)}${s.init ? ` ~ ${init(s.init)}` : ""}`;
     case "def":
-      return `def ${s.name.name}(${s.params.map((p) => p.name).join(",")}) {${s.body.map(st).join("; ")}} ${sx(s.result)}`;
+      return `def ${s.name.name}(${s.params.map((p) => p.name).join(",")}) {${s.body.map(st).join("; ")}} ${s.results.map(sx).join(", ")}`;
     case "assign":
       return `${s.name.name} = ${sx(s.value)}`;
+    case "unpack":
+      return `${s.names.map((n) => n.name).join(", ")} = ${sx(s.value)}`;
     case "for":
       return `for ${s.var.name} ${sx(s.start)} ${sx(s.end)} {${s.body.map(st).join("; ")}}`;
     case "output":

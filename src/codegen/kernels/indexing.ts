@@ -140,7 +140,9 @@ export function regionWrite(cx: Emitter, n: Node, out: string[]): void {
 function updateTarget(cx: Emitter, n: Node, out: string[]): View {
   const x = n.inputs[0];
   const xv = cx.value(x);
-  if (xv.kind === "view" && cx.isWhole(xv) && ownsBuffer(cx, x, xv.buf) && soleLateReader(cx, n)) {
+  // A value from outside the update's loop body is read again at the next step: never written in place.
+  const sameBlock = cx.plan.block.get(x) === cx.plan.block.get(n);
+  if (xv.kind === "view" && sameBlock && cx.isWhole(xv) && ownsBuffer(cx, x, xv.buf) && soleLateReader(cx, n)) {
     cx.values.set(n, xv);
     return xv;
   }

@@ -89,13 +89,20 @@ function withIndex(cx: Emitter, i: Node, size: Size, what: string, out: string[]
 
 /**
  * Where index_add and slice_add write: their first input's own buffer, in
- * place, when they are its only reader; else a copy of it.
+ * place, when they are its only reader and run once per value of it (not in
+ * a loop nested below it); else a copy of it.
  */
 export function accumulator(cx: Emitter, n: Node, out: string[]): View {
   const acc = n.inputs[0];
   const av = cx.value(acc);
   const readers = cx.plan.readers.get(acc)?.size ?? 0;
-  const inPlace = av.kind === "view" && readers === 1 && !cx.plan.pinned.has(acc) && cx.isWhole(av) && ownsBuffer(cx, acc, av.buf);
+  const inPlace =
+    av.kind === "view" &&
+    readers === 1 &&
+    !cx.plan.pinned.has(acc) &&
+    cx.plan.block.get(acc) === cx.plan.block.get(n) &&
+    cx.isWhole(av) &&
+    ownsBuffer(cx, acc, av.buf);
   if (inPlace) {
     cx.values.set(n, av);
     return av;

@@ -36,7 +36,13 @@ function addsInto(cx: Emitter, n: Node): { add: Node; to: Node; inPlace: boolean
   const to = add.inputs[0] === n ? add.inputs[1] : add.inputs[0];
   const v = cx.values.get(to);
   if (to === n || v?.kind !== "view" || !sameShape(to.shape, n.shape)) return null;
-  const inPlace = cx.plan.readers.get(to)?.size === 1 && !cx.plan.pinned.has(to) && cx.isWhole(v) && cx.bufs.get(v.buf)?.owner === to;
+  // Not in place into a value of an enclosing block: the add runs once per step of the loop between.
+  const inPlace =
+    cx.plan.readers.get(to)?.size === 1 &&
+    !cx.plan.pinned.has(to) &&
+    cx.plan.block.get(to) === cx.plan.block.get(n) &&
+    cx.isWhole(v) &&
+    cx.bufs.get(v.buf)?.owner === to;
   // A result written into its carried buffer is written where the add is, not earlier.
   if (!inPlace && cx.homes.has(add)) return null;
   return { add, to, inPlace };

@@ -9,7 +9,19 @@ import { lowerExpr } from "./expressions.js";
 import { Env, type Binding } from "./scope.js";
 import { lowerStatement } from "./statements.js";
 
+/** A def call in an expression: the def must return one value. */
 export function inlineDef(cx: Lowering, def: Def, e: Extract<Expr, { kind: "call" }>, env: Env): Node {
+  if (def.results.length !== 1) {
+    const n = def.results.length;
+    throw new BpcError(`${def.name.name} returns ${n} values; unpack them into ${n} names before using them`, e.span, [
+      `for example: ${["a", "b", "c", "d", "e", "f"].slice(0, Math.min(n, 6)).join(", ")}${n > 6 ? ", ..." : ""} = ${def.name.name}(...)`,
+    ]);
+  }
+  return inlineDefResults(cx, def, e, env)[0];
+}
+
+/** Inlines a def call: the value of each of its results. */
+export function inlineDefResults(cx: Lowering, def: Def, e: Extract<Expr, { kind: "call" }>, env: Env): Node[] {
   if (e.kwargs.length) throw new BpcError(`def ${def.name.name} takes no keyword arguments`, e.kwargs[0].span);
   if (e.args.length !== def.params.length) {
     throw new BpcError(
@@ -31,7 +43,7 @@ export function inlineDef(cx: Lowering, def: Def, e: Extract<Expr, { kind: "call
   cx.callStack.push({ def: def.name.name, span: e.span });
   try {
     for (const st of def.body) lowerStatement(cx, st, local);
-    return lowerExpr(cx, def.result, local);
+    return def.results.map((r) => lowerExpr(cx, r, local));
   } catch (err) {
     if (err instanceof BpcError && !err.diagnostics[0].notes?.some((n) => n.startsWith("in the call"))) {
       const d = err.diagnostics[0];

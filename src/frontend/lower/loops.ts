@@ -40,8 +40,8 @@ export function lowerLoop(cx: Lowering, s: Extract<Stmt, { kind: "for" }>, env: 
   inner.set(s.var.name, { kind: "tensor", node: index });
   carriedNames.forEach((n, i) => inner.set(n, { kind: "tensor", node: carried[i] }));
   for (const st of s.body) {
-    if (st.kind === "assign" && !env.has(st.name.name) && !cx.loopLocals.has(st.name.name)) {
-      cx.loopLocals.set(st.name.name, st.name.span);
+    for (const id of st.kind === "assign" ? [st.name] : st.kind === "unpack" ? st.names : []) {
+      if (!env.has(id.name) && !cx.loopLocals.has(id.name)) cx.loopLocals.set(id.name, id.span);
     }
     lowerStatement(cx, st, inner);
   }
@@ -71,6 +71,7 @@ function assignedNames(body: Stmt[]): Set<string> {
   const out = new Set<string>();
   for (const s of body) {
     if (s.kind === "assign" || s.kind === "index_assign") out.add(s.name.name);
+    else if (s.kind === "unpack") for (const n of s.names) out.add(n.name);
     else if (s.kind === "for") for (const n of assignedNames(s.body)) out.add(n);
   }
   return out;

@@ -2,7 +2,9 @@
 // Declarations were taken in before (declarations.ts).
 import { BpcError } from "../../diag.js";
 import { showShape } from "../../ir/shape.js";
-import type { Stmt } from "../parser/ast.js";
+import type { Node } from "../../ir/types.js";
+import type { Ident, Stmt } from "../parser/ast.js";
+import { inlineDefResults } from "./defs.js";
 import type { Lowering } from "./context.js";
 import { lowerExpr } from "./expressions.js";
 import { lowerIndexAssign } from "./indexing.js";
@@ -13,19 +15,19 @@ import { lookup, type Env } from "./scope.js";
 export function lowerStatement(cx: Lowering, s: Stmt, env: Env): void {
   switch (s.kind) {
     case "assign": {
-      const prev = cx.declared.get(s.name.name);
-      const bound = env.get(s.name.name);
-      const declaration = bound !== undefined && bound === cx.globals.get(s.name.name);
-      if (prev && bound && declaration && (bound.kind === "dim" || bound.node.op === "param")) {
-        throw new BpcError(
-          `cannot assign to ${bound.kind === "dim" ? "dim" : "param"} '${s.name.name}' (declared at line ${prev.line}); use a new name`,
-          s.name.span,
-        );
+      assignable(cx, s.name, env);
+      bind(s.name, lowerExpr(cx, s.value, env), env);
+      return;
+    }
+    case "unpack": {
+      const seen = new Set<string>();
+      for (const id of s.names) {
+        if (seen.has(id.name)) throw new BpcError(`'${id.name}' is named twice on the left of '='`, id.span);
+        seen.add(id.name);
+        assignable(cx, id, env);
       }
-      if (cx.defs.has(s.name.name)) throw new BpcError(`'${s.name.name}' is a def; use a new name`, s.name.span);
-      const node = lowerExpr(cx, s.value, env);
-      if (!node.name) node.name = s.name.name;
-      env.assign(s.name.name, { kind: "tensor", node });
+      const values = unpacked(cx, s, env);
+      s.names.forEach((id, k) => bind(id, values[k], env));
       return;
     }
     case "index_assign": {
@@ -71,4 +73,44 @@ export function lowerStatement(cx: Lowering, s: Stmt, env: Env): void {
     default:
       return;
   }
+}
+
+/** Throws unless `id` may be (re)assigned here: not a dim, param or def. */
+function assignable(cx: Lowering, id: Ident, env: Env): void {
+  const prev = cx.declared.get(id.name);
+  const bound = env.get(id.name);
+  const declaration = bound !== undefined && bound === cx.globals.get(id.name);
+  if (prev && bound && declaration && (bound.kind === "dim" || bound.node.op === "param")) {
+    throw new BpcError(
+      `cannot assign to ${bound.kind === "dim" ? "dim" : "param"} '${id.name}' (declared at line ${prev.line}); use a new name`,
+      id.span,
+    );
+  }
+  if (cx.defs.has(id.name)) throw new BpcError(`'${id.name}' is a def; use a new name`, id.span);
+}
+
+function bind(id: Ident, node: Node, env: Env): void {
+  if (!node.name) node.name = id.name;
+  env.assign(id.name, { kind: "tensor", node });
+}
+
+/** The values `a, b = EXPR` unpacks: EXPR must call a def returning as many. */
+function unpacked(cx: Lowering, s: Extract<Stmt, { kind: "unpack" }>, env: Env): Node[] {
+  const n = s.names.length;
+  const e = s.value;
+  const def = e.kind === "call" ? cx.defs.get(e.callee) : undefined;
+  if (e.kind !== "call" || !def) {
+    throw new BpcError(`cannot unpack one value into ${n} names`, e.span, [
+      "only a call of a def that returns several values (`return a, b`) can be unpacked",
+    ]);
+  }
+  const k = def.results.length;
+  if (k !== n) {
+    throw new BpcError(
+      `${n} names on the left of '=' but ${def.name.name} returns ${k} value${k === 1 ? "" : "s"}`,
+      s.span,
+      [`write ${k} name${k === 1 ? "" : "s"} on the left, one per value in its 'return'`],
+    );
+  }
+  return inlineDefResults(cx, def, e, env);
 }

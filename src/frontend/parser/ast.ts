@@ -62,10 +62,12 @@ export type Stmt =
   | { kind: "dim"; name: Ident; value: { value: number; span: Span } | null; span: Span }
   | { kind: "input"; name: Ident; type: TypeExpr; range: RangeHint | null; dist: InitExpr | null; span: Span }
   | { kind: "param"; name: Ident; type: TypeExpr; init: InitExpr | null; span: Span }
-  | { kind: "def"; name: Ident; params: Ident[]; body: Stmt[]; result: Expr; span: Span }
+  | { kind: "def"; name: Ident; params: Ident[]; body: Stmt[]; results: Expr[]; span: Span }
   | { kind: "assign"; name: Ident; value: Expr; span: Span }
   /** `hs[t] = v`: writes v into a region of the tensor `name` holds (a new value; earlier readers keep the old). */
   | { kind: "index_assign"; name: Ident; items: IndexItem[]; value: Expr; span: Span }
+  /** `h, c = cell(x, h, c)`: the results of a def returning several. */
+  | { kind: "unpack"; names: Ident[]; value: Expr; span: Span }
   | { kind: "for"; var: Ident; start: Expr; end: Expr; body: Stmt[]; span: Span }
   | { kind: "output"; names: Ident[]; span: Span }
   | { kind: "minimize"; value: Expr; span: Span };

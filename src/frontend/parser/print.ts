@@ -85,13 +85,17 @@ export function printAst(p: Program): string {
       case "def":
         node(depth, `def ${s.name.name}(${names(s.params)})`, s.span);
         for (const b of s.body) stmt(b, depth + 1);
-        return expr(s.result, depth + 1, "return: ");
+        for (const r of s.results) expr(r, depth + 1, "return: ");
+        return;
       case "assign":
         node(depth, `assign ${s.name.name}`, s.span);
         return expr(s.value, depth + 1);
       case "index_assign":
         node(depth, `index_assign ${s.name.name}`, s.span);
         for (const item of s.items) indexItem(item, depth + 1);
+        return expr(s.value, depth + 1);
+      case "unpack":
+        node(depth, `unpack ${names(s.names)}`, s.span);
         return expr(s.value, depth + 1);
       case "for":
         node(depth, `for ${s.var.name}`, s.span);
@@ -132,13 +136,15 @@ function unparseStmt(s: Stmt, indent: string): string {
       return `${indent}param ${s.name.name}: ${typeText(s.type)}${s.init ? ` ~ ${initText(s.init)}` : ""}`;
     case "def": {
       const head = `${indent}def ${s.name.name}(${names(s.params)})`;
-      if (s.body.length === 0) return `${head} = ${unparseExpr(s.result)}`;
-      return `${head} {\n${block(s.body, `return ${unparseExpr(s.result)}`)}`;
+      if (s.body.length === 0 && s.results.length === 1) return `${head} = ${unparseExpr(s.results[0])}`;
+      return `${head} {\n${block(s.body, `return ${s.results.map(unparseExpr).join(", ")}`)}`;
     }
     case "assign":
       return `${indent}${s.name.name} = ${unparseExpr(s.value)}`;
     case "index_assign":
       return `${indent}${s.name.name}[${s.items.map(indexText).join(", ")}] = ${unparseExpr(s.value)}`;
+    case "unpack":
+      return `${indent}${names(s.names)} = ${unparseExpr(s.value)}`;
     case "for":
       return `${indent}for ${s.var.name} in ${unparseExpr(s.start)}..${unparseExpr(s.end)} {\n${block(s.body)}`;
     case "output":
