@@ -227,6 +227,29 @@ minimize sum(ctx * ctx) + sum(h)
     await gradientsPass(src, ["Wx", "Wh", "q", "xs"]);
   });
 
+  it("a stacked RNN as nested loops, each layer storing its states for the next: exact gradients", async () => {
+    const src = `dim B
+dim T = 4
+dim L = 2
+dim H = 3
+input xs: [T, B, H]
+param W: [L, H, H] ~ normal(0, 0.5)
+param U: [L, H, H] ~ normal(0, 0.5)
+seq = xs
+for l in 0..L {
+  h = zeros([B, H])
+  hs = zeros([T, B, H])
+  for t in 0..T {
+    h = tanh(seq[t] @ W[l] + h @ U[l])
+    hs[t] = h
+  }
+  seq = hs
+}
+minimize sum(seq * seq)
+`;
+    await gradientsPass(src, ["W", "U", "xs"]);
+  });
+
   it("in a loop, the write is in place: no copy of the whole tensor per step, forward or backward", async () => {
     const src = `dim B
 dim T = 6
