@@ -6,6 +6,7 @@ import { BINARY } from "./ops/binary.js";
 import { CONV } from "./ops/conv.js";
 import type { OpDef } from "./ops/define.js";
 import { LAYOUT } from "./ops/layout.js";
+import { LINALG } from "./ops/linalg.js";
 import { NN } from "./ops/nn.js";
 import { REDUCE } from "./ops/reduce.js";
 import { SOURCES } from "./ops/sources.js";
@@ -13,7 +14,7 @@ import { UNARY } from "./ops/unary.js";
 
 import type { OpKind } from "./ops/kinds.js";
 
-export const OPS: Record<OpKind, OpDef> = { ...SOURCES, ...BINARY, ...UNARY, ...REDUCE, ...LAYOUT, ...NN, ...CONV };
+export const OPS: Record<OpKind, OpDef> = { ...SOURCES, ...BINARY, ...UNARY, ...REDUCE, ...LAYOUT, ...LINALG, ...NN, ...CONV };
 
 export { OP_KINDS, type OpKind } from "./ops/kinds.js";
 

@@ -4,6 +4,7 @@
 // matmul flag can absorb); these passes make it what a person would write.
 import type { Builder } from "../ir/builder.js";
 import { OPS } from "../ir/ops.js";
+import { permOf } from "../ir/ops/linalg.js";
 import { broadcastShapes, constSize, sameShape } from "../ir/shape.js";
 import type { Attrs, Graph, LoopBody, Node } from "../ir/types.js";
 import { mapGraph, type Rule } from "./rewrite.js";
@@ -98,9 +99,13 @@ export const algebraRule: Rule = (b, n, inputs) => {
       if (x.op === "neg") return x.inputs[0];
       if (fullValue(x) === 0) return zeros();
       return null;
-    case "transpose":
-      if (x.op === "transpose") return x.inputs[0];
-      return null;
+    case "transpose": {
+      // Transposes compose; the identity permutation (a 1-D x.T) is x.
+      const perm = x.op === "transpose" ? permOf(n).map((k) => permOf(x)[k]) : permOf(n);
+      const src = x.op === "transpose" ? x.inputs[0] : x;
+      if (perm.every((k, i) => k === i)) return src;
+      return x.op === "transpose" ? b.op("transpose", [src], { perm }) : null;
+    }
     case "reshape":
       if (sameShape(x.shape, n.shape)) return x;
       if (x.op === "reshape") return b.op("reshape", [x.inputs[0]], n.attrs);
@@ -126,15 +131,23 @@ export const algebraRule: Rule = (b, n, inputs) => {
       const acc = n.op === "matmul_add" ? [inputs[0]] : [];
       let [a, c] = inputs.slice(acc.length);
       let { transA, transB } = n.attrs as { transA: boolean; transB: boolean };
-      if (a.op !== "transpose" && c.op !== "transpose") return null;
-      if (a.op === "transpose") [a, transA] = [a.inputs[0], !transA];
-      if (c.op === "transpose") [c, transB] = [c.inputs[0], !transB];
-      return b.op(n.op, [...acc, a, c], { transA, transB });
+      if (!swapsLastTwo(a) && !swapsLastTwo(c)) return null;
+      if (swapsLastTwo(a)) [a, transA] = [a.inputs[0], !transA];
+      if (swapsLastTwo(c)) [c, transB] = [c.inputs[0], !transB];
+      return b.op(n.op, [...acc, a, c], { ...n.attrs, transA, transB });
     }
     default:
       return null;
   }
 };
+
+/** A transpose that swaps the last two axes only: a matmul reads it through its transA / transB flag. */
+function swapsLastTwo(t: Node): boolean {
+  if (t.op !== "transpose") return false;
+  const p = permOf(t);
+  const r = p.length;
+  return r >= 2 && p[r - 2] === r - 1 && p[r - 1] === r - 2 && p.slice(0, r - 2).every((k, i) => k === i);
+}
 
 /** How many nodes read each node (by id), and the block (0: top level) each node is in. */
 function readersAndBlocks(g: Graph): { readers: Map<number, number>; block: Map<number, number> } {

@@ -375,6 +375,8 @@ describe("the builtins table", () => {
         return "[B, H]";
       case "spatial":
         return "1";
+      case "perm":
+        return "[1, 0]";
     }
   };
 

@@ -38,7 +38,9 @@ export type Param =
    * string "same". Stored as a list, or "same"; a `default` of null: the
    * row's `finish` fills it in (a pool's stride is its window).
    */
-  | { kind: "spatial"; name: string; rank: 1 | 2; min: 0 | 1; default?: number | null; same?: boolean };
+  | { kind: "spatial"; name: string; rank: 1 | 2; min: 0 | 1; default?: number | null; same?: boolean }
+  /** A permutation of the first tensor argument's axes: a list of integers, negative counting from the end; stored as 0..rank-1, null when absent. */
+  | { kind: "perm"; name: string; default?: null };
 
 /** A builtin: the op it builds, its parameters, and attributes its name fixes. */
 export interface Builtin {
@@ -125,7 +127,6 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   logsumexp: { op: "logsumexp", params: REDUCTION },
   argmax: { op: "argmax", params: [X, { kind: "axes", name: "axis" }] },
   // layout
-  transpose: { op: "transpose", params: [tensor("x")] },
   reshape: { op: "reshape", params: [tensor("x"), { kind: "shape", name: "shape" }] },
   concat: { op: "concat", params: [tensor("a"), tensor("b"), { kind: "axis", name: "axis", default: 0 }] },
   // neural-network
@@ -149,6 +150,8 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   // constructors
   zeros: { op: "full", params: [{ kind: "shape", name: "shape" }], attrs: { value: 0 } },
   ones: { op: "full", params: [{ kind: "shape", name: "shape" }], attrs: { value: 1 } },
+  // section 9: linalg (einsum is a special form: calls.ts, lower/linalg.ts)
+  transpose: { op: "transpose", params: [tensor("x"), { kind: "perm", name: "perm", default: null }] },
 };
 
 /** Every builtin by surface name. A Map, so that names like `constructor` are not found on a prototype. */
