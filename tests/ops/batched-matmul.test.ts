@@ -9,33 +9,11 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { checkGradients } from "../../src/check/index.js";
 import { countAllocations } from "../helpers/alloc.js";
 import { compileSource, type Module } from "../helpers/compile.js";
+import { gradientsMatchDifferences, kernelsAgree, matchesTfjs, mT, npMatmul, relErr, weights, type Case } from "../helpers/linalg.js";
 import { frontEnd } from "../../src/passes/pipeline.js";
 import { BpcError } from "../../src/diag.js";
 
-type P = Record<string, tf.Tensor>;
-interface Case {
-  name: string;
-  /** Params: name and shape (uniform(-1, 1) init). */
-  params: [string, number[]][];
-  expr: string;
-  twin(p: P): tf.Tensor;
-  /** Kernel facts the f32 SIMD module must show (one product over flattened rows, a loop over the batch...). */
-  simd?: RegExp[];
-}
-
-const mT = (x: tf.Tensor): tf.Tensor => tf.transpose(x, [...x.shape.keys()].map((i, _, a) => (i < a.length - 2 ? i : i === a.length - 2 ? a.length - 1 : a.length - 2)));
-/** NumPy matmul for TF.js: batch axes broadcast explicitly (tf.matMul broadcasts them too, but says so nowhere stable). */
-function npMatmul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  const r = Math.max(a.rank, b.rank);
-  const batch = tf.broadcastArgs(a.shape.slice(0, -2), b.shape.slice(0, -2)).arraySync() as number[];
-  const grow = (x: tf.Tensor): tf.Tensor => {
-    const y = x.reshape([...Array(r - x.rank).fill(1), ...x.shape]);
-    return tf.broadcastTo(y, [...batch, ...y.shape.slice(-2)]);
-  };
-  return r === 2 ? tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D) : tf.matMul(grow(a), grow(b));
-}
-
-export const CASES: Case[] = [
+const CASES: Case[] = [
   { name: "[K] @ [K, N]", params: [["a", [4]], ["b", [4, 3]]], expr: "a @ b", twin: (p) => npMatmul(p.a.reshape([1, 4]), p.b).reshape([3]) },
   { name: "[M, K] @ [K]", params: [["a", [3, 4]], ["b", [4]]], expr: "a @ b", twin: (p) => npMatmul(p.a, p.b.reshape([4, 1])).reshape([3]) },
   { name: "[K] @ [K] (a dot product)", params: [["a", [5]], ["b", [5]]], expr: "a @ b", twin: (p) => tf.sum(tf.mul(p.a, p.b)) },
@@ -72,82 +50,20 @@ export const CASES: Case[] = [
   { name: "transpose of a transpose", params: [["a", [2, 3, 4, 5]]], expr: "transpose(a.mT, [3, 1, 0, 2]) * 1", twin: (p) => tf.transpose(mT(p.a), [3, 1, 0, 2]) },
 ];
 
-const decls = (c: Case): string => c.params.map(([n, s]) => `param ${n}: [${s.join(", ")}] ~ uniform(-1, 1)`).join("\n");
-
-/** r = expr, loss = sum(r * w) with w a fixed input of r's shape. */
-async function build(c: Case, opts: { precision: "f32" | "f64"; kernels?: "simd" | "js" }) {
-  const probe = await compileSource(`${decls(c)}\nr = ${c.expr}\noutput r\nminimize sum(r)\n`, { precision: "f64" });
-  const shape = probe.graph.outputs[0].node.shape as number[];
-  const src = `${decls(c)}\ninput w: [${shape.join(", ")}] in [-1, 1]\nr = ${c.expr}\noutput r\nminimize sum(r * w)\n`;
-  return { ...(await compileSource(src, opts)), shape, src };
-}
-
-function weights(shape: number[]): Float32Array {
-  let s = 7;
-  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => ((s = (s * 16807) % 2147483647) / 2147483647) * 2 - 1);
-}
-
-const relErr = (ours: ArrayLike<number>, ref: ArrayLike<number>): number => {
-  let scale = 1e-3;
-  let err = 0;
-  for (let i = 0; i < ref.length; i++) {
-    scale = Math.max(scale, Math.abs(ref[i]));
-    err = Math.max(err, Math.abs(ours[i] - ref[i]));
-  }
-  return err / scale;
-};
-
-const asF64 = (r: Record<string, Float32Array | Float64Array>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Float64Array.from(v)]));
-
 beforeAll(async () => {
   await tf.setBackend("cpu");
 });
 
 describe("batched matmul and transposes: gradients against central differences (f64)", () => {
-  it.each(CASES.map((c) => [c.name, c] as const))("%s", async (_n, c) => {
-    const { mod, graph } = await build(c, { precision: "f64" });
-    const rows = checkGradients(mod as never, graph, { seed: 3, tolerance: 1e-6 });
-    expect(rows.length).toBe(c.params.length);
-    for (const r of rows) expect(r.maxRelError, r.tensor).toBeLessThanOrEqual(1e-6);
-  });
+  it.each(CASES.map((c) => [c.name, c] as const))("%s", (_n, c) => gradientsMatchDifferences(c));
 });
 
 describe("batched matmul and transposes against TF.js (value and gradients, f32)", () => {
-  it.each(CASES.map((c) => [c.name, c] as const))("%s", async (_n, c) => {
-    const { mod, shape } = await build(c, { precision: "f32" });
-    const params = mod.init(11) as Record<string, Float32Array>;
-    const w = weights(shape);
-    const fw = mod.forward(params, { w });
-    const { grads } = mod.backward(params, { w });
-    const names = c.params.map(([n]) => n);
-    const tp = Object.fromEntries(c.params.map(([n, sh]) => [n, tf.tensor(params[n], sh)]));
-    const r = c.twin(tp);
-    expect(r.shape).toEqual(shape);
-    const value = typeof fw.r === "number" ? [fw.r] : (fw.r as Float32Array);
-    expect(relErr(value, r.dataSync())).toBeLessThan(1e-5);
-    const tw = tf.tensor(w, shape);
-    const g = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(c.twin(Object.fromEntries(names.map((n, i) => [n, xs[i]]))), tw)));
-    const tg = g(names.map((n) => tp[n]));
-    names.forEach((n, i) => expect(relErr(grads[n], tg[i].dataSync()), `d${n}`).toBeLessThan(1e-5));
-  });
+  it.each(CASES.map((c) => [c.name, c] as const))("%s", (_n, c) => matchesTfjs(c));
 });
 
 describe("f32 modules: the SIMD and JS kernels agree with the f64 module", () => {
-  it.each(CASES.map((c) => [c.name, c] as const))("%s", async (_n, c) => {
-    const f64 = await build(c, { precision: "f64" });
-    const params = f64.mod.init(5);
-    const w = weights(f64.shape);
-    const ref = f64.mod.backward(asF64(params), { w: Float64Array.from(w) });
-    const simd = await build(c, { precision: "f32", kernels: "simd" });
-    for (const re of c.simd ?? []) expect(simd.ts).toMatch(re);
-    const js = await build(c, { precision: "f32", kernels: "js" });
-    for (const m of [simd.mod, js.mod]) {
-      const p32 = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, Float32Array.from(v)]));
-      const r = m.backward(p32, { w });
-      expect(Math.abs(r.loss - ref.loss)).toBeLessThan(1e-5 * Math.max(1, Math.abs(ref.loss)));
-      for (const [k, g] of Object.entries(ref.grads)) expect(relErr(r.grads[k], g), k).toBeLessThan(1e-5);
-    }
-  });
+  it.each(CASES.map((c) => [c.name, c] as const))("%s", (_n, c) => kernelsAgree(c));
 });
 
 const ATTENTION = `dim B
