@@ -83,24 +83,46 @@ o = a @ v
 minimize sum(o * o)
 `;
 
-describe("multi-head attention: batched products over strided heads", () => {
+const RNN = `dim B = 2
+dim T = 5
+dim N = 3
+dim D = 4
+dim H = 6
+input x: [T, B, N, D] in [-1, 1]
+param Wx: [D, H] ~ xavier
+param Wh: [H, H] ~ orthogonal
+param Ws: [B, N, N] ~ normal(0, 0.3)
+h = zeros([B, N, H])
+for t in 0..T {
+  h = tanh(x[t] @ Wx + h @ Wh + Ws @ h)
+}
+minimize sum(square(h))
+`;
+
+const MODELS: [string, string, number[]][] = [
+  ["multi-head attention: batched products over strided heads", ATTENTION, [4, 8, 16]],
+  // BPTT adds each step's products into the weight gradients: matmul_add, summed over the batch for Wx and Wh.
+  ["a recurrence over batched states (matmul_add, summed over the batch)", RNN, [5, 2, 3, 4]],
+];
+
+describe.each(MODELS)("%s", (_name, src, xShape) => {
   const run = (mod: Module, f64: boolean) => {
     const p = mod.init(3);
     const params = Object.fromEntries(Object.entries(p).map(([k, v]) => [k, f64 ? Float64Array.from(v) : Float32Array.from(v)]));
-    const x = weights([4, 8, 16]);
+    const x = weights(xShape);
     return { params, inputs: { x: f64 ? Float64Array.from(x) : x } };
   };
 
   it("the gradients pass bpc check's central differences", async () => {
-    const { mod, graph } = await compileSource(ATTENTION, { precision: "f64" });
+    const { mod, graph } = await compileSource(src, { precision: "f64" });
     for (const r of checkGradients(mod as never, graph, { seed: 2, tolerance: 1e-6 })) expect(r.maxRelError, r.tensor).toBeLessThanOrEqual(1e-6);
   });
 
   it.each(["simd", "js"] as const)("%s kernels agree with f64 and allocate nothing per call", async (kernels) => {
-    const ref64 = await compileSource(ATTENTION, { precision: "f64" });
+    const ref64 = await compileSource(src, { precision: "f64" });
     const a = run(ref64.mod, true);
     const ref = ref64.mod.backward(a.params, a.inputs);
-    const { mod, ts } = await compileSource(ATTENTION, { precision: "f32", kernels });
+    const { mod, ts } = await compileSource(src, { precision: "f32", kernels });
     if (kernels === "simd") expect(ts).toContain("matmulSimd(");
     const b = run(mod, false);
     const got = mod.backward(b.params, b.inputs);
@@ -112,7 +134,6 @@ describe("multi-head attention: batched products over strided heads", () => {
         mod.forward(b.params, b.inputs);
       }
     });
-    // A result object per call is the module's contract; typed arrays and buffers are not made again.
     expect(made).toBe(0);
   });
 });
