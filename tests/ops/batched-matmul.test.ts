@@ -10,7 +10,8 @@ import { checkGradients } from "../../src/check/index.js";
 import { countAllocations } from "../helpers/alloc.js";
 import { compileSource, type Module } from "../helpers/compile.js";
 import { gradientsMatchDifferences, kernelsAgree, matchesTfjs, mT, npMatmul, relErr, weights, type Case } from "../helpers/linalg.js";
-import { frontEnd } from "../../src/passes/pipeline.js";
+import { nodeFlops } from "../../src/ir/flops.js";
+import { compileStages, frontEnd } from "../../src/passes/pipeline.js";
 import { BpcError } from "../../src/diag.js";
 
 const CASES: Case[] = [
@@ -135,6 +136,21 @@ describe.each(MODELS)("%s", (_name, src, xShape) => {
       }
     });
     expect(made).toBe(0);
+  });
+});
+
+describe("flops of batched products: 2 · batch · M · K · N", () => {
+  it("x @ W with x [B, T, D], its dx and its dW summed over the batch each count 2 B T D K", () => {
+    const src = "dim B\ndim T = 5\ninput x: [B, T, 8]\nparam W: [8, 3]\nminimize sum(x @ W)\n";
+    const st = compileStages(src, "t.bp", { inputGrads: ["x"], verify: true });
+    const mm = (g: typeof st.opt) => g.nodes.filter((n) => n.op === "matmul" || n.op === "matmul_add");
+    const dv = (d: string | number) => (d === "B" ? 4 : (d as number));
+    expect(mm(st.opt).map((n) => nodeFlops(n, dv))).toEqual([2 * 4 * 5 * 8 * 3, 2 * 4 * 5 * 8 * 3, 2 * 4 * 5 * 8 * 3]);
+  });
+  it("a broadcast batch counts the output's batch: [2, 1, 3, 4] @ [5, 4, 6]", () => {
+    const st = compileStages("param a: [2, 1, 3, 4]\nparam b: [5, 4, 6]\nminimize sum(a @ b)\n", "t.bp", { verify: true });
+    const [m] = st.ir.nodes.filter((n) => n.op === "matmul");
+    expect(nodeFlops(m, (d) => d as number)).toBe(2 * 10 * 3 * 4 * 6);
   });
 });
 
