@@ -45,6 +45,27 @@ minimize sum(square(h @ W2))
     expect(num(ds[0].message, /std ≈ ([\d.]+)/)).toBeCloseTo(Math.sqrt((784 / 3) * 1e-4), 1);
   });
 
+  it("a recurrence over batched states [B, N, H] is reported as the one over [B, H]", () => {
+    const rnn = (state: string, x: string) => `dim B
+dim T = 50
+dim D = 4
+dim H = 64
+input xs: [T, ${x}] ~ normal(0, 1)
+param Wx: [D, H] ~ xavier
+param Wh: [H, H] ~ normal(0, 1)
+h = zeros([${state}])
+for t in 0..T {
+  h = tanh(xs[t] @ Wx + h @ Wh)
+}
+minimize sum(square(h))
+`;
+    const flat = lintSource(rnn("B, H", "B, D"));
+    const batched = lintSource(rnn("B, 3, H", "B, 3, D"));
+    expect(flat.map((d) => d.rule)).toEqual(["saturation", "exploding-gradient"]);
+    expect(batched.map((d) => [d.rule, d.span.line, d.span.col, d.params])).toEqual(flat.map((d) => [d.rule, d.span.line, d.span.col, d.params]));
+    expect(batched[1].message).toMatch(/spectral radius at init is ≈ [\d.]+ .* over 50 steps/);
+  });
+
   it("a clean self-attention block gets no finding", () => {
     const ds = lintSource(`dim B
 dim T = 8

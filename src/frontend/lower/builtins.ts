@@ -151,7 +151,8 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   zeros: { op: "full", params: [{ kind: "shape", name: "shape" }], attrs: { value: 0 } },
   ones: { op: "full", params: [{ kind: "shape", name: "shape" }], attrs: { value: 1 } },
   // section 9: linalg (einsum is a special form: calls.ts, lower/linalg.ts)
-  transpose: { op: "transpose", params: [tensor("x"), { kind: "perm", name: "perm", default: null }] },
+  // No perm: all axes reversed (the op's default, so no attribute).
+  transpose: { op: "transpose", params: [tensor("x"), { kind: "perm", name: "perm", default: null }], finish: ({ perm, ...a }) => (perm === null ? a : { ...a, perm }) },
 };
 
 /** Every builtin by surface name. A Map, so that names like `constructor` are not found on a prototype. */
