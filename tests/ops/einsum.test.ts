@@ -1,5 +1,6 @@
 // einsum: NumPy's, with explicit output subscripts, lowered to permuted
-// views and batched matmuls (so its gradient is theirs). Each case against
+// views and batched matmuls (so its gradient is theirs), diagonals and
+// traces included. Each case against
 // central differences, against TF.js (tf.einsum where it can: two operands,
 // no '...'; else the same contraction written with tf.matMul), and the
 // SIMD and JS kernels against f64; how the common forms lower; the errors.
@@ -72,6 +73,22 @@ const CASES: Case[] = [
     expr: 'einsum("...d,...d->...", a, b)',
     twin: (p) => tf.sum(tf.mul(p.a, p.b), -1),
   },
+  { name: "ii->i (a diagonal)", params: [["a", [3, 3]]], expr: 'einsum("ii->i", a)', twin: (p) => tf.sum(tf.mul(p.a, tf.eye(3)), 1) },
+  { name: "ii-> (a trace)", params: [["a", [4, 4]]], expr: 'einsum("ii->", a)', twin: (p) => tf.sum(tf.mul(p.a, tf.eye(4))) },
+  { name: "bii->bi (batched diagonals)", params: [["a", [2, 3, 3]]], expr: 'einsum("bii->bi", a)', twin: (p) => tf.sum(tf.mul(p.a, tf.eye(3).reshape([1, 3, 3])), 2) },
+  { name: "iij->ji (a diagonal, moved)", params: [["a", [3, 3, 2]]], expr: 'einsum("iij->ji", a)', twin: (p) => tf.transpose(tf.sum(tf.mul(p.a, tf.eye(3).reshape([3, 3, 1])), 1)) },
+  {
+    name: "iii->i (three repeats)",
+    params: [["a", [3, 3, 3]]],
+    expr: 'einsum("iii->i", a)',
+    twin: (p) => tf.sum(tf.mul(p.a, tf.tensor3d(Array.from({ length: 27 }, (_, k) => +(k % 13 === 0)), [3, 3, 3])), [1, 2]),
+  },
+  {
+    name: "ij,jj->ij (a diagonal times a matrix)",
+    params: [["a", [3, 4]], ["b", [4, 4]]],
+    expr: 'einsum("ij,jj->ij", a, b)',
+    twin: (p) => tf.mul(p.a, tf.sum(tf.mul(p.b, tf.eye(4)), 1).reshape([1, 4])),
+  },
   {
     name: "bij,bjk->bik with a batch of 1 broadcast",
     params: [["a", [1, 3, 4]], ["b", [2, 4, 5]]],
@@ -101,8 +118,8 @@ const ops = (src: string): string[] =>
     .ir.nodes.filter((n) => !["input", "param", "const"].includes(n.op))
     .map((n) => n.op);
 
-// tf.einsum also lacks '...', a scalar output (it leaves "ij,jk->" unsummed) and broadcasting a batch of 1.
-const TF_EINSUM = CASES.filter((c) => c.params.length === 2 && !/\.\.\.|->"|broadcast/.test(c.expr + c.name));
+// tf.einsum also lacks '...', diagonals, a scalar output (it leaves "ij,jk->" unsummed) and broadcasting a batch of 1.
+const TF_EINSUM = CASES.filter((c) => c.params.length === 2 && !/\.\.\.|->"|broadcast|diagonal/.test(c.expr + c.name));
 
 describe("the TF.js twin against tf.einsum (forward: tf.einsum has no gradient)", () => {
   it.each(TF_EINSUM.map((c) => [c.name, c] as const))("%s", (_n, c) => {
@@ -142,14 +159,14 @@ function errorOf(src: string): BpcError {
 }
 
 describe("einsum's compile errors", () => {
-  const head = "dim B\ninput x: [B, 4, 8]\nparam W: [8, 3]\nparam V: [6, 3]\nparam s: [3, 3]\ninput y: int[B] in [0, 3)\n";
+  const head = "dim B\ninput x: [B, 4, 8]\nparam W: [8, 3]\nparam V: [6, 3]\ninput z: [B, B]\ninput y: int[B] in [0, 3)\n";
   it.each([
     ['einsum("btd,dk", x, W)', 'einsum("btd,dk"): the output subscripts are required, as in "ij,jk->ik"'],
     ['einsum("btd->bt->b", x)', "einsum(\"btd->bt->b\"): '->' may appear once"],
     ['einsum("btd,dk->btk", x)', 'einsum("btd,dk->btk"): 2 operand subscripts for 1 operand'],
     ['einsum("bd,dk->bk", x, W)', "einsum(\"bd,dk->bk\"): operand 1 has shape [B, 4, 8] (3 axes) but 'bd' names 2"],
     ['einsum("btd,dk->btk", x, V)', "einsum(\"btd,dk->btk\"): 'd' is 8 in one operand and 6 in operand 2 [6, 3]"],
-    ['einsum("ii->i", s)', "einsum(\"ii->i\"): 'i' appears twice in operand 1's subscripts 'ii': einsum here does not take diagonals or traces"],
+    ['einsum("ii->i", z)', "einsum(\"ii->i\"): the diagonal over 'i' needs a constant size, got B"],
     ['einsum("btd,dk->btz", x, W)', "einsum(\"btd,dk->btz\"): the output's 'z' is in no operand's subscripts"],
     ['einsum("btd,dk->bb", x, W)', "einsum(\"btd,dk->bb\"): 'b' appears twice in the output"],
     ['einsum("b1d,dk->bk", x, W)', "einsum(\"b1d,dk->bk\"): 'b1d' must be letters, with at most one '...'"],

@@ -2,7 +2,8 @@
 // `x.T`, `x.mT`, and `einsum`, each lowered onto the IR's matmul, transpose,
 // reshape, sum and mul. An einsum is contracted a pair of operands at a time
 // (left to right), each pair as one batched matmul over permuted views, so
-// it runs in the matmul kernel and its gradient is the matmul's.
+// it runs in the matmul kernel and its gradient is the matmul's; a label
+// repeated within an operand (a diagonal, a trace) is read off a padded view.
 import { BpcError, type Span } from "../../diag.js";
 import { broadcastShapes, showShape } from "../../ir/shape.js";
 import type { Dim, Node } from "../../ir/types.js";
@@ -87,14 +88,6 @@ function parseSubscripts(spec: string, operands: readonly Node[], span: Span): {
     return [...pre, ...dots, ...(post ?? "")];
   };
   const terms = parts.map((p, i) => expand(p, ellipsis[i]));
-  for (const [i, t] of terms.entries()) {
-    const dup = t.find((l, k) => t.indexOf(l) !== k);
-    if (dup !== undefined) {
-      err(`'${dup}' appears twice in operand ${i + 1}'s subscripts '${parts[i]}': einsum here does not take diagonals or traces`, [
-        "multiply by a mask instead, e.g. sum(x * eye(N), axis=-1) for a diagonal",
-      ]);
-    }
-  }
   if (!valid(rhs)) err(`the output '${rhs}' must be letters, with at most one '...'`);
   if (E > 0 && !rhs.includes("...") && ellipsis.some((e) => e > 0)) err(`the operands' '...' axes must appear in the output: write '...' there too`);
   const output = expand(rhs, E);
@@ -121,12 +114,15 @@ export function lowerEinsum(cx: Lowering, spec: string, operands: readonly Node[
       }
     }),
   );
-  // Axes of size 1 where the label is larger elsewhere are dropped: the operand broadcasts there.
-  const ops: Term[] = terms.map((t, i) => {
-    const x = operands[i];
-    const keep = t.map((l, k) => !(x.shape[k] === 1 && size.get(l) !== 1));
-    if (keep.every(Boolean)) return { node: x, labels: t };
-    return { node: reshape(cx, x, x.shape.filter((_, k) => keep[k]), span), labels: t.filter((_, k) => keep[k]) };
+  // A label repeated in one operand takes its diagonal; axes of size 1 where
+  // the label is larger elsewhere are dropped: the operand broadcasts there.
+  const ops: Term[] = terms.map((labels, i) => {
+    let t: Term = { node: operands[i], labels };
+    for (let dup = repeated(t.labels); dup !== undefined; dup = repeated(t.labels)) t = diagonal(cx, t, dup, spec, span);
+    const x = t.node;
+    const keep = t.labels.map((l, k) => !(x.shape[k] === 1 && size.get(l) !== 1));
+    if (keep.every(Boolean)) return t;
+    return { node: reshape(cx, x, x.shape.filter((_, k) => keep[k]), span), labels: t.labels.filter((_, k) => keep[k]) };
   });
   const needed = (from: number): Set<string> => new Set([...output, ...ops.slice(from).flatMap((o) => o.labels)]);
   let cur = sumOut(cx, ops[0], needed(1), span);
@@ -141,6 +137,29 @@ export function lowerEinsum(cx: Lowering, spec: string, operands: readonly Node[
     output.map((l) => cur.labels.indexOf(l)),
     span,
   );
+}
+
+const repeated = (labels: readonly string[]): string | undefined => labels.find((l, k) => labels.indexOf(l) !== k);
+
+/**
+ * The diagonal over two axes labelled l, moved last: the pair flattened to
+ * n·n, padded with n zeros and read as [n, n + 1], whose column 0 is the
+ * diagonal (element r is at r·(n + 1) = r·n + r). Views, a concat and a
+ * slice, so the gradient is theirs. The size must be a constant.
+ */
+function diagonal(cx: Lowering, t: Term, l: string, spec: string, span: Span): Term {
+  const p = t.labels.indexOf(l);
+  const q = t.labels.indexOf(l, p + 1);
+  const n = t.node.shape[p];
+  if (typeof n !== "number") throw new BpcError(`einsum("${spec}"): the diagonal over '${l}' needs a constant size, got ${n}`, span);
+  const rest = t.labels.map((_, k) => k).filter((k) => k !== p && k !== q);
+  const lead = rest.map((k) => t.node.shape[k]);
+  const flat = reshape(cx, permute(cx, t.node, [...rest, p, q], span), [...lead, n * n], span);
+  const padded = cx.op("concat", [flat, cx.op("full", [], span, { shape: [...lead, n], value: 0 })], span, { axis: lead.length });
+  const ends = [...lead, n, 1];
+  const grid = reshape(cx, padded, [...lead, n, n + 1], span);
+  const diag = cx.op("slice", [grid], span, { starts: ends.map(() => 0), ends, drop: [lead.length + 1] });
+  return { node: diag, labels: [...rest.map((k) => t.labels[k]), l] };
 }
 
 /** Sums away the axes whose labels are not in `keep`. */
