@@ -203,9 +203,26 @@ function accumulateRule(info: ReturnType<typeof readersAndBlocks>): Rule {
 }
 
 export const foldConstants = (g: Graph): Graph => mapGraph(g, { rule: foldRule });
+/**
+ * (op(a) @ op(b))ᵀ, where nothing else reads the product, is op(b)ᵀ @
+ * op(a)ᵀ: one product written in the layout its readers want (the gradient
+ * of W in h @ W.T, of k in q @ k.mT), instead of a transposed view of it.
+ */
+function transposedProductRule(info: ReturnType<typeof readersAndBlocks>): Rule {
+  return (b, n, inputs) => {
+    const [mm] = n.inputs;
+    const [m] = inputs;
+    if (n.op !== "transpose" || !swapsLastTwo(n) || mm.op !== "matmul" || m.op !== "matmul" || mm.phase !== n.phase) return null;
+    if (info.readers.get(mm.id) !== 1 || info.block.get(mm.id) !== info.block.get(n.id)) return null;
+    return b.op("matmul", [m.inputs[1], m.inputs[0]], { ...m.attrs, transA: m.attrs.transB !== true, transB: m.attrs.transA !== true });
+  };
+}
+
 export const algebraicIdentities = (g: Graph): Graph => {
-  const accumulate = accumulateRule(readersAndBlocks(g));
-  return mapGraph(g, { rule: (b, n, inputs) => algebraRule(b, n, inputs) ?? accumulate(b, n, inputs) });
+  const info = readersAndBlocks(g);
+  const accumulate = accumulateRule(info);
+  const transposed = transposedProductRule(info);
+  return mapGraph(g, { rule: (b, n, inputs) => algebraRule(b, n, inputs) ?? accumulate(b, n, inputs) ?? transposed(b, n, inputs) });
 };
 /** Hash-consing rebuild: equal nodes (same op, inputs and attrs) become one, across forward and backward. */
 export const cse = (g: Graph): Graph => mapGraph(g, { intern: true });

@@ -139,6 +139,20 @@ describe.each(MODELS)("%s", (_name, src, xShape) => {
   });
 });
 
+describe("how products and their gradients lower", () => {
+  const opt = (src: string) => compileStages(src, "t.bp", { inputGrads: ["x"], verify: true }).opt;
+  it("x @ W with x [B, T, D]: dW is one product summed over the batch, no [B, D, K] temporary", () => {
+    const g = opt("dim B\ninput x: [B, 5, 8]\nparam W: [8, 3]\nminimize sum(square(x @ W))\n");
+    const dW = g.grads.find((r) => r.name === "W")!.node;
+    expect([dW.op, dW.attrs.sumBatch, dW.shape]).toEqual(["matmul", true, [8, 3]]);
+    expect(g.nodes.filter((n) => n.op === "sum_to" || n.op === "transpose")).toEqual([]);
+  });
+  it("h @ h.mT: the transposed gradient is written as a product in place, not a transposed view", () => {
+    const g = opt("dim B\ninput x: [B, 5, 3]\nparam W: [3, 3]\nh = x @ W\nminimize sum(square(h @ h.mT))\n");
+    expect(g.nodes.filter((n) => n.op === "transpose")).toEqual([]);
+  });
+});
+
 describe("flops of batched products: 2 · batch · M · K · N", () => {
   it("x @ W with x [B, T, D], its dx and its dW summed over the batch each count 2 B T D K", () => {
     const src = "dim B\ndim T = 5\ninput x: [B, T, 8]\nparam W: [8, 3]\nminimize sum(x @ W)\n";
