@@ -134,8 +134,8 @@ pow -> postfix                                  {% id %}
 postfix -> atom                                 {% id %}
          | postfix "[" indexItems "]"
   {% ([target, , items, close]): Expr => ({ kind: "index", target, items, span: join(target, close) }) %}
-         | postfix "." "T"
-  {% ([arg, , t]): Expr => ({ kind: "transpose", arg, span: join(arg, t) }) %}
+         | postfix "." ("T" | "mT")
+  {% ([arg, , [t]]): Expr => ({ kind: "transpose", arg, which: t.value as "T" | "mT", span: join(arg, t) }) %}
 
 atom -> (%integer | %decimal)
   {% ([[t]]): Expr => ({ kind: "num", value: Number(t.value), text: t.value, span: t.span }) %}

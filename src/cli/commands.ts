@@ -7,6 +7,7 @@ import pc from "picocolors";
 import { printGraph } from "../ir/print.js";
 import { printAst } from "../frontend/parser/print.js";
 import { backEnd, frontEnd, resolveInputGrads, type Stages } from "../passes/pipeline.js";
+import type { DemoModel } from "./demo.js";
 import { readSource } from "./read.js";
 
 /** Sources read during this run, so an error can show its code frame. */
@@ -67,7 +68,7 @@ export const commands = {
     return { output: formatCheck(report, tolerance), ok: report.rows.every((r) => r.maxRelError <= tolerance) };
   },
 
-  async demo(opts: { model: "mlp" | "lenet"; epochs?: number; out: string; saturation: boolean; probes?: boolean }): Promise<void> {
+  async demo(opts: { model: DemoModel; epochs?: number; steps?: number; out: string; saturation: boolean; probes?: boolean }): Promise<void> {
     const { runDemo } = await import("./demo.js");
     await runDemo(opts);
   },

@@ -101,12 +101,20 @@ const MODELS = {
   lenet: { example: "lenet", epochs: 10, lr: 3e-3, decay: 0.8, target: 0.98 },
 } as const;
 
-export async function runDemo(opts: { model?: "mlp" | "lenet"; epochs?: number; out: string; saturation: boolean; probes?: boolean }): Promise<void> {
-  const m = MODELS[opts.model ?? "mlp"];
-  const epochs = opts.epochs ?? m.epochs;
+export type DemoModel = keyof typeof MODELS | "char_lm";
+
+export async function runDemo(opts: { model?: DemoModel; epochs?: number; steps?: number; out: string; saturation: boolean; probes?: boolean }): Promise<void> {
   const outDir = resolve(opts.out);
   mkdirSync(outDir, { recursive: true });
   const t0 = performance.now();
+  if (opts.model === "char_lm") {
+    const { charLmDemo } = await import("./demo-charlm.js");
+    await charLmDemo(root, outDir, opts.steps ?? 300);
+    say(pc.dim(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`));
+    return;
+  }
+  const m = MODELS[opts.model ?? "mlp"];
+  const epochs = opts.epochs ?? m.epochs;
   if (opts.probes) {
     const { probesDemo } = await import("./demo-probes.js");
     await probesDemo(root, outDir);

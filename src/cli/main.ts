@@ -7,6 +7,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import pc from "picocolors";
 import { BpcError, formatDiagnostic } from "../diag.js";
 import { commands, sources } from "./commands.js";
+import type { DemoModel } from "./demo.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -149,14 +150,21 @@ program
 
 program
   .command("demo")
-  .description("the tour on bundled data: compile examples/mnist_mlp.bp (or lenet.bp), train it on MNIST digits, plot the loss")
-  .addOption(new Option("--model <name>", "the model: mlp (examples/mnist_mlp.bp) or lenet (examples/lenet.bp)").choices(["mlp", "lenet"]).default("mlp"))
+  .description("the tour on bundled data: compile examples/mnist_mlp.bp (or lenet.bp) and train it on MNIST digits, or char_lm.bp on Moby-Dick; plot the loss")
+  .addOption(
+    new Option("--model <name>", "the model: mlp (examples/mnist_mlp.bp), lenet (examples/lenet.bp) or char_lm (examples/char_lm.bp, on data/moby-dick.txt)")
+      .choices(["mlp", "lenet", "char_lm"])
+      .default("mlp"),
+  )
   .option("--epochs <n>", "training epochs (default: 3 for mlp, 10 for lenet)", positiveInt("--epochs"))
+  .option("--steps <n>", "training steps of char_lm (default 300)", positiveInt("--steps"))
   .option("--out <dir>", "where to write the loss curves", "out")
   .option("--saturation", "also run the article's first lesson: raw pixels and a large init next to normalised ones")
   .option("--probes", "instead, train three networks under probe() and monitor() (dead ReLUs, saturation, an exploding RNN) and write OUT/probes.html")
-  .action(async (o: { model: "mlp" | "lenet"; epochs?: number; out: string; saturation?: boolean; probes?: boolean }) => {
-    await commands.demo({ model: o.model, epochs: o.epochs, out: o.out, saturation: o.saturation === true, probes: o.probes === true });
+  .action(async (o: { model: DemoModel; epochs?: number; steps?: number; out: string; saturation?: boolean; probes?: boolean }) => {
+    if (o.model === "char_lm" && o.epochs !== undefined) program.error("--epochs is for the MNIST models; char_lm trains for --steps", { exitCode: 2 });
+    if (o.model !== "char_lm" && o.steps !== undefined) program.error("--steps is for --model char_lm; the MNIST models train for --epochs", { exitCode: 2 });
+    await commands.demo({ model: o.model, epochs: o.epochs, steps: o.steps, out: o.out, saturation: o.saturation === true, probes: o.probes === true });
   });
 
 program.parseAsync(process.argv).catch(fail);

@@ -35,6 +35,8 @@ export interface MatmulSpec {
   FA: string;
   /** Add the product to what out holds (out += a @ b). */
   acc?: boolean;
+  /** out starts at an offset `oo` (one slice of a batched product). */
+  offset?: boolean;
 }
 
 /** A size as a literal when constant, else the kernel parameter that carries it. */
@@ -45,7 +47,7 @@ function lit(s: Size, param: string): string {
 /** The kernel's name: variant and constant sizes, so equal shapes share one kernel. */
 export function matmulKernelName(spec: MatmulSpec): string {
   const d = (s: Size, p: string): string => (s.syms.length === 0 ? String(s.k) : p);
-  return `matmul${spec.tA ? "T" : "N"}${spec.tB ? "T" : "N"}_${d(spec.M, "m")}x${d(spec.K, "k")}x${d(spec.N, "n")}${spec.acc ? "_acc" : ""}`;
+  return `matmul${spec.tA ? "T" : "N"}${spec.tB ? "T" : "N"}_${d(spec.M, "m")}x${d(spec.K, "k")}x${d(spec.N, "n")}${spec.acc ? "_acc" : ""}${spec.offset ? "_at" : ""}`;
 }
 
 /** The symbolic sizes a kernel takes as arguments, in order M, K, N. */
@@ -106,6 +108,7 @@ export function matmulKernelSource(spec: MatmulSpec): string {
   const store = spec.acc ? "+=" : "=";
   const plus = (x: string, r: number): string => (r ? `${x} + ${r}` : x);
   const row = (r: number): string => (r ? `(i + ${r})` : "i");
+  const outAt = (r: number): string => `${spec.offset ? "oo + " : ""}${row(r)} * ${N} + j`;
 
   /** The k loop and stores of an R x Q block at rows i.., columns j... */
   const block = (R: number, Q: number): string[] => {
@@ -124,7 +127,7 @@ export function matmulKernelSource(spec: MatmulSpec): string {
       for (const r of rs) lines.push(`const a${r} = ${aAt(r)};`);
       for (const q of qs) lines.push(`const b${q} = ${bAt(q)};`);
       for (const r of rs) {
-        lines.push(`const o${r} = ${row(r)} * ${N} + j;`);
+        lines.push(`const o${r} = ${outAt(r)};`);
         lines.push(qs.map((q) => `out[${plus(`o${r}`, q)}] ${store} a${r} * b${q};`).join(" "));
       }
       return lines;
@@ -144,7 +147,7 @@ export function matmulKernelSource(spec: MatmulSpec): string {
     if (!tB) lines.push(`pb += ${N};`);
     lines.push(`}`);
     for (const r of rs) {
-      lines.push(`const o${r} = ${row(r)} * ${N} + j;`);
+      lines.push(`const o${r} = ${outAt(r)};`);
       lines.push(qs.map((q) => `out[${plus(`o${r}`, q)}] ${store} c${r}${q};`).join(" "));
     }
     return lines;
@@ -166,8 +169,8 @@ export function matmulKernelSource(spec: MatmulSpec): string {
   const shapeA = tA ? `[${K}, ${M}], read transposed` : `[${M}, ${K}]`;
   const shapeB = tB ? `[${N}, ${K}], read transposed` : `[${K}, ${N}]`;
   return [
-    `/** out[${M}, ${N}] ${store} a${tA ? "ᵀ" : ""} @ b${tB ? "ᵀ" : ""}, with a ${shapeA} from offset ao and b ${shapeB} from offset bo; ${rows}x${cols} blocks. */`,
-    `function ${name}(out: ${FA}, a: ${FA}, ao: number, b: ${FA}, bo: number${params.length ? ", " + params.join(", ") : ""}): void {`,
+    `/** out[${M}, ${N}]${spec.offset ? " from offset oo" : ""} ${store} a${tA ? "ᵀ" : ""} @ b${tB ? "ᵀ" : ""}, with a ${shapeA} from offset ao and b ${shapeB} from offset bo; ${rows}x${cols} blocks. */`,
+    `function ${name}(out: ${FA}, a: ${FA}, ao: number, b: ${FA}, bo: number${spec.offset ? ", oo: number" : ""}${params.length ? ", " + params.join(", ") : ""}): void {`,
     ...body,
     `}`,
   ].join("\n");

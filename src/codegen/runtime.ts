@@ -117,13 +117,13 @@ function take(arena: Arena, n: number): Float32Array {
       return `
 /**
  * out[M, N] = a @ b (out += a @ b with acc) by the SIMD kernel, with a [M, K]
- * from offset ao (stored [K, M] when tA) and b [K, N] from offset bo; all
- * three live in the arena. Sums are accumulated in f32, four columns per
- * instruction.
+ * from offset ao (stored [K, M] when tA), b [K, N] from offset bo, and out
+ * from offset oo (a batched product's slice); all three live in the arena.
+ * Sums are accumulated in f32, four columns per instruction.
  */
-function matmulSimd(arena: Arena, out: Float32Array, a: Float32Array, ao: number, b: Float32Array, bo: number, M: number, K: number, N: number, tA: boolean, acc: boolean): void {
+function matmulSimd(arena: Arena, out: Float32Array, a: Float32Array, ao: number, b: Float32Array, bo: number, M: number, K: number, N: number, tA: boolean, acc: boolean, oo = 0): void {
   const mm = arena.mm as NonNullable<Arena["mm"]>;
-  mm(out.byteOffset, a.byteOffset + 4 * ao, b.byteOffset + 4 * bo, M, K, N, tA ? 4 : 4 * K, tA ? 4 * M : 4, acc ? 1 : 0);
+  mm(out.byteOffset + 4 * oo, a.byteOffset + 4 * ao, b.byteOffset + 4 * bo, M, K, N, tA ? 4 : 4 * K, tA ? 4 * M : 4, acc ? 1 : 0);
 }`;
     case "matmulJs":
       return `
@@ -131,8 +131,9 @@ function matmulSimd(arena: Arena, out: Float32Array, a: Float32Array, ao: number
  * The JS path of the SIMD kernel, for every matmul of the module: out[M, N] =
  * a'[M, K] @ b'[K, N] (out += ... with acc), where a'[i, k] = a[ao + i * sai +
  * k * sak] and b'[k, j] = b[bo + k * sbk + j * sbj], so either operand may be
- * read transposed in place. 3x4 blocks of float64 accumulators, summed in
- * order of k and rounded once when stored.
+ * read transposed in place; out from offset oo (a batched product's slice).
+ * 3x4 blocks of float64 accumulators, summed in order of k and rounded once
+ * when stored.
  */
 function matmulJs(
   out: ${FA},
@@ -148,6 +149,7 @@ function matmulJs(
   K: number,
   N: number,
   acc: boolean,
+  oo = 0,
 ): void {
   const s1 = sbj;
   const s2 = 2 * sbj;
@@ -158,7 +160,7 @@ function matmulJs(
     const r0 = ao + i * sai;
     const r1 = r0 + sai;
     const r2 = r1 + sai;
-    const o0 = i * N;
+    const o0 = oo + i * N;
     const o1 = o0 + N;
     const o2 = o1 + N;
     for (let j = 0; j < N4; j += 4) {
@@ -210,7 +212,7 @@ function matmulJs(
   }
   for (; i < M; i++) {
     const r0 = ao + i * sai;
-    const o0 = i * N;
+    const o0 = oo + i * N;
     for (let j = 0; j < N; j++) {
       let c = 0;
       let pa = r0;

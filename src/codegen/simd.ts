@@ -63,8 +63,8 @@ export interface Operand {
 }
 
 /**
- * The statements of a SIMD matmul: out (dst, offset 0) = op(a) @ op(b) (+=
- * with acc) with a [M, K] and b [K, N] read transposed when tA / tB. The
+ * The statements of a SIMD matmul: out (dst, from offset oo) = op(a) @ op(b)
+ * (+= with acc) with a [M, K] and b [K, N] read transposed when tA / tB. The
  * kernel reads the arena: params and inputs through their staged copies; a
  * transposed b is transposed into it.
  */
@@ -78,6 +78,7 @@ export function simdMatmul(
   tB: boolean,
   sizes: { M: Size; K: Size; N: Size },
   acc: boolean,
+  oo = "0",
 ): string[] {
   const { M, K, N } = sizes;
   const inArena = (o: { buf: string; off: string }): { buf: string; off: string } => {
@@ -109,7 +110,7 @@ export function simdMatmul(
     if (home !== "fw" && home !== "bw") throw new Error(`internal error: matmul operand ${o.buf} is not in the arena`);
   }
   const dims = [M, K, N].map(sizeStr).join(", ");
-  simd.push(`${cx.use("matmulSimd")}(${cx.ref(cx.arena)}, ${cx.ref(dst)}, ${cx.ref(sa.buf)}, ${sa.off}, ${cx.ref(sb.buf)}, ${sb.off}, ${dims}, ${tA}, ${acc});`);
+  simd.push(`${cx.use("matmulSimd")}(${cx.ref(cx.arena)}, ${cx.ref(dst)}, ${cx.ref(sa.buf)}, ${sa.off}, ${cx.ref(sb.buf)}, ${sb.off}, ${dims}, ${tA}, ${acc}${oo === "0" ? "" : `, ${oo}`});`);
   return simd;
 }
 

@@ -8,6 +8,7 @@ import { CONV } from "./ops/conv.js";
 import type { OpDef } from "./ops/define.js";
 import { INDEXING } from "./ops/indexing.js";
 import { LAYOUT } from "./ops/layout.js";
+import { LINALG } from "./ops/linalg.js";
 import { NN } from "./ops/nn.js";
 import { REDUCE } from "./ops/reduce.js";
 import { SOURCES } from "./ops/sources.js";
@@ -15,7 +16,7 @@ import { UNARY } from "./ops/unary.js";
 
 import type { OpKind } from "./ops/kinds.js";
 
-export const OPS: Record<OpKind, OpDef> = { ...SOURCES, ...BINARY, ...UNARY, ...REDUCE, ...LAYOUT, ...NN, ...CONV, ...CONSTRUCT, ...INDEXING };
+export const OPS: Record<OpKind, OpDef> = { ...SOURCES, ...BINARY, ...UNARY, ...REDUCE, ...LAYOUT, ...LINALG, ...NN, ...CONV, ...CONSTRUCT, ...INDEXING };
 
 export { OP_KINDS, type OpKind } from "./ops/kinds.js";
 

@@ -168,29 +168,6 @@ export function alongAxis(x: Tensor, axis: number, f: (line: Float64Array, lineI
   return out ?? tensor([...x.shape.slice(0, axis), ...x.shape.slice(axis + 1)]);
 }
 
-/** op(a) @ op(b) for 2-D tensors, op transposing when tA / tB. */
-export function matmul2d(a: Tensor, b: Tensor, tA: boolean, tB: boolean): Tensor {
-  const [m, k] = tA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
-  const n = tB ? b.shape[0] : b.shape[1];
-  const out = tensor([m, n]);
-  const A = a.data;
-  const B = b.data;
-  const O = out.data;
-  const as0 = tA ? 1 : a.shape[1];
-  const as1 = tA ? a.shape[1] : 1;
-  const bs0 = tB ? 1 : b.shape[1];
-  const bs1 = tB ? b.shape[1] : 1;
-  for (let i = 0; i < m; i++)
-    for (let p = 0; p < k; p++) {
-      const av = A[i * as0 + p * as1];
-      if (av === 0) continue;
-      const bo = p * bs0;
-      const oo = i * n;
-      for (let j = 0; j < n; j++) O[oo + j] += av * B[bo + j * bs1];
-    }
-  return out;
-}
-
 /** Visits every index of a box of `extent` starting at `starts` in `shape`, calling f(flat offset in shape, running count). */
 export function forBox(shape: readonly number[], starts: readonly number[], extent: readonly number[], f: (off: number, i: number) => void): void {
   const st = broadcastStrides(shape, shape);

@@ -3,6 +3,7 @@
  * pre-activation's spread comes from (the layer's input, its fan-in, the
  * weight's initializer, the bias), and what to change.
  */
+import { innerDim } from "../ir/ops/linalg.js";
 import type { Node } from "../ir/types.js";
 import { LintContext, summarize } from "./context.js";
 import { fmt, initMoments, matmulMoments, type Moments } from "./stats.js";
@@ -36,7 +37,7 @@ function layerFrom(m: Node | null, biases: Node[]): Layer {
   if (!m) return { matmul: null, input: null, weight: null, fanIn: null, biases };
   const [a, w] = m.inputs;
   const [x, W] = w.op === "param" ? [a, w] : a.op === "param" ? [w, a] : [a, null];
-  const k = (m.attrs.transA ? a.shape[0] : a.shape[1]) as number | string;
+  const k = innerDim(m);
   return { matmul: m, input: x, weight: W, fanIn: typeof k === "number" ? k : null, biases };
 }
 

@@ -4,6 +4,7 @@
 // matmul flag can absorb); these passes make it what a person would write.
 import type { Builder } from "../ir/builder.js";
 import { OPS } from "../ir/ops.js";
+import { permOf } from "../ir/ops/linalg.js";
 import { broadcastShapes, constSize, sameShape } from "../ir/shape.js";
 import type { Attrs, Graph, LoopBody, Node } from "../ir/types.js";
 import { mapGraph, type Rule } from "./rewrite.js";
@@ -110,9 +111,13 @@ export const algebraRule: Rule = (b, n, inputs) => {
       if (x.op === "neg") return x.inputs[0];
       if (fullValue(x) === 0) return zeros();
       return null;
-    case "transpose":
-      if (x.op === "transpose") return x.inputs[0];
-      return null;
+    case "transpose": {
+      // Transposes compose; the identity permutation (a 1-D x.T) is x.
+      const perm = x.op === "transpose" ? permOf(n).map((k) => permOf(x)[k]) : permOf(n);
+      const src = x.op === "transpose" ? x.inputs[0] : x;
+      if (perm.every((k, i) => k === i)) return src;
+      return x.op === "transpose" ? b.op("transpose", [src], { perm }) : null;
+    }
     case "reshape":
       if (sameShape(x.shape, n.shape)) return x;
       if (x.op === "reshape") return b.op("reshape", [x.inputs[0]], n.attrs);
@@ -138,15 +143,23 @@ export const algebraRule: Rule = (b, n, inputs) => {
       const acc = n.op === "matmul_add" ? [inputs[0]] : [];
       let [a, c] = inputs.slice(acc.length);
       let { transA, transB } = n.attrs as { transA: boolean; transB: boolean };
-      if (a.op !== "transpose" && c.op !== "transpose") return null;
-      if (a.op === "transpose") [a, transA] = [a.inputs[0], !transA];
-      if (c.op === "transpose") [c, transB] = [c.inputs[0], !transB];
-      return b.op(n.op, [...acc, a, c], { transA, transB });
+      if (!swapsLastTwo(a) && !swapsLastTwo(c)) return null;
+      if (swapsLastTwo(a)) [a, transA] = [a.inputs[0], !transA];
+      if (swapsLastTwo(c)) [c, transB] = [c.inputs[0], !transB];
+      return b.op(n.op, [...acc, a, c], { ...n.attrs, transA, transB });
     }
     default:
       return null;
   }
 };
+
+/** A transpose that swaps the last two axes only: a matmul reads it through its transA / transB flag. */
+function swapsLastTwo(t: Node): boolean {
+  if (t.op !== "transpose") return false;
+  const p = permOf(t);
+  const r = p.length;
+  return r >= 2 && p[r - 2] === r - 1 && p[r - 1] === r - 2 && p.slice(0, r - 2).every((k, i) => k === i);
+}
 
 /** How many nodes read each node (by id), and the block (0: top level) each node is in. */
 function readersAndBlocks(g: Graph): { readers: Map<number, number>; block: Map<number, number> } {
@@ -202,9 +215,26 @@ function accumulateRule(info: ReturnType<typeof readersAndBlocks>): Rule {
 }
 
 export const foldConstants = (g: Graph): Graph => mapGraph(g, { rule: foldRule });
+/**
+ * (op(a) @ op(b))ᵀ, where nothing else reads the product, is op(b)ᵀ @
+ * op(a)ᵀ: one product written in the layout its readers want (the gradient
+ * of W in h @ W.T, of k in q @ k.mT), instead of a transposed view of it.
+ */
+function transposedProductRule(info: ReturnType<typeof readersAndBlocks>): Rule {
+  return (b, n, inputs) => {
+    const [mm] = n.inputs;
+    const [m] = inputs;
+    if (n.op !== "transpose" || !swapsLastTwo(n) || mm.op !== "matmul" || m.op !== "matmul" || mm.phase !== n.phase) return null;
+    if (info.readers.get(mm.id) !== 1 || info.block.get(mm.id) !== info.block.get(n.id)) return null;
+    return b.op("matmul", [m.inputs[1], m.inputs[0]], { ...m.attrs, transA: m.attrs.transB !== true, transB: m.attrs.transA !== true });
+  };
+}
+
 export const algebraicIdentities = (g: Graph): Graph => {
-  const accumulate = accumulateRule(readersAndBlocks(g));
-  return mapGraph(g, { rule: (b, n, inputs) => algebraRule(b, n, inputs) ?? accumulate(b, n, inputs) });
+  const info = readersAndBlocks(g);
+  const accumulate = accumulateRule(info);
+  const transposed = transposedProductRule(info);
+  return mapGraph(g, { rule: (b, n, inputs) => algebraRule(b, n, inputs) ?? accumulate(b, n, inputs) ?? transposed(b, n, inputs) });
 };
 /** Hash-consing rebuild: equal nodes (same op, inputs and attrs) become one, across forward and backward. */
 export const cse = (g: Graph): Graph => mapGraph(g, { intern: true });

@@ -378,6 +378,8 @@ describe("the builtins table", () => {
         return "1";
       case "rest":
         return "z, z";
+      case "perm":
+        return "[1, 0]";
     }
   };
   /** Calls whose generic arguments do not fit (a new axis at 0.5, squeezing an axis of size 3). */

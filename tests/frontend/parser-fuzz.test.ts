@@ -140,7 +140,7 @@ describe("unparse", () => {
         fc
           .tuple(e, fc.array(tie("item") as fc.Arbitrary<IndexItem>, { minLength: 1, maxLength: 3 }))
           .map(([target, items]) => ({ kind: "index", target, items })),
-        e.map((arg) => ({ kind: "transpose", arg })),
+        fc.tuple(e, fc.constantFrom("T", "mT")).map(([arg, which]) => ({ kind: "transpose", arg, which })),
         fc.array(e, { maxLength: 3 }).map((items) => ({ kind: "list", items })),
       ) as fc.Arbitrary<Expr>,
       item: fc.oneof(

@@ -54,7 +54,7 @@ describe("compile errors as section 8's objects", () => {
   const CASES: { name: string; source: string; at: [number, number]; message: RegExp; fix?: RegExp }[] = [
     { name: "syntax", source: "param W: [3]\nloss = sum(W) *\nminimize loss\n", at: [2, 16], message: /^unexpected end of line; expected an expression/ },
     { name: "unknown function", source: MLP.replace("relu(", "rleu("), at: [18, 10], message: /unknown function 'rleu'; did you mean 'relu'\?/ },
-    { name: "shape", source: MLP.replace("x @ W + b", "x @ b + W"), at: [16, 22], message: /^cannot multiply \[B, 784\] @ \[128\], in the call dense\(\.\.\.\) at m\.bp:18:15/ },
+    { name: "shape", source: MLP.replace("x @ W + b", "x @ b + W"), at: [16, 22], message: /^cannot multiply \[B, 784\] @ \[128\]: the left side's last axis \(784\) must equal the right side's only axis \(128\), in the call dense\(\.\.\.\) at m\.bp:18:15/ },
     { name: "no minimize", source: "param W: [3]\nloss = sum(W)\n", at: [2, 1], message: /^no 'minimize' statement/, fix: /^add a line such as: minimize loss$/ },
     { name: "empty", source: "", at: [1, 1], message: /^empty file/ },
   ];

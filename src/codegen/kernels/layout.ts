@@ -3,6 +3,7 @@
 // index (xs[t]) is a view when t is a loop counter; index_add and slice_add
 // add into their accumulator in place when nothing else reads it.
 import { subDims } from "../../ir/dimexpr.js";
+import { permOf } from "../../ir/ops/linalg.js";
 import type { Dim, Node } from "../../ir/types.js";
 import type { Emitter, View } from "../context.js";
 import { str, Temps } from "../names.js";
@@ -37,7 +38,7 @@ export function layoutView(cx: Emitter, n: Node, out: string[]): void {
   const shape = cx.sizes(n.shape);
   switch (n.op) {
     case "transpose":
-      cx.values.set(n, { ...v, shape, strides: [v.strides[1], v.strides[0]] });
+      cx.values.set(n, { ...v, shape, strides: permOf(n).map((k) => v.strides[k]) });
       return;
     case "broadcast_to":
       cx.values.set(n, { ...v, shape, strides: cx.broadcastStrides(v, shape) });

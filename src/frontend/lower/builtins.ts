@@ -46,7 +46,9 @@ export type Param =
    */
   | { kind: "spatial"; name: string; rank: 1 | 2; min: 0 | 1; default?: number | null; same?: boolean }
   /** Every remaining positional argument, each a tensor of either dtype (`stack(a, b, c)`); at least `min`. */
-  | { kind: "rest"; name: string; min: number };
+  | { kind: "rest"; name: string; min: number }
+  /** A permutation of the first tensor argument's axes: a list of integers, negative counting from the end; stored as 0..rank-1, null when absent. */
+  | { kind: "perm"; name: string; default?: null };
 
 /** A builtin: the op it builds, its parameters, and attributes its name fixes. */
 export interface Builtin {
@@ -141,7 +143,6 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   logsumexp: { op: "logsumexp", params: REDUCTION },
   argmax: { op: "argmax", params: [X, { kind: "axes", name: "axis", single: true }] },
   // layout
-  transpose: { op: "transpose", params: [tensor("x")] },
   reshape: { op: "reshape", params: [tensor("x"), { kind: "shape", name: "shape", inferred: true }], finish: reshapeFinish },
   concat: { op: "concat", params: [tensor("a"), tensor("b"), { kind: "axis", name: "axis", default: 0 }] },
   // neural-network
@@ -201,6 +202,9 @@ const ROWS: Readonly<Record<string, Builtin>> = {
   expand_dims: { op: "reshape", params: [tensor("x"), { kind: "number", name: "axis" }], finish: (a, [x]) => ({ shape: expandDims(x.shape, a.axis as number) }) },
   squeeze: { op: "reshape", params: [tensor("x"), { kind: "axis", name: "axis" }], finish: (a, [x]) => ({ shape: squeezeAxis(x.shape, a.axis as number) }) },
   stack: { op: "concat", params: [{ kind: "rest", name: "xs", min: 1 }, { kind: "number", name: "axis", default: 0 }], build: stack },
+  // section 9: linalg (einsum is a special form: calls.ts, lower/linalg.ts)
+  // No perm: all axes reversed (the op's default, so no attribute).
+  transpose: { op: "transpose", params: [tensor("x"), { kind: "perm", name: "perm", default: null }], finish: ({ perm, ...a }) => (perm === null ? a : { ...a, perm }) },
 };
 
 /** x's shape with a size-1 axis at `axis` of the result (-1: last), as NumPy's expand_dims. */

@@ -7,10 +7,12 @@ import { OpError } from "../../ir/ops.js";
 import type { AttrValue, Attrs, Node } from "../../ir/types.js";
 import type { Expr } from "../parser/ast.js";
 import { BUILTINS, isOptional, type Builtin, type Param } from "./builtins.js";
-import { axisOf, boolOf, checkAxis, constNumber, positiveDim, shapeOf, staticInt } from "./constants.js";
+import { showShape } from "../../ir/shape.js";
+import { axisOf, boolOf, checkAxis, constNumber, positiveDim, shapeOf, staticDim, staticInt } from "./constants.js";
 import type { Lowering } from "./context.js";
 import { inlineDef } from "./defs.js";
 import { lowerExpr, lowerFloat } from "./expressions.js";
+import { lowerEinsum, subscriptsOf } from "./linalg.js";
 import { suggest, type Env } from "./scope.js";
 
 type Call = Extract<Expr, { kind: "call" }>;
@@ -18,9 +20,12 @@ type Call = Extract<Expr, { kind: "call" }>;
 export function lowerCall(cx: Lowering, e: Call, env: Env): Node {
   const def = cx.defs.get(e.callee);
   if (def) return inlineDef(cx, def, e, env);
+  if (e.callee === "einsum") return lowerEinsumCall(cx, e, env);
   const row = BUILTINS.get(e.callee);
   if (!row) {
-    const known = [...BUILTINS.keys(), ...cx.defs.keys()];
+    const way = WAYS_OUT.get(e.callee);
+    if (way) throw new BpcError(`unknown function '${e.callee}': ${way}`, e.calleeSpan);
+    const known = [...BUILTINS.keys(), "einsum", ...cx.defs.keys()];
     throw new BpcError(`unknown function '${e.callee}'${suggest(e.callee, known)}`, e.calleeSpan);
   }
   return lowerBuiltin(cx, row, e, env);
@@ -104,6 +109,8 @@ function readConstant(cx: Lowering, e: Call, p: Param, given: Expr | undefined, 
       return shapeOf(cx, given!, p.inferred);
     case "spatial":
       return spatialOf(cx, e.callee, p, given);
+    case "perm":
+      return given ? permOf(cx, e.callee, given, firstTensor()) : null;
     case "float":
     case "tensor":
     case "rest":
@@ -129,6 +136,34 @@ function spatialOf(cx: Lowering, callee: string, p: Extract<Param, { kind: "spat
   if (bad !== undefined) throw new BpcError(`${what} must be at least ${p.min}, got ${bad}`, given.span);
   return given.kind === "list" ? vs : Array<number>(p.rank).fill(vs[0]);
 }
+
+/** A permutation of x's axes written as a list of integer constants (negative from the end). */
+function permOf(cx: Lowering, callee: string, given: Expr, x: Node): number[] {
+  const r = x.shape.length;
+  if (given.kind !== "list") throw new BpcError(`${callee}'s perm must be a list of axes, as in [0, 2, 1]`, given.span);
+  const axes = given.items.map((it) => checkAxis(staticInt(cx, it, "an axis"), x, it.span));
+  if (axes.length !== r || new Set(axes).size !== r) {
+    throw new BpcError(`${callee}'s permutation must list each of the ${r} axes of ${showShape(x.shape)} once, got [${axes.join(", ")}]`, given.span);
+  }
+  return axes;
+}
+
+/** `einsum("btd,dk->btk", a, b, ...)`: the subscripts, then two or more float tensors (one also works, as NumPy). */
+function lowerEinsumCall(cx: Lowering, e: Call, env: Env): Node {
+  if (e.kwargs.length) throw new BpcError("einsum takes no keyword arguments", e.kwargs[0].span);
+  const spec = subscriptsOf(e.args[0], e.span);
+  if (e.args.length < 2) throw new BpcError(`einsum needs its operands after the subscripts, as in einsum("${spec}", a, b)`, e.span);
+  return lowerEinsum(cx, spec, e.args.slice(1).map((a) => lowerFloat(cx, a, env)), e.span);
+}
+
+/** Names from other libraries for what the language writes otherwise. */
+const WAYS_OUT: ReadonlyMap<string, string> = new Map([
+  ["matmul", "write a @ b (any rank, batch axes broadcast)"],
+  ["mm", "write a @ b"],
+  ["bmm", "write a @ b (batch axes broadcast)"],
+  ["dot", "write a @ b, or sum(a * b) for vectors"],
+  ["permute", "write transpose(x, [perm])"],
+]);
 
 /** The value of a row's parameter when it is a constant (a number attribute or a const node); else null. */
 function constantOf(row: Builtin, name: string, inputs: Node[], attrs: Record<string, AttrValue>): number | null {

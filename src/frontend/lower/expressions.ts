@@ -1,6 +1,6 @@
 // Expressions: literals, names, operators and `@`. Calls and indexing have
 // their own files (calls.ts, indexing.ts).
-import { BpcError, type Span } from "../../diag.js";
+import { BpcError } from "../../diag.js";
 import type { OpKind } from "../../ir/ops.js";
 import { showShape } from "../../ir/shape.js";
 import type { Node } from "../../ir/types.js";
@@ -10,6 +10,7 @@ import { finite, isStatic, staticDim } from "./constants.js";
 import type { Lowering } from "./context.js";
 import { lowerIndex } from "./indexing.js";
 import { integral } from "../../ir/ops/binary.js";
+import { lowerMatmul, lowerTransposeSuffix } from "./linalg.js";
 import { lookup, type Env } from "./scope.js";
 import { unparseExpr } from "../parser/print.js";
 
@@ -53,7 +54,7 @@ export function lowerExpr(cx: Lowering, e: Expr, env: Env): Node {
       return cx.op("neg", [x], e.span);
     }
     case "binary": {
-      if (e.op === "@") return matmul(cx, e.left, e.right, e.span, env);
+      if (e.op === "@") return lowerMatmul(cx, lowerFloat(cx, e.left, env), lowerFloat(cx, e.right, env), e.span);
       // A dim expression with '//' (`T // 2`) is its value, as in a shape.
       if (e.op === "//" && isStatic(e, env)) {
         const d = staticDim(cx, e, "a dim expression");
@@ -64,7 +65,7 @@ export function lowerExpr(cx: Lowering, e: Expr, env: Env): Node {
       return cx.op(BINARY[e.op], arithmeticOperands(cx, e, env), e.span);
     }
     case "transpose":
-      return cx.op("transpose", [lowerExpr(cx, e.arg, env)], e.span);
+      return lowerTransposeSuffix(cx, lowerExpr(cx, e.arg, env), e.which, e.span);
     case "index":
       return lowerIndex(cx, e, env);
     case "call":
@@ -114,27 +115,4 @@ function arithmeticOperands(cx: Lowering, e: Extract<Expr, { kind: "binary" }>, 
   const f = xs.findIndex((x) => x.dtype === "float" && !integral(x));
   if (f >= 0) throw intAsFloat(xs[k], sides[k]);
   return xs;
-}
-
-/** `a @ b` for [M,K]@[K,N], and a vector on either side as a reshaped matrix. */
-function matmul(cx: Lowering, left: Expr, right: Expr, span: Span, env: Env): Node {
-  const a = lowerFloat(cx, left, env);
-  const c = lowerFloat(cx, right, env);
-  const ra = a.shape.length;
-  const rc = c.shape.length;
-  const mismatch = (): never => {
-    throw new BpcError(`cannot multiply ${showShape(a.shape)} @ ${showShape(c.shape)}`, span, [
-      `the last dim of the left side (${a.shape[ra - 1] ?? "none"}) must equal the first dim of the right side (${c.shape[0] ?? "none"})`,
-    ]);
-  };
-  if (ra < 1 || ra > 2 || rc < 1 || rc > 2 || (ra === 1 && rc === 1)) {
-    throw new BpcError(`'@' takes [M,K]@[K,N], [K]@[K,N] or [M,K]@[K]; got ${showShape(a.shape)} @ ${showShape(c.shape)}`, span);
-  }
-  if (a.shape[ra - 1] !== c.shape[0]) mismatch();
-  const a2 = ra === 1 ? cx.op("reshape", [a], span, { shape: [1, a.shape[0]] }) : a;
-  const c2 = rc === 1 ? cx.op("reshape", [c], span, { shape: [c.shape[0], 1] }) : c;
-  const out = cx.op("matmul", [a2, c2], span, { transA: false, transB: false });
-  if (ra === 1) return cx.op("reshape", [out], span, { shape: [c.shape[1]] });
-  if (rc === 1) return cx.op("reshape", [out], span, { shape: [a.shape[0]] });
-  return out;
 }

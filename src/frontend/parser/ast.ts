@@ -14,7 +14,8 @@ export type Expr =
   | { kind: "binary"; op: BinaryOp; left: Expr; right: Expr; span: Span }
   | { kind: "call"; callee: string; calleeSpan: Span; args: Expr[]; kwargs: KwArg[]; span: Span }
   | { kind: "index"; target: Expr; items: IndexItem[]; span: Span }
-  | { kind: "transpose"; arg: Expr; span: Span }
+  /** `x.T` reverses the axes; `x.mT` swaps the last two. */
+  | { kind: "transpose"; arg: Expr; which: "T" | "mT"; span: Span }
   /** A bracketed list, used for shapes: `reshape(x, [B, 10])`, `zeros([H])`. */
   | { kind: "list"; items: Expr[]; span: Span };
 

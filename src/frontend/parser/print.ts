@@ -39,7 +39,7 @@ export function printAst(p: Program): string {
         for (const item of e.items) indexItem(item, depth + 1);
         return;
       case "transpose":
-        node(depth, `${role}transpose`, e.span);
+        node(depth, `${role}transpose .${e.which}`, e.span);
         return expr(e.arg, depth + 1);
       case "list":
         node(depth, `${role}list`, e.span);
@@ -206,7 +206,7 @@ function exprText(e: Expr): string {
     case "index":
       return `${unparseExpr(e.target, POSTFIX)}[${e.items.map(indexText).join(", ")}]`;
     case "transpose":
-      return `${unparseExpr(e.arg, POSTFIX)}.T`;
+      return `${unparseExpr(e.arg, POSTFIX)}.${e.which}`;
     case "list":
       return `[${e.items.map((i) => unparseExpr(i)).join(", ")}]`;
     case "str":

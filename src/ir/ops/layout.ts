@@ -1,13 +1,13 @@
-// Layout: ops that move, repeat or pick elements (transpose, reshape,
-// broadcast_to, concat, slices, xs[i]) and their adjoints that place a
-// gradient back into a larger zero tensor (unslice, unindex) or add it into
-// one (index_add, slice_add). The matrix product lives here too.
+// Layout: ops that move, repeat or pick elements (reshape, broadcast_to,
+// concat, slices, xs[i]) and their adjoints that place a gradient back into
+// a larger zero tensor (unslice, unindex) or add it into one (index_add,
+// slice_add). Transpose and the matrix product are in linalg.ts.
 import { broadcastShapes, sameShape, sameSize, showShape } from "../shape.js";
-import { hull, mulI, point, scaleI, matmulMoments, type Interval } from "../ranges.js";
-import { broadcastTensor, checkedIndex, forBox, matmul2d, numel, tensor, type Tensor } from "../tensor.js";
+import { hull, point, type Interval } from "../ranges.js";
+import { broadcastTensor, checkedIndex, forBox, numel, tensor, type Tensor } from "../tensor.js";
 import type { Dim, Node } from "../types.js";
 import { addDims, subDims } from "../dimexpr.js";
-import { dims, fail, num, nums, requireFloat, requireInt, size, zeroFlops, NOTHING, type EvalContext, type LintRules, type OpDef } from "./define.js";
+import { dims, fail, num, nums, requireInt, size, zeroFlops, NOTHING, type EvalContext, type LintRules, type OpDef } from "./define.js";
 import type { OpKind } from "./kinds.js";
 
 const first = (x: readonly Interval[]): Interval => x[0];
@@ -47,96 +47,9 @@ function sliceInfer(inputs: readonly Node[], a: Node["attrs"]) {
   return { shape: out, dtype: x.dtype };
 }
 
-function matmulInfer(inputs: readonly Node[], a: Node["attrs"]): { shape: Dim[]; dtype: "float" } {
-  requireFloat(inputs);
-  const [x, y] = inputs;
-  if (x.shape.length !== 2 || y.shape.length !== 2) fail("matmul operands must be 2-D");
-  const [m, k1] = a.transA ? [x.shape[1], x.shape[0]] : [x.shape[0], x.shape[1]];
-  const [k2, nn] = a.transB ? [y.shape[1], y.shape[0]] : [y.shape[0], y.shape[1]];
-  if (k1 !== k2) fail(`cannot multiply ${showShape(x.shape)} @ ${showShape(y.shape)}: inner dims ${k1} and ${k2} differ`);
-  return { shape: [m, nn], dtype: "float" };
-}
-
 const copyOf = (t: Tensor): Tensor => tensor([...t.shape], Float64Array.from(t.data));
 
 export const LAYOUT = {
-  /** 2-D matmul of op(a) @ op(b), where op transposes when transA / transB. */
-  matmul: {
-    class: "linalg",
-    arity: 2,
-    infer: matmulInfer,
-    eval: ([a, b], n) => matmul2d(a, b, n.attrs.transA === true, n.attrs.transB === true),
-    vjp: (b, n, ct, needs) => {
-      const [x, y] = n.inputs;
-      const tA = n.attrs.transA === true;
-      const tB = n.attrs.transB === true;
-      const dx = tA ? b.op("matmul", [y, ct], { transA: tB, transB: true }) : b.op("matmul", [ct, y], { transA: false, transB: !tB });
-      const dy = tB ? b.op("matmul", [ct, x], { transA: true, transB: tA }) : b.op("matmul", [x, ct], { transA: !tA, transB: false });
-      return [needs[0] ? dx : null, needs[1] ? dy : null];
-    },
-    saves: { inputs: [0, 1], output: false },
-    // 2 M N K: a multiply and an add per term.
-    flops: (n, dv) => 2 * size(n, dv) * dv(innerDim(n)),
-    lint: {
-      interval: ([p, q], n, range) => scaleI(mulI(p, q), ...range(innerDim(n))),
-      moments: ([p, q], n, dim) => (p && q ? matmulMoments(p, q, dim(innerDim(n))) : null),
-      gain: { kind: "linear" },
-    },
-    example: { inputs: [[[3, 4], "float"], [[4, 2], "float"]], attrs: { transA: false, transB: false } },
-  },
-  /**
-   * acc + op(a) @ op(b), transposes as for matmul: a matmul that adds into
-   * its output. Built by simplification from acc + a @ b (BPTT's weight
-   * gradients, xs[t] @ Wx + h @ Wh), so no temporary holds the product; it
-   * is never differentiated (autodiff runs before simplification).
-   */
-  matmul_add: {
-    class: "linalg",
-    arity: 3,
-    infer: (inputs, a) => {
-      const [acc, x, y] = inputs;
-      const t = matmulInfer([x, y], a);
-      requireFloat(inputs, 0);
-      if (!sameShape(acc.shape, t.shape)) fail(`cannot add ${showShape(t.shape)} into ${showShape(acc.shape)}`);
-      return t;
-    },
-    eval: ([acc, a, b], n) => {
-      const out = matmul2d(a, b, n.attrs.transA === true, n.attrs.transB === true);
-      for (let i = 0; i < out.data.length; i++) out.data[i] += acc.data[i];
-      return out;
-    },
-    // The matmul's 2 M N K, and an add per element.
-    flops: (n, dv) => 2 * size(n, dv) * dv(innerDim(n, 1)) + size(n, dv),
-    lint: {
-      interval: ([acc, p, q], n, range) => addHull(acc, scaleI(mulI(p, q), ...range(innerDim(n, 1)))),
-      moments: ([acc, p, q], n, dim) => {
-        if (!acc || !p || !q) return null;
-        const m = matmulMoments(p, q, dim(innerDim(n, 1)));
-        return { mean: acc.mean + m.mean, var: acc.var + m.var };
-      },
-      gain: { unsupported: "matmul_add is built by simplification, after the linter's analyses" },
-    },
-    example: { inputs: [[[3, 2], "float"], [[3, 4], "float"], [[4, 2], "float"]], attrs: { transA: false, transB: false } },
-  },
-  transpose: layout({
-    codegen: { view: "strided" },
-    arity: 1,
-    infer: (inputs) => {
-      const [x] = inputs;
-      if (x.shape.length !== 2) fail(`transpose needs a 2-D tensor, got ${showShape(x.shape)}`);
-      return { shape: [x.shape[1], x.shape[0]], dtype: x.dtype };
-    },
-    eval: ([t]) => {
-      const [r, c] = t.shape;
-      const out = tensor([c, r]);
-      for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out.data[j * r + i] = t.data[i * c + j];
-      return out;
-    },
-    vjp: (b, _n, ct) => [b.op("transpose", [ct])],
-    saves: NOTHING,
-    lint: MOVES,
-    example: { inputs: [[[3, 4], "float"]] },
-  }),
   reshape: layout({
     codegen: { view: "whole" },
     arity: 1,
@@ -344,12 +257,6 @@ export const LAYOUT = {
     example: { inputs: [[[3, 4], "float"], [[3, 2], "float"]], attrs: { starts: [0, 1], ends: [3, 3], drop: [] } },
   }),
 } satisfies Partial<Record<OpKind, OpDef>>;
-
-/** The contracted dim of a matmul whose left operand is input `k`. */
-function innerDim(n: Node, k = 0): Dim {
-  const x = n.inputs[k];
-  return (n.attrs.transA ? x.shape[0] : x.shape[1]) as Dim;
-}
 
 /** Values of acc + v where v lands (acc elsewhere). */
 function addHull(acc: Interval, v: Interval): Interval {
