@@ -74,7 +74,7 @@ function regionView(cx: Emitter, v: View, n: Node, starts: readonly string[]): V
   return { ...v, off, shape, strides };
 }
 
-const where = (cx: Emitter, n: Node): string => `${n.attrs.what as string} (line ${n.span.line})`;
+const where = (n: Node): string => `${n.attrs.what as string} (line ${n.span.line})`;
 
 /** Statements run with the starts in scope: in a block of their own when they declare locals. */
 function scoped(st: Starts, body: string[]): string[] {
@@ -92,12 +92,12 @@ export function dslice(cx: Emitter, n: Node, out: string[]): void {
   const xv = cx.value(x);
   if (xv.kind !== "view") {
     // A number everywhere: the region is that number (its starts still checked).
-    const st = startsOf(cx, n, 1, x.shape, where(cx, n));
+    const st = startsOf(cx, n, 1, x.shape, where(n));
     out.push(...scoped(st, []));
     cx.values.set(n, xv);
     return;
   }
-  const st = startsOf(cx, n, 1, x.shape, where(cx, n));
+  const st = startsOf(cx, n, 1, x.shape, where(n));
   if (!st.local && !copiesRegion(cx, n)) {
     out.push(...st.pre);
     cx.values.set(n, regionView(cx, xv, n, st.exprs));
@@ -113,7 +113,7 @@ export function dslice(cx: Emitter, n: Node, out: string[]): void {
 /** dunslice (zeros with the region set), dslice_add (the region increased) and update (the region replaced). */
 export function regionWrite(cx: Emitter, n: Node, out: string[]): void {
   cx.comment([n], out);
-  const what = where(cx, n);
+  const what = where(n);
   if (n.op === "dunslice") {
     const dst = cx.out(n);
     out.push(`${cx.ref(dst.buf)}.fill(0);`);
@@ -243,7 +243,7 @@ export function gatherOp(cx: Emitter, n: Node, out: string[]): void {
     return { ...v, shape, strides: rowMajor(shape) };
   };
   const body: string[] = [];
-  let big_: View;
+  let wide: View;
   let small: View;
   if (n.op === "gather") {
     const xv = cx.value(n.inputs[0]);
@@ -251,18 +251,18 @@ export function gatherOp(cx: Emitter, n: Node, out: string[]): void {
     small = flat(cx.contiguous(dst, dst.shape, dst.dtype, "gathered", out));
     if (xv.kind !== "view") {
       out.push(`${cx.ref(dst.buf)}.fill(${xv.expr});`);
-      big_ = dst;
-    } else big_ = xv;
+      wide = dst;
+    } else wide = xv;
   } else {
     const v = n.inputs[n.op === "gather_add" ? 1 : 0];
     small = flat(cx.contiguous(cx.value(v), cx.sizes(v.shape), "float", "rows", out));
     if (n.op === "scatter_add") {
-      big_ = cx.out(n);
-      out.push(`${cx.ref(big_.buf)}.fill(0);`);
-    } else big_ = accumulator(cx, n, out);
+      wide = cx.out(n);
+      out.push(`${cx.ref(wide.buf)}.fill(0);`);
+    } else wide = accumulator(cx, n, out);
   }
   const src = rowOf(small, axis, 1, g);
-  const row = rowOf(big_, axis, 1, k);
+  const row = rowOf(wide, axis, 1, k);
   if (n.op === "gather") {
     if (cx.value(n.inputs[0]).kind === "view") cx.copy(src, row, body);
   } else cx.copy(row, src, body, "+=");

@@ -8,7 +8,7 @@ import type { AttrValue, Attrs, Node } from "../../ir/types.js";
 import type { Expr } from "../parser/ast.js";
 import { BUILTINS, isOptional, type Builtin, type Param } from "./builtins.js";
 import { showShape } from "../../ir/shape.js";
-import { axisOf, boolOf, checkAxis, constNumber, positiveDim, shapeOf, staticDim, staticInt } from "./constants.js";
+import { axisOf, boolOf, checkAxis, constNumber, positiveDim, shapeOf, staticInt } from "./constants.js";
 import type { Lowering } from "./context.js";
 import { inlineDef } from "./defs.js";
 import { lowerExpr, lowerFloat } from "./expressions.js";

@@ -50,9 +50,9 @@ export function lowerIndex(cx: Lowering, e: Extract<Expr, { kind: "index" }>, en
     }
     const step = steps[g] as Extract<Step, { kind: "gather" }>;
     const rest = steps.map((s, k): Step => (k === g ? { kind: "all" } : s));
-    const region = read(cx, target, rest, e.span, what, env);
+    const region = read(cx, target, rest, e.span, what);
     out = cx.op("gather", [region, step.idx], e.span, { axis: g, what });
-  } else out = read(cx, target, steps, e.span, what, env);
+  } else out = read(cx, target, steps, e.span, what);
   return newAxes(cx, out, e.items, steps, e.span);
 }
 
@@ -73,7 +73,7 @@ export function lowerIndexAssign(cx: Lowering, x: Node, items: IndexItem[], valu
       "write each index with a loop variable: for k in 0..K { y[idx_k] = ... }, or build the value with one_hot",
     ]);
   }
-  const r = region(cx, x, steps, span, env);
+  const r = region(cx, x, steps, span);
   if (value.dtype !== x.dtype) {
     throw new BpcError(`cannot write ${value.dtype === "int" ? "an int" : "a float"} value into ${x.dtype === "int" ? "an int" : "a float"} tensor`, span);
   }
@@ -158,22 +158,22 @@ export function sliceLength(start: Expr, end: Expr, env: Env): Dim | null {
 }
 
 /** Reads the region the steps select (no gathers among them). */
-function read(cx: Lowering, target: Node, steps: Step[], span: Span, what: string, env: Env): Node {
-  if (steps.every((s) => s.kind === "all" || s.kind === "static")) return constantSlice(cx, target, steps, span, env);
+function read(cx: Lowering, target: Node, steps: Step[], span: Span, what: string): Node {
+  if (steps.every((s) => s.kind === "all" || s.kind === "static")) return constantSlice(cx, target, steps, span);
   // xs[t, ...]: the row is a view, and a loop's gradient re-reads it.
   const [first] = steps;
   if (first.kind === "at") {
     // A bare name (xs[t]) is named in errors as it is; an expression (xs[t + 1]) by its text.
     const row = cx.op("index", [target, first.i], span, first.item.kind === "at" && first.item.expr.kind === "name" ? {} : { what });
     const rest = steps.slice(1);
-    return rest.length ? read(cx, row, rest, span, what, env) : row;
+    return rest.length ? read(cx, row, rest, span, what) : row;
   }
-  const r = region(cx, target, steps, span, env);
+  const r = region(cx, target, steps, span);
   return cx.op("dslice", [target, ...r.starts], span, { sizes: r.sizes, drop: r.drop, what });
 }
 
 /** A region over every axis: a start node, an extent and whether it is dropped, per axis. */
-function region(cx: Lowering, x: Node, steps: Step[], span: Span, env: Env): { starts: Node[]; sizes: Dim[]; drop: number[] } {
+function region(cx: Lowering, x: Node, steps: Step[], span: Span): { starts: Node[]; sizes: Dim[]; drop: number[] } {
   const starts: Node[] = [];
   const sizes: Dim[] = [];
   const drop: number[] = [];
@@ -247,7 +247,7 @@ function staticBounds(cx: Lowering, it: Item, d: Dim, axis: number, shape: reado
 }
 
 /** Constant indices and slices as one `slice` node; the whole tensor when they select all of it. */
-function constantSlice(cx: Lowering, target: Node, steps: Step[], span: Span, env: Env): Node {
+function constantSlice(cx: Lowering, target: Node, steps: Step[], span: Span): Node {
   const shape = target.shape;
   const starts: Dim[] = [];
   const ends: Dim[] = [];
