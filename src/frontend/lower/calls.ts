@@ -2,7 +2,7 @@
 // lowered from its row in builtins.ts. Arguments bind positionally, then by
 // keyword; tensor arguments become the op's inputs and the others its
 // attributes, each read as its parameter's kind says.
-import { BpcError } from "../../diag.js";
+import { BpcError, type Span } from "../../diag.js";
 import { OpError } from "../../ir/ops.js";
 import type { AttrValue, Attrs, Node } from "../../ir/types.js";
 import type { Expr } from "../parser/ast.js";
@@ -11,7 +11,8 @@ import { axisOf, boolOf, checkAxis, constNumber, shapeOf, staticDim, staticInt }
 import type { Lowering } from "./context.js";
 import { inlineDef } from "./defs.js";
 import { lowerExpr, lowerFloat } from "./expressions.js";
-import { suggest, type Env } from "./scope.js";
+import type { Env } from "./scope.js";
+import { suggestFunction } from "./suggestions.js";
 
 type Call = Extract<Expr, { kind: "call" }>;
 
@@ -21,9 +22,17 @@ export function lowerCall(cx: Lowering, e: Call, env: Env): Node {
   const row = BUILTINS.get(e.callee);
   if (!row) {
     const known = [...BUILTINS.keys(), ...cx.defs.keys()];
-    throw new BpcError(`unknown function '${e.callee}'${suggest(e.callee, known)}`, e.calleeSpan);
+    const args = e.args.map((a) => sourceText(cx, a.span));
+    const hint = suggestFunction(e.callee, known, { args: args.every((a) => a !== null) ? (args as string[]) : [] });
+    throw new BpcError(`unknown function '${e.callee}'${hint}`, e.calleeSpan);
   }
   return lowerBuiltin(cx, row, e, env);
+}
+
+/** The source text of a one-line span, or null. */
+function sourceText(cx: Lowering, s: Span): string | null {
+  if (s.line !== s.endLine) return null;
+  return cx.program.source.split(/\r?\n/)[s.line - 1]?.slice(s.col - 1, s.endCol - 1) ?? null;
 }
 
 function lowerBuiltin(cx: Lowering, row: Builtin, e: Call, env: Env): Node {
