@@ -44,17 +44,21 @@ export function describe(ctx: LintContext, r: Recurrence): string {
   const what = names.length === 1 ? `${names[0]} is` : `${names.join(" and ")} are`;
   const mats = r.matrices.map((m) => {
     const size = `${ctx.initText(m.param)} on ${m.param.shape.join("×")}`;
-    if ((m.param.shape[0] as number) > POWER_ITERATION_MAX) {
+    if ((m.param.shape[m.param.shape.length - 1] as number) > POWER_ITERATION_MAX) {
       return `${m.param.name}'s spectral radius at init is ≈ ${fmt(m.radius)} (${size}: the known value for this init at this size)`;
     }
     const asym = m.asymptotic !== null && Number.isFinite(m.asymptotic) ? `; ≈ ${fmt(m.asymptotic)} for this init as n grows` : "";
-    return `${m.param.name}'s spectral radius at init is ≈ ${fmt(m.radius)} (${size}, power iteration on a seeded sample${asym})`;
+    const stack = m.param.shape.length === 3 ? `, the largest of its ${m.param.shape[0]} matrices` : "";
+    return `${m.param.name}'s spectral radius at init is ≈ ${fmt(m.radius)} (${size}, power iteration on a seeded sample${stack}${asym})`;
   });
   const acts = r.activations.length
     ? `times ${r.activations.map((a) => `${a.op}'s largest slope ${fmt(a.slope)}`).join(" and ")}`
     : "with no activation in between";
   const steps = r.symbolicSteps ? `${r.steps} steps (the loop length is a symbolic dim; ${r.steps} assumed)` : `${r.steps} steps`;
-  return `${what} multiplied by ${r.matrices.map((m) => m.param.name).join(" and ")} at every step of the loop at line ${r.loop.span.line}: ${mats.join("; ")}, ${acts}, gives a per-step factor of ≈ ${fmt(r.factor!)}; over ${steps} the gradient through ${names.join(" and ")} scales by up to ${power(r.factor!, r.steps)}`;
+  const inner = r.through.length
+    ? ` (through the inner loop${r.through.length > 1 ? "s" : ""} at line ${r.through.map((x) => `${x.loop.span.line}, ${x.steps} steps`).join(" and line ")} at each of its steps, so the factor below is per step of the outer loop)`
+    : "";
+  return `${what} multiplied by ${r.matrices.map((m) => m.param.name).join(" and ")} at every step of the loop at line ${r.loop.span.line}${inner}: ${mats.join("; ")}, ${acts}, gives a per-step factor of ≈ ${fmt(r.factor!)}; over ${steps} the gradient through ${names.join(" and ")} scales by up to ${power(r.factor!, r.steps)}`;
 }
 
 export function measured(r: Recurrence): string {
@@ -82,6 +86,7 @@ export const explodingGradient: Rule = {
     const out: LintDiagnostic[] = [];
     for (const r of recurrences(ctx)) {
       if (r.clipped) continue; // clip_grad on every path of the cycle bounds the gradient each step
+      if (r.matrices.length === 0) continue; // a state only rescaled (h = f * h): vanishing-gradient's measured case
       // A gated cell's bound adds up every gate path and is far above what such cells do at init
       // (a 128-wide GRU: bound 4.25 per step, measured 0.67); without a measurement, say nothing.
       if (r.gated && r.measuredPerStep === null) continue;
