@@ -18,6 +18,11 @@
  * its end makes a step size that suits the last steps overshoot by 1000× on
  * the first ones; that is where gradient clipping becomes necessary.
  *
+ * Through nested loops (a stacked RNN: for t { for l { ... Wh[l] ... } }),
+ * the inner loop's steps compose into each step of the outer loop
+ * (recurrence.ts), and the recurrence is reported once, at the matmul
+ * inside the inner loop, naming both loops.
+ *
  * Message: the matrix, its radius (and the asymptotic value for its init),
  * the activation and slope, the per-step factor and its T-th power, the
  * measured growth. Fix: orthogonal init (an edit), clip_grad inside the loop,
@@ -66,6 +71,15 @@ export function measured(r: Recurrence): string {
   return `. Running the loop at init on the sample, a perturbation of ${r.carried.map((c) => c.name).join(" and ")} changes by ${power(r.measuredPerStep, r.steps)} over the ${r.steps} steps`;
 }
 
+/**
+ * Whether an outer loop's reported recurrence already runs through `r`'s
+ * loop with all of `r`'s matrices: a stacked RNN's inner recurrence is
+ * reported once, by the loop that sees its whole length.
+ */
+export function covered(r: Recurrence, reported: readonly Recurrence[]): boolean {
+  return reported.some((o) => o.through.some((t) => t.loop === r.loop) && r.matrices.every((m) => o.matrices.some((x) => x.param === m.param)));
+}
+
 export function initEdit(ctx: LintContext, r: Recurrence, init: string): Edit[] {
   const edits: Edit[] = [];
   for (const m of r.matrices) {
@@ -84,7 +98,9 @@ export const explodingGradient: Rule = {
   },
   run(ctx) {
     const out: LintDiagnostic[] = [];
+    const reported: Recurrence[] = [];
     for (const r of recurrences(ctx)) {
+      if (covered(r, reported)) continue;
       if (r.clipped) continue; // clip_grad on every path of the cycle bounds the gradient each step
       if (r.matrices.length === 0) continue; // a state only rescaled (h = f * h): vanishing-gradient's measured case
       // A gated cell's bound adds up every gate path and is far above what such cells do at init
@@ -94,11 +110,13 @@ export const explodingGradient: Rule = {
       if (r.measuredPerStep !== null && r.steps * Math.log10(r.measuredPerStep) <= Math.log10(EXPLODE)) continue;
       const edits = initEdit(ctx, r, "orthogonal");
       const names = r.carried.map((c) => c.name);
+      reported.push(r);
       out.push({
         rule: "exploding-gradient",
         severity: "warning",
         message: `the gradient explodes through the loop: ${describe(ctx, r)}${measured(r)}`,
-        span: r.matrices[0].matmul.span,
+        // The matmul by the largest matrix: the one to fix.
+        span: r.matrices.reduce((a, m) => (m.radius > a.radius ? m : a)).matmul.span,
         params: ctx.paramNames(r.params),
         fix: {
           description: `initialise ${r.matrices.map((m) => m.param.name).join(" and ")} with orthogonal (spectral radius 1); clip the gradient inside the loop (${names[0]} = clip_grad(..., -1, 1)); or use a gated cell such as an LSTM`,

@@ -15,6 +15,15 @@
  * Because g bounds the growth from above, g^T < 1e-3 proves the gradient
  * vanishes. A gated, additive cell (an LSTM's c = f * c + i * g) has a direct
  * path of gain up to 1 (or an unbounded one), so it never looks vanishing.
+ * A loop nested in the loop analysed composes: over its n steps the gain of
+ * each of its carried values follows v <- G_in v + F (G_in its own step
+ * gains, F what its body reads from the outer loop's values), and its
+ * results carry v_n into the outer step, with its matrices (a stacked RNN's
+ * Wh[l]: one matrix of a param stack, radius the largest of them). A state
+ * carried only by rescaling (h = gate * h, no sum adding new content on its
+ * matrix-free path) is marked `scaledCarry`: the bound says nothing there,
+ * the measurement decides (vanishing-gradient).
+ *
  * Growth is confirmed by running the recurrence at init on the sample: the
  * loop runs twice, from the carried state and from a slightly perturbed one,
  * renormalising the difference every step (a Lyapunov exponent); its growth
@@ -466,7 +475,8 @@ function scc(n: number, next: (k: number) => number[]): number[][] {
 }
 
 /**
- * Runs a top-level loop at init from its sampled inputs, twice: from the
+ * Runs a loop at init from its sampled inputs (a nested loop: from the values
+ * of the outer loop's last step), twice: from the
  * carried state and from a perturbed one, renormalising the perturbation each
  * step. Returns the geometric-mean growth per step of the perturbation.
  */

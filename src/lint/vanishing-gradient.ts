@@ -15,13 +15,25 @@
  * its direct path c -> c has a gain up to 1 (the forget gate), so the bound
  * never falls below 1.
  *
+ * Measured case: a state carried only by rescaling, with nothing added
+ * (h = sigmoid(h @ W) * h, or h = f * h with no `+ i * g`), has a bound of
+ * 1 or more (a gate counts as at most 1) however strongly the gates shrink
+ * it. There the loop is run at init on the sample (recurrence.ts, the
+ * perturbation renormalised each step: power iteration on the product of
+ * the step Jacobians), and the rule fires when the measured growth over the
+ * loop is below 1e-3. An additive carry (LSTM, GRU) or a plain recurrence
+ * through a matrix (a tanh RNN) keeps the bound's verdict: their gradient
+ * is not only a product of gates, and at init they are well-built models.
+ * Through nested loops, the inner loop's steps compose into the outer
+ * step (recurrence.ts); a recurrence is reported once, at the matmul.
+ *
  * Threshold: 1e-3. Message: the same numbers as exploding-gradient, and the
  * growth measured at init. Fix: tanh instead of sigmoid, orthogonal init (an
  * edit), or a gated cell. Span: the `h @ W` expression. Params: those whose
  * gradient flows through the recurrence.
  */
 import type { LintContext } from "./context.js";
-import { describe, initEdit, measured, power } from "./exploding-gradient.js";
+import { covered, describe, initEdit, measured, power } from "./exploding-gradient.js";
 import { recurrences, type Recurrence } from "./recurrence.js";
 import { fmt } from "./stats.js";
 import type { LintDiagnostic, Rule } from "./types.js";
@@ -37,11 +49,16 @@ export const vanishingGradient: Rule = {
   },
   run(ctx) {
     const out: LintDiagnostic[] = [];
+    const reported: Recurrence[] = [];
     for (const r of recurrences(ctx)) {
       const proved = r.matrices.length > 0 && r.factor !== null && r.steps * Math.log10(Math.max(r.factor, 1e-300)) < Math.log10(VANISH);
+      if (covered(r, reported)) continue;
       if (!proved) {
         const m = scaledOnly(ctx, r);
-        if (m) out.push(m);
+        if (m) {
+          out.push(m);
+          reported.push(r);
+        }
         continue;
       }
       const steps: string[] = [];
@@ -50,6 +67,7 @@ export const vanishingGradient: Rule = {
       const edits = small.length ? initEdit(ctx, { ...r, matrices: small }, "orthogonal") : [];
       if (small.length) steps.push(`initialise ${small.map((m) => m.param.name).join(" and ")} with orthogonal (spectral radius 1)`);
       steps.push("or use a gated cell whose additive state carries the gradient (LSTM: c = f * c + i * g; h = o * tanh(c))");
+      reported.push(r);
       out.push({
         rule: "vanishing-gradient",
         severity: "warning",
