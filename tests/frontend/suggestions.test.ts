@@ -96,6 +96,12 @@ describe("never a builtin of another meaning", () => {
     expect(suggestFunction("rleu", [...BUILTINS.keys()])).toBe("; did you mean 'relu'?");
     expect(suggestFunction("sigmod", [...BUILTINS.keys()])).toBe("; did you mean 'sigmoid'?");
     expect(suggestFunction("sofmax", [...BUILTINS.keys()])).toBe("; did you mean 'softmax'?");
+    expect(suggestFunction("einsun", SECTION9)).toBe("; did you mean 'einsum'?");
+    expect(suggestFunction("sigmoud", [...BUILTINS.keys()])).toBe("; did you mean 'sigmoid'?");
+    // A changed digit or a short name is another function.
+    expect(suggestFunction("conv3d", ["conv1d", "conv2d"])).toBe("");
+    expect(suggestFunction("max_pool3d", [...BUILTINS.keys()])).toBe("");
+    expect(suggestFunction("silu", ["selu", "relu", "gelu"])).toBe("");
   });
 
   it("a def is suggested for its own name's variants", () => {

@@ -136,10 +136,15 @@ export function suggestFunction(name: string, known: Iterable<string>, call: Cal
     return "";
   }
   if (alias && (alias.needs ?? []).every((b) => names.includes(b))) return `; write ${alias.write(call.args)} instead`;
-  // A typo of a long name: two neighbouring letters swapped (sfotmax), or one
-  // letter missing or doubled in a name of six letters or more. Not a changed
-  // letter, which turns one function into another (gelu/relu, tanh/tan).
-  const typo = names.find((k) => normalize(k).length >= 4 && (swapped(key, normalize(k)) || (Math.min(key.length, normalize(k).length) >= 6 && oneInserted(key, normalize(k)))));
+  // A typo: two neighbouring letters swapped (rleu, sfotmax); in a name of six
+  // letters or more, one letter missing, doubled or mistyped (sigmod, einsun).
+  // Short names and digits are where one character turns a function into
+  // another (gelu/relu, selu/elu, tan/tanh, conv1d/conv2d), so not there.
+  const typo = names.find((k) => {
+    const c = normalize(k);
+    if (c.length >= 4 && swapped(key, c)) return true;
+    return Math.min(key.length, c.length) >= 6 && (oneInserted(key, c) || oneLetterChanged(key, c));
+  });
   return typo ? `; did you mean '${typo}'?` : "";
 }
 
@@ -157,4 +162,12 @@ function oneInserted(a: string, b: string): boolean {
   const [s, l] = a.length < b.length ? [a, b] : [b, a];
   for (let i = 0; i < l.length; i++) if (l.slice(0, i) + l.slice(i + 1) === s) return true;
   return false;
+}
+
+/** Whether a and b differ in exactly one position, a letter for a letter. */
+function oneLetterChanged(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  const diff: number[] = [];
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) diff.push(i);
+  return diff.length === 1 && /[a-z]/.test(a[diff[0]]) && /[a-z]/.test(b[diff[0]]);
 }
