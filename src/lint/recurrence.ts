@@ -226,7 +226,7 @@ function analyzeLoop(ctx: LintContext, L: Node): LoopInfo {
   const direct = new Map<Node, Set<number>>();
   const additive = new Map<Node, Set<number>>();
   const scalerOf = new Map<Node, Node>(); // the first product on a direct path, by node
-  const isConst = (x: Node): boolean => !inBody.has(x) && (x.op === "const" || x.op === "full");
+  const isConst = (x: Node): boolean => x.op === "const" || x.op === "full";
   /** The largest slope of each activation on the loop body. */
   const slopes = new Map<string, number>();
   const trackCarry = (n: Node): void => {
