@@ -125,6 +125,10 @@ describe("a construct the language lacks says what to write instead", () => {
     ["y = x and x", "there are no boolean operators"],
     ["def f(a):\n  return a", "a def's body is '= EXPR' or '{ ...; return EXPR }'"],
     ["import torch", "a .bp file imports nothing"],
+    ["y = np.sum(x)", "there are no modules: the builtins are called directly, as sum(...)"],
+    ["y = F.relu(x)", "there are no modules: the builtins are called directly, as relu(...)"],
+    ["y = x * True", "unknown name 'True'; write true"],
+    ["y = x * pi", "unknown name 'pi'; write 3.141592653589793"],
   ])("%s", (body, message) => {
     expect(messageOf(body)).toContain(message);
   });

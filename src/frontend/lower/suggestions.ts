@@ -171,3 +171,18 @@ function oneLetterChanged(a: string, b: string): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) diff.push(i);
   return diff.length === 1 && /[a-z]/.test(a[diff[0]]) && /[a-z]/.test(b[diff[0]]);
 }
+
+/** Python and NumPy spellings of values the language writes another way. */
+const NAMES: ReadonlyMap<string, string> = new Map([
+  ["True", "true"],
+  ["False", "false"],
+  ["pi", "3.141592653589793"],
+  ["inf", "a large constant such as 1e30 (there is no infinity literal)"],
+  ["nan", "nothing: there is no NaN literal"],
+]);
+
+/** "; write true" for a Python spelling of a value, or "". */
+export function suggestName(name: string): string {
+  const w = NAMES.get(name);
+  return w ? `; write ${w}` : "";
+}

@@ -14,11 +14,17 @@ interface At {
 }
 
 const SHAPE_ATTRS = new Set(["shape", "size", "ndim", "dtype", "numel", "dim", "len"]);
+/** Module names from Python code (np.sum, F.relu, torch.matmul). */
+const MODULES = new Set(["np", "numpy", "torch", "F", "nn", "jnp", "jax", "tf", "math", "lax"]);
 
 const HINTS: { test: (a: At) => boolean | RegExpExecArray | null; say: (a: At) => string }[] = [
   {
     test: (a) => a.line.slice(0, a.col).endsWith(".") && SHAPE_ATTRS.has(a.token),
     say: (a) => `there is no .${a.token}: shapes are known at compile time, so write the dims by name (declared with 'dim B' or 'dim T = 50')`,
+  },
+  {
+    test: (a) => a.line.slice(0, a.col).endsWith(".") && MODULES.has(receiver(a)),
+    say: (a) => `there are no modules: the builtins are called directly, as ${a.token}(...)`,
   },
   {
     test: (a) => a.line.slice(0, a.col).endsWith(".") && /^[A-Za-z_]\w*$/.test(a.token) && a.line.slice(a.col + a.token.length).trimStart().startsWith("("),
