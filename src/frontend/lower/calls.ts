@@ -22,7 +22,7 @@ export function lowerCall(cx: Lowering, e: Call, env: Env): Node {
   const row = BUILTINS.get(e.callee);
   if (!row) {
     const known = [...BUILTINS.keys(), ...cx.defs.keys()];
-    const args = e.args.map((a) => sourceText(cx, a.span));
+    const args = [...e.args.map((a) => sourceText(cx, a.span)), ...e.kwargs.map((k) => sourceText(cx, k.span))];
     const hint = suggestFunction(e.callee, known, { args: args.every((a) => a !== null) ? (args as string[]) : [] });
     throw new BpcError(`unknown function '${e.callee}'${hint}`, e.calleeSpan);
   }

@@ -160,7 +160,8 @@ function swapped(a: string, b: string): boolean {
 function oneInserted(a: string, b: string): boolean {
   if (Math.abs(a.length - b.length) !== 1) return false;
   const [s, l] = a.length < b.length ? [a, b] : [b, a];
-  for (let i = 0; i < l.length; i++) if (l.slice(0, i) + l.slice(i + 1) === s) return true;
+  // A letter, not a digit: conv2d is not conv, logsigmoid2 is not log_sigmoid.
+  for (let i = 0; i < l.length; i++) if (/[a-z]/.test(l[i]) && l.slice(0, i) + l.slice(i + 1) === s) return true;
   return false;
 }
 
