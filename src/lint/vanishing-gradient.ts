@@ -103,7 +103,7 @@ function scaledOnly(ctx: LintContext, r: Recurrence): LintDiagnostic | null {
     span: scaler.span,
     params: ctx.paramNames(r.params),
     fix: {
-      description: `carry the state additively, as an LSTM's cell does: c = f * c + i * g, so that the gate scales only the old state and new content is added each step; start the gate near 1 (a forget-gate bias of ones)`,
+      description: `carry the state additively, as an LSTM's cell does: c = f * c + i * g, so that the gate scales only the old state and new content is added each step; start the gate near 1 (a forget-gate bias of ones); a running product of probabilities is better kept as the sum of their logs (logp = logp - softplus(-z) for sigmoid(z))`,
     },
   };
 }
