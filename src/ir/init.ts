@@ -52,16 +52,26 @@ export function fans(shape: readonly number[]): { fanIn: number; fanOut: number;
 }
 
 /**
- * The shape he and xavier read their fans from, by how the param is used: a
- * conv kernel [Cout, Cin/groups, k...] (marked `fans: "conv"` where a conv
- * reads it) has PyTorch's fan-in Cin/groups * prod(k) and fan-out Cout *
- * prod(k), given here as the matrix [fan_in, fan_out]; any other param is
- * read as declared.
+ * The shape an initializer reads, by how the param is used (spec section 9):
+ *   - a conv kernel [Cout, Cin/groups, k...] (marked `fans: "conv"` where a
+ *     conv reads it): he and xavier take PyTorch's fan-in Cin/groups * prod(k)
+ *     and fan-out Cout * prod(k), given here as the matrix [fan_in, fan_out];
+ *   - a stack of matrices [L, D, H] (marked `fans: "stack"` where it is read
+ *     as W[l], or as a batch of matrices by `@`): he and xavier take the fans
+ *     of one matrix, [D, H]; orthogonal makes each W[l] orthogonal, given
+ *     here as [L, D, H] (a rank-3 shape is a stack to orthogonal);
+ *   - orthogonal on 3+ axes otherwise: over the trailing axes flattened,
+ *     [s0, s1 * s2 * ...] (PyTorch's orthogonal_);
+ *   - anything else as declared.
  */
 export function fanShape(init: string, shape: readonly number[], attrs: Readonly<Record<string, unknown>>): readonly number[] {
-  if (attrs.fans !== "conv" || (init !== "he" && init !== "xavier") || shape.length < 3) return shape;
-  const receptive = shape.slice(2).reduce((a, b) => a * b, 1);
-  return [shape[1] * receptive, shape[0] * receptive];
+  if (shape.length < 3) return shape;
+  const prod = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
+  if (init === "orthogonal") return attrs.fans === "stack" ? [shape[0], shape[1], prod(shape.slice(2))] : [shape[0], prod(shape.slice(1))];
+  if (init !== "he" && init !== "xavier") return shape;
+  if (attrs.fans === "conv") return [shape[1] * prod(shape.slice(2)), shape[0] * prod(shape.slice(2))];
+  if (attrs.fans === "stack") return shape.slice(1);
+  return shape;
 }
 
 const constant = (value: (args: readonly number[]) => number, emit: (e: EmitInit) => string): InitDef => ({
@@ -136,13 +146,26 @@ export const INITIALIZERS: Record<InitName, InitDef> = {
     moments: (s) => ({ mean: 0, var: 2 / s[0] }),
     radius: (n) => Math.sqrt(2 / n) * Math.sqrt(n),
   },
+  // Given [rows, cols], or [L, rows, cols] for a stack of L matrices (fanShape).
   orthogonal: {
     args: 0,
-    check: (s, _a, name) => (s.length !== 2 ? `orthogonal needs a 2-D param; ${name} is [${s.join(", ")}]` : null),
-    sample: (out, [rows, cols], _a, next) => orthogonal(out, next, rows, cols),
-    emit: (e) => ({ expr: `${e.use("orthogonal")}(${e.arr}, ${e.next}, ${e.shape[0]}, ${e.shape[1]})` }),
+    check: (s, _a, name) => (s.length < 2 ? `orthogonal needs a param of at least 2 axes; ${name} is [${s.join(", ")}]` : null),
+    sample: (out, s, _a, next) => {
+      const [rows, cols] = s.slice(-2);
+      const n = rows * cols;
+      for (let l = 0; l < out.length / n; l++) orthogonal(out.subarray(l * n, (l + 1) * n), next, rows, cols);
+    },
+    emit: (e) => {
+      const [rows, cols] = e.shape.slice(-2);
+      if (e.shape.length === 2) return { expr: `${e.use("orthogonal")}(${e.arr}, ${e.next}, ${rows}, ${cols})` };
+      const n = rows * cols;
+      return {
+        expr: `((a, next) => {\nfor (let l = 0; l < ${e.shape[0]}; l++) ${e.use("orthogonal")}(a.subarray(l * ${n}, (l + 1) * ${n}), next, ${rows}, ${cols});\nreturn a;\n})(${e.arr}, ${e.next})`,
+        note: `(each of the ${e.shape[0]} matrices [${rows}, ${cols}] orthogonal)`,
+      };
+    },
     interval: () => iv(-1, 1),
-    moments: ([r, c]) => ({ mean: 0, var: 1 / Math.max(r, c) }),
+    moments: (s) => ({ mean: 0, var: 1 / Math.max(...s.slice(-2)) }),
     radius: () => 1,
   },
 };

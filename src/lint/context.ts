@@ -121,6 +121,8 @@ export class LintContext {
     for (const n of this.flow.nodes) {
       if (watchesInputs(n)) n.inputs.forEach((x) => watch.add(x));
       if (n.op === "matmul") watch.add(n.inputs[0]);
+      if (n.op === "div") watch.add(n.inputs[1]); // numeric-instability reads denominators
+
     }
     try {
       const d = draw(g, symbolic, SEED);

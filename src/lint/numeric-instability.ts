@@ -13,10 +13,13 @@
  *     infinite (`sqrt(mean(square(x - mu)))`: a constant feature has
  *     variance 0). Fix: an epsilon, `sqrt(var + 1e-5)` (mechanical edit);
  *   - `a / b` on a gradient path where b's interval touches 0 at an end it
- *     reaches (a relu, an abs, a variance, a count that can be 0): the
- *     quotient and both gradients blow up. Fix: `a / (b + 1e-8)`.
- * A denominator of unknown sign (a learned `x @ W`) is not reported, nor one
- * already reported as a sqrt. A value computed from parameters alone (a
+ *     reaches (a relu, an abs, a variance, a count that can be 0), or where
+ *     b's interval contains 0 and the seeded sample shows b at 0, taking both
+ *     signs (`x / sum(x)` of signed values, `a / (x @ w)`), or within 1e-6
+ *     of 0 relative to its typical size: the quotient and both gradients
+ *     blow up. Fix: `a / (b + 1e-8)` for b >= 0, else a denominator kept
+ *     away from 0. A denominator bounded away from 0 (`s + 1e-5`, s >= 0;
+ *     `sum(exp(z))`) is not reported, nor one already reported as a sqrt. A value computed from parameters alone (a
  * weight norm `sqrt(sum(square(W)))`) is 0 only at one point of parameter
  * space: it is reported only when the initializer puts it there (zeros).
  *
@@ -25,7 +28,7 @@
 import { OPS } from "../ir/ops.js";
 import type { Node } from "../ir/types.js";
 import { LintContext, callParts, listText } from "./context.js";
-import { reachesZero, showInterval } from "./stats.js";
+import { fmt, reachesZero, showInterval } from "./stats.js";
 import type { Fix, LintDiagnostic, Rule } from "./types.js";
 
 
@@ -63,12 +66,14 @@ export const numericInstability: Rule = {
         }
         const hand = handSoftmax(inner.node);
         if (hand) {
-          const zText = argText(ctx, hand.exp) ?? "z";
-          const overflow = /\bmax\(/.test(zText) ? "" : ", or overflows when one is above 88";
+          const written = argText(ctx, hand.exp) ?? "z";
+          // exp(s - max(s, ..)): log_softmax subtracts the max itself, so it takes s.
+          const zText = /^(\w+)\s*-\s*max\(\s*\1\s*[,)]/.exec(written)?.[1] ?? written;
+          const overflow = /\bmax\(/.test(written) ? "" : ", or overflows when one is above 88";
           // cross_entropy is over the last axis of [B, C] logits, as pick is.
           const ce = inner.pick && hand.axis === -1 ? `, or for the log-probability of the labels, -cross_entropy(${zText}, ${ctx.show(inner.pick.inputs[1])})` : "";
           push(
-            `${ctx.show(n)} takes the log of a softmax written by hand (${ctx.show(inner.node)}): exp(${zText}) / sum(exp(${zText})) underflows to exactly 0 when logits differ by about 100 (float32)${overflow}, then log gives -inf and its gradient is infinite, so ${grads}`,
+            `${ctx.show(n)} takes the log of a softmax written by hand (${ctx.show(inner.node)}): exp(${written}) / sum(exp(${written})) underflows to exactly 0 when logits differ by about 100 (float32)${overflow}, then log gives -inf and its gradient is infinite, so ${grads}`,
             hand.axis === null
               ? { description: `compute the log-probabilities from the logits with log_softmax, which subtracts the max and never underflows` }
               : { description: `compute it from the logits: log_softmax(${zText}, axis=${hand.axis})${ce}; ${ce ? "both subtract" : "it subtracts"} the max and never underflow${ce ? "" : "s"}` },
@@ -108,18 +113,61 @@ export const numericInstability: Rule = {
         );
         continue;
       }
-      // Division by a value that reaches 0 at an end of its range.
+      // Division by a value that reaches 0 at an end of its range, or that the sample shows reaching 0.
       if (flaggedSqrt.has(arg)) continue;
       const touches = (range.lo === 0 && !range.loOpen) || (range.hi === 0 && !range.hiOpen);
-      if (!touches) continue;
-      push(
-        `the denominator ${ctx.show(arg)} can be 0 (its range is ${showInterval(range)}): the quotient and its gradient -a/b² are infinite there, so ${grads}`,
-        { description: `add an epsilon to the denominator: ${ctx.show(n.inputs[0])} / (${ctx.show(arg)} + 1e-8)` },
-      );
+      const seen = touches ? null : sampledNearZero(ctx, arg, range);
+      if (!touches && !seen) continue;
+      const why = touches ? `can be 0 (its range is ${showInterval(range)})` : seen!;
+      const den = ctx.ref(arg);
+      const fix = range.lo >= 0
+        ? `add an epsilon to the denominator: ${ctx.ref(n.inputs[0])} / (${den} + 1e-8)`
+        : `a denominator that changes sign has no safe epsilon: divide by a positive scale instead, e.g. ${ctx.ref(n.inputs[0])} / sqrt(mean(square(${den})) + 1e-5), or use a stable op (softmax, log_softmax)`;
+      push(`the denominator ${ctx.show(arg)} ${why}: the quotient and its gradient -a/b² are infinite there, so ${grads}`, { description: fix });
     }
     return out;
   },
 };
+
+/** A tiny magnitude, relative to the typical one, that a float32 quotient cannot survive. */
+const TINY = 1e-6;
+
+/**
+ * What the seeded sample shows of a denominator whose interval does not end
+ * at 0: it changes sign (so, being continuous in the inputs and params, it
+ * passes through 0), or some value is tiny next to its typical size. Only a
+ * denominator whose interval contains 0 (or ends there, open) is looked at:
+ * a value bounded away from 0 (`s + 1e-5` with s >= 0) is safe whatever the
+ * sample.
+ */
+function sampledNearZero(ctx: LintContext, n: Node, range: { lo: number; hi: number }): string | null {
+  if (range.lo > 0 || range.hi < 0) return null;
+  const ts = ctx.samples?.values(n);
+  if (!ts || ts.length === 0) return null;
+  let neg = 0;
+  let pos = 0;
+  let zero = 0;
+  let min = Infinity;
+  let s2 = 0;
+  let count = 0;
+  for (const t of ts)
+    for (const v of t.data) {
+      if (Number.isNaN(v)) continue;
+      if (v < 0) neg++;
+      else if (v > 0) pos++;
+      else zero++;
+      min = Math.min(min, Math.abs(v));
+      s2 += v * v;
+      count++;
+    }
+  if (!count) return null;
+  const rms = Math.sqrt(s2 / count);
+  const where = `in the seeded sample at init (${count} values, typical size ${fmt(rms)})`;
+  if (zero) return `is exactly 0 for ${zero} of its values ${where}`;
+  if (neg && pos) return `takes both signs ${where}, so it passes through 0; its smallest magnitude there is ${fmt(min)}`;
+  if (rms > 0 && min <= TINY * rms) return `comes within ${fmt(min)} of 0 ${where}`;
+  return null;
+}
 
 /** Whether the seeded sample at init has a value of `n` at or below 0 (or the init interval is exactly 0). */
 function zeroAtInit(ctx: LintContext, n: Node): boolean {

@@ -15,6 +15,15 @@
  * Because g bounds the growth from above, g^T < 1e-3 proves the gradient
  * vanishes. A gated, additive cell (an LSTM's c = f * c + i * g) has a direct
  * path of gain up to 1 (or an unbounded one), so it never looks vanishing.
+ * A loop nested in the loop analysed composes: over its n steps the gain of
+ * each of its carried values follows v <- G_in v + F (G_in its own step
+ * gains, F what its body reads from the outer loop's values), and its
+ * results carry v_n into the outer step, with its matrices (a stacked RNN's
+ * Wh[l]: one matrix of a param stack, radius the largest of them). A state
+ * carried only by rescaling (h = gate * h, no sum adding new content on its
+ * matrix-free path) is marked `scaledCarry`: the bound says nothing there,
+ * the measurement decides (vanishing-gradient).
+ *
  * Growth is confirmed by running the recurrence at init on the sample: the
  * loop runs twice, from the carried state and from a slightly perturbed one,
  * renormalising the difference every step (a Lyapunov exponent); its growth
@@ -51,6 +60,18 @@ export interface Recurrence {
   clipped: boolean;
   /** The cycle multiplies a carried-dependent value by a sigmoid gate (GRU, LSTM): the bound is loose there. */
   gated: boolean;
+  /**
+   * The state is carried from step to step only by rescaling (h = gate * h):
+   * some path from a carried value to its result passes no matrix, and no
+   * such path passes a sum that adds new content (as an LSTM's c = f * c +
+   * i * g and a GRU's (1 - z) * h + z * n do). The gradient through the
+   * state is then the product of the scales, which the measurement gives.
+   */
+  scaledCarry: boolean;
+  /** The product that rescales the state (its span for the message), when scaledCarry. */
+  scaler: Node | null;
+  /** Nested loops the cycle runs through, with their step counts: each step of this loop runs them whole. */
+  through: { loop: Node; steps: number }[];
 }
 
 type Gain = Float64Array; // one entry per carried value of the loop
@@ -86,7 +107,7 @@ export function spectralRadius(w: Tensor, seed = 1): number {
 
 /** The known large-n spectral radius of an n×n initializer, or null. */
 export function asymptoticRadius(p: Node): number | null {
-  const [n, m] = p.shape as number[];
+  const [n, m] = (p.shape as number[]).slice(-2); // a stack [L, H, H]: each matrix
   if (n !== m) return null;
   return initializer(p.attrs.init as string).radius(n, (p.attrs.initArgs as readonly number[]) ?? []);
 }
@@ -108,7 +129,7 @@ export function recurrences(ctx: LintContext): Recurrence[] {
       }
   };
   collect(ctx.graph.nodes);
-  for (const L of loops) out.push(...analyzeLoop(ctx, L));
+  for (const L of loops) out.push(...loopInfo(ctx, L).recs);
   return out;
 }
 
@@ -120,11 +141,16 @@ function radiusOf(ctx: LintContext, p: Node): number {
   const cached = radiusCache.get(ctx)?.get(key);
   if (cached !== undefined) return cached;
   const shape = p.shape as number[];
+  const n = shape[shape.length - 1];
   let r: number;
-  if (shape[0] > POWER_ITERATION_MAX) r = asymptoticRadius(p) ?? NaN;
+  if (n > POWER_ITERATION_MAX) r = asymptoticRadius(p) ?? NaN;
   else {
     const sample = ctx.samples?.draw.params.get(p) ?? sampleParam(p, shape, 7, ctx.graph.params.indexOf(p));
-    r = spectralRadius(sample);
+    // A stack [L, H, H] read as W[l]: the largest radius of its matrices (a bound over every l).
+    r = 0;
+    for (let l = 0; l < sample.data.length / (n * n); l++) {
+      r = Math.max(r, spectralRadius({ shape: [n, n], data: sample.data.subarray(l * n * n, (l + 1) * n * n) }));
+    }
   }
   const m = radiusCache.get(ctx) ?? new Map<Node, number>();
   m.set(key, r);
@@ -133,7 +159,40 @@ function radiusOf(ctx: LintContext, p: Node): number {
 }
 const radiusCache = new WeakMap<LintContext, Map<Node, number>>();
 
-function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
+/** What a loop's analysis gives: its recurrences, and one step's gains for a loop around it. */
+interface LoopInfo {
+  recs: Recurrence[];
+  /** G[k][j]: the gain of one step from carried j to result k. */
+  G: Gain[];
+  /** Param matrices, activations and gates on the paths from the carried values to the results. */
+  mats: Set<Node>;
+  acts: Set<string>;
+  slopes: Map<string, number>;
+  matmulOf: Map<Node, Node>;
+  gated: boolean;
+}
+
+const loopCache = new WeakMap<LintContext, Map<Node, LoopInfo>>();
+
+function loopInfo(ctx: LintContext, L: Node): LoopInfo {
+  const m = loopCache.get(ctx) ?? new Map<Node, LoopInfo>();
+  loopCache.set(ctx, m);
+  const hit = m.get(L);
+  if (hit) return hit;
+  const info = analyzeLoop(ctx, L);
+  m.set(L, info);
+  return info;
+}
+
+/** The square param matrix a matmul operand is: W itself, or W[l] of a stack [L, H, H] of them. */
+function squareParam(W: Node): Node | null {
+  if (W.op === "param" && W.shape.length === 2 && W.shape[0] === W.shape[1]) return W;
+  const P = W.inputs[0];
+  if (W.op === "index" && P?.op === "param" && P.shape.length === 3 && P.shape[1] === P.shape[2] && W.inputs[1]?.shape.length === 0) return P;
+  return null;
+}
+
+function analyzeLoop(ctx: LintContext, L: Node): LoopInfo {
   const b = L.body!;
   const K = b.carried.length;
   const inBody = new Set<Node>([b.index, ...b.carried, ...b.nodes]);
@@ -162,17 +221,96 @@ function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
     m.set(n, s);
   };
   const matmulOf = new Map<Node, Node>();
+  // Carried values with a matrix-free path to each node, and those whose matrix-free
+  // path passes a sum that adds new content (an additive carry): bit k for carried k.
+  const direct = new Map<Node, Set<number>>();
+  const additive = new Map<Node, Set<number>>();
+  const scalerOf = new Map<Node, Node>(); // the first product on a direct path, by node
+  const isConst = (x: Node): boolean => x.op === "const" || x.op === "full";
   /** The largest slope of each activation on the loop body. */
   const slopes = new Map<string, number>();
+  const trackCarry = (n: Node): void => {
+    const rule = OPS[n.op].lint.gain;
+    const kind = isUnsupported(rule) ? null : rule.kind;
+    const ds = n.inputs.map((x) => direct.get(x) ?? new Set<number>());
+    const union = (sets: Set<number>[]): Set<number> => new Set(sets.flatMap((x) => [...x]));
+    if (kind === "linear" || kind === "zero" || kind === null || n.op === "stop_gradient") {
+      direct.set(n, new Set());
+      additive.set(n, new Set());
+      return;
+    }
+    const d = union(ds);
+    const a = union(n.inputs.map((x) => additive.get(x) ?? new Set<number>()));
+    // A sum that joins a direct-carried term with any other non-constant term adds new content.
+    if (kind === "sum" && d.size > 0 && n.inputs.filter((x) => !isConst(x)).length >= 2) for (const k of d) a.add(k);
+    direct.set(n, d);
+    additive.set(n, a);
+    const from = n.inputs.find((x) => scalerOf.has(x));
+    if (from) scalerOf.set(n, scalerOf.get(from)!);
+    else if (kind === "product" && d.size > 0) scalerOf.set(n, n);
+  };
 
   b.carried.forEach((c, k) => {
     const e = zero();
     e[k] = 1;
     gain.set(c, e);
+    direct.set(c, new Set([k]));
   });
-  for (const n of b.nodes) {
+  // A loop nested in this one: its steps compose. Over its n steps a carried value's gain
+  // follows v <- G_in v + F, where F is what the inner body reads from this loop's values.
+  const composed = new Map<Node, { out: Gain[]; mats: Set<Node>; acts: Set<string>; gated: boolean; steps: number }>();
+  const composeInner = (Lin: Node): void => {
+    const bi = Lin.body!;
+    const info = loopInfo(ctx, Lin);
+    const inputs = Lin.inputs.map((x) => (inBody.has(x) ? g(x) : zero()));
+    for (const x of [bi.index, ...bi.carried]) {
+      gain.set(x, zero());
+      direct.set(x, new Set());
+    }
+    for (const x of [bi.index, ...bi.carried, ...bi.nodes]) inBody.add(x);
+    for (const m of bi.nodes) visit(m);
+    const F = bi.results.map((r) => (inBody.has(r) ? g(r) : zero()));
+    const steps = typeof Lin.attrs.count === "number" ? Lin.attrs.count : SYMBOLIC_STEPS;
+    let v = inputs;
+    for (let t = 0; t < steps; t++) {
+      v = Array.from(info.G, (row, k) => {
+        const out = F[k].slice();
+        row.forEach((gkj, j) => {
+          if (gkj !== 0) for (let i = 0; i < K; i++) if (v[j][i] !== 0) out[i] += gkj * v[j][i];
+        });
+        return out;
+      });
+    }
+    const liveIn = Lin.inputs.filter((x, i) => inBody.has(x) && !isZero(inputs[i]));
+    const fromLoop = <T>(m: Map<Node, Set<T>>, inner: Set<T>): Set<T> => new Set([...inner, ...liveIn.flatMap((x) => [...(m.get(x) ?? [])]), ...bi.results.flatMap((r) => [...(m.get(r) ?? [])])]);
+    for (const [p, mm] of info.matmulOf) if (!matmulOf.has(p)) matmulOf.set(p, mm);
+    for (const [op, sl] of info.slopes) slopes.set(op, Math.max(slopes.get(op) ?? 0, sl));
+    composed.set(Lin, { out: v, mats: fromLoop(mats, info.mats), acts: fromLoop(acts, info.acts), gated: info.gated, steps });
+    gain.set(Lin, zero());
+  };
+  const fromInner = (n: Node): void => {
+    const c = composed.get(n.inputs[0])!;
+    const out = c.out[n.attrs.k as number] ?? zero();
+    gain.set(n, out);
+    mats.set(n, isZero(out) ? new Set() : c.mats);
+    acts.set(n, isZero(out) ? new Set() : c.acts);
+    unclipped.set(n, !isZero(out));
+    gatedResult.set(n, c.gated);
+    direct.set(n, new Set());
+    additive.set(n, new Set());
+  };
+  const visit = (n: Node): void => {
+    if (n.op === "loop" && n.body) {
+      composeInner(n);
+      return;
+    }
+    if (n.op === "loop_out" && composed.has(n.inputs[0])) {
+      fromInner(n);
+      return;
+    }
     const ins = n.inputs.map((x) => (inBody.has(x) ? g(x) : zero()));
     const live = n.inputs.filter((x, i) => inBody.has(x) && !isZero(ins[i]));
+    trackCarry(n);
     unionInto(mats, n, live);
     unionInto(acts, n, live);
     unclipped.set(n, n.op !== "clip_grad" && live.some((x) => b.carried.includes(x) || unclipped.get(x) === true));
@@ -180,13 +318,13 @@ function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
     gatedResult.set(n, gates.has(n) || live.some((x) => gatedResult.get(x) === true));
     if (live.length === 0) {
       gain.set(n, zero());
-      continue;
+      return;
     }
     // The op table's gain fact says how the gradient's size changes through the op.
     const rule = OPS[n.op].lint.gain;
     if (n.op === "stop_gradient" || OPS[n.op].zeroGrad === "everywhere" || (!isUnsupported(rule) && rule.kind === "zero")) {
       gain.set(n, zero());
-      continue;
+      return;
     }
     let r: Gain;
     const unbounded = (): Gain => ins[0].map(() => Infinity);
@@ -218,11 +356,12 @@ function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
           const [x, w] = n.inputs;
           const side = isZero(ins[1]) ? 1 : isZero(ins[0]) ? 0 : -1;
           const W = side === 1 ? w : side === 0 ? x : null;
-          if (W && W.op === "param" && W.shape[0] === W.shape[1]) {
-            const rad = radiusOf(ctx, W);
+          const P = W ? squareParam(W) : null;
+          if (P) {
+            const rad = radiusOf(ctx, P);
             r = scale(ins[side === 1 ? 0 : 1], Number.isFinite(rad) ? rad : Infinity);
-            mats.get(n)!.add(W);
-            matmulOf.set(W, n);
+            mats.get(n)!.add(P);
+            matmulOf.set(P, n);
           } else r = unbounded();
           break;
         }
@@ -237,7 +376,8 @@ function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
         }
       }
     gain.set(n, r);
-  }
+  };
+  for (const n of b.nodes) visit(n);
 
   // The gain matrix: G[k][j] = gain from carried j to result k.
   const G = b.results.map((r) => (inBody.has(r) ? g(r) : zero()));
@@ -256,7 +396,10 @@ function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
       for (const m of mats.get(b.results[k]) ?? []) matrices.add(m);
       for (const a of acts.get(b.results[k]) ?? []) activations.add(a);
     }
-    if (matrices.size === 0) continue;
+    const results = comp.map((k) => b.results[k]);
+    const scaledCarry =
+      results.some((r) => comp.some((k) => direct.get(r)?.has(k))) && results.every((r) => comp.every((k) => !additive.get(r)?.has(k)));
+    if (matrices.size === 0 && !scaledCarry) continue;
     const sub = comp.map((k) => comp.map((j) => G[k][j]));
     const factor = sub.some((row) => row.some((v) => !Number.isFinite(v))) ? null : matrixRadius(sub);
     const params = new Set<number>();
@@ -273,9 +416,13 @@ function analyzeLoop(ctx: LintContext, L: Node): Recurrence[] {
       params: [...params].sort((x, y) => x - y),
       clipped: comp.every((k) => !b.carried.includes(b.results[k]) && unclipped.get(b.results[k]) !== true),
       gated: comp.some((k) => gatedResult.get(b.results[k]) === true),
+      scaledCarry,
+      through: [...composed].filter(([, c]) => [...c.mats].some((m) => matrices.has(m))).map(([loop, c]) => ({ loop, steps: c.steps })),
+      scaler: scaledCarry ? (results.map((r) => scalerOf.get(r)).find((x) => x !== undefined) ?? null) : null,
     });
   }
-  return found;
+  const all = <T>(m: Map<Node, Set<T>>): Set<T> => new Set(b.results.flatMap((r) => [...(m.get(r) ?? [])]));
+  return { recs: found, G, mats: all(mats), acts: all(acts), slopes, matmulOf, gated: b.results.some((r) => gatedResult.get(r) === true) };
 }
 
 /** Spectral radius of a small non-negative matrix (power iteration). */
@@ -328,13 +475,14 @@ function scc(n: number, next: (k: number) => number[]): number[][] {
 }
 
 /**
- * Runs a top-level loop at init from its sampled inputs, twice: from the
+ * Runs a loop at init from its sampled inputs (a nested loop: from the values
+ * of the outer loop's last step), twice: from the
  * carried state and from a perturbed one, renormalising the perturbation each
  * step. Returns the geometric-mean growth per step of the perturbation.
  */
 function measure(ctx: LintContext, L: Node, comp: number[]): number | null {
   const s = ctx.small;
-  if (!s || ctx.flow.loopOf.has(L)) return null;
+  if (!s) return null;
   const ev = s.evaluator;
   const b = L.body!;
   const saved = new Map([...ev.recorded].map(([k, v]) => [k, v.slice()] as const));

@@ -190,7 +190,7 @@ describe("compile errors of @ and transpose", () => {
     ["transpose(x, [0, 1, 1])", "transpose's permutation must list each of the 3 axes of [B, 4, 64] once, got [0, 1, 1]"],
     ["transpose(x, [0, 1, 3])", "axis 3 is out of range for a tensor of shape [B, 4, 64]"],
     ["transpose(x, 1)", "transpose's perm must be a list of axes, as in [0, 2, 1]"],
-    ["matmul(x, W)", "unknown function 'matmul': write a @ b (any rank, batch axes broadcast)"],
+    ["matmul(x, W)", "unknown function 'matmul'; write x @ W instead"],
   ])("%s", (expr, message) => {
     const e = errorOf(`${head}r = ${expr}\nminimize sum(r)\n`);
     expect(e.message).toBe(message);

@@ -2,7 +2,7 @@
 // lowered from its row in builtins.ts. Arguments bind positionally, then by
 // keyword; tensor arguments become the op's inputs and the others its
 // attributes, each read as its parameter's kind says.
-import { BpcError } from "../../diag.js";
+import { BpcError, type Span } from "../../diag.js";
 import { OpError } from "../../ir/ops.js";
 import type { AttrValue, Attrs, Node } from "../../ir/types.js";
 import type { Expr } from "../parser/ast.js";
@@ -13,7 +13,8 @@ import type { Lowering } from "./context.js";
 import { inlineDef } from "./defs.js";
 import { lowerExpr, lowerFloat } from "./expressions.js";
 import { lowerEinsum, subscriptsOf } from "./linalg.js";
-import { suggest, type Env } from "./scope.js";
+import type { Env } from "./scope.js";
+import { suggestFunction } from "./suggestions.js";
 
 type Call = Extract<Expr, { kind: "call" }>;
 
@@ -23,12 +24,18 @@ export function lowerCall(cx: Lowering, e: Call, env: Env): Node {
   if (e.callee === "einsum") return lowerEinsumCall(cx, e, env);
   const row = BUILTINS.get(e.callee);
   if (!row) {
-    const way = WAYS_OUT.get(e.callee);
-    if (way) throw new BpcError(`unknown function '${e.callee}': ${way}`, e.calleeSpan);
     const known = [...BUILTINS.keys(), "einsum", ...cx.defs.keys()];
-    throw new BpcError(`unknown function '${e.callee}'${suggest(e.callee, known)}`, e.calleeSpan);
+    const args = [...e.args.map((a) => sourceText(cx, a.span)), ...e.kwargs.map((k) => sourceText(cx, k.span))];
+    const hint = suggestFunction(e.callee, known, { args: args.every((a) => a !== null) ? (args as string[]) : [] });
+    throw new BpcError(`unknown function '${e.callee}'${hint}`, e.calleeSpan);
   }
   return lowerBuiltin(cx, row, e, env);
+}
+
+/** The source text of a one-line span, or null. */
+function sourceText(cx: Lowering, s: Span): string | null {
+  if (s.line !== s.endLine) return null;
+  return cx.program.source.split(/\r?\n/)[s.line - 1]?.slice(s.col - 1, s.endCol - 1) ?? null;
 }
 
 function lowerBuiltin(cx: Lowering, row: Builtin, e: Call, env: Env): Node {
@@ -155,15 +162,6 @@ function lowerEinsumCall(cx: Lowering, e: Call, env: Env): Node {
   if (e.args.length < 2) throw new BpcError(`einsum needs its operands after the subscripts, as in einsum("${spec}", a, b)`, e.span);
   return lowerEinsum(cx, spec, e.args.slice(1).map((a) => lowerFloat(cx, a, env)), e.span);
 }
-
-/** Names from other libraries for what the language writes otherwise. */
-const WAYS_OUT: ReadonlyMap<string, string> = new Map([
-  ["matmul", "write a @ b (any rank, batch axes broadcast)"],
-  ["mm", "write a @ b"],
-  ["bmm", "write a @ b (batch axes broadcast)"],
-  ["dot", "write a @ b, or sum(a * b) for vectors"],
-  ["permute", "write transpose(x, [perm])"],
-]);
 
 /** The value of a row's parameter when it is a constant (a number attribute or a const node); else null. */
 function constantOf(row: Builtin, name: string, inputs: Node[], attrs: Record<string, AttrValue>): number | null {

@@ -10,6 +10,7 @@ import { BpcError } from "../../diag.js";
 import type { Graph } from "../../ir/types.js";
 import type { Program } from "../parser/ast.js";
 import { Lowering } from "./context.js";
+import { markStacks } from "./fans.js";
 import { checkDimsInferable, checkSymbolicUses, declare } from "./declarations.js";
 import { lowerStatement } from "./statements.js";
 
@@ -25,6 +26,7 @@ export function lower(program: Program): Graph {
   const known = checkDimsInferable(cx);
   for (const s of stmts) lowerStatement(cx, s, cx.top);
   checkSymbolicUses(cx.b.nodes, known);
+  markStacks(cx.b.nodes);
   // A symbolic dim that nothing uses: no call could give its size (uses were reported above).
   for (const d of cx.dims) {
     if (d.value === null && !known.has(d.name)) {

@@ -4,6 +4,7 @@ import { BpcError, type Span } from "../../diag.js";
 import type { Dim, Node } from "../../ir/types.js";
 import { BUILTINS } from "./builtins.js";
 import type { Lowering } from "./context.js";
+import { suggestName } from "./suggestions.js";
 
 /** What a name can stand for while lowering. */
 export type Binding = { kind: "tensor"; node: Node } | { kind: "dim"; dim: Dim; span: Span };
@@ -55,7 +56,7 @@ export function lookup(cx: Lowering, name: string, span: Span, env: Env): Bindin
     ]);
   }
   if (cx.defs.has(name) || BUILTINS.has(name)) throw new BpcError(`'${name}' is a function; call it with (...)`, span);
-  throw new BpcError(`unknown name '${name}'${suggest(name, env.names())}`, span);
+  throw new BpcError(`unknown name '${name}'${suggestName(name) || suggest(name, env.names())}`, span);
 }
 
 /** "; did you mean 'x'?" for the closest candidate, if it is close enough; else "". */

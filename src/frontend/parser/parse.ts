@@ -5,6 +5,7 @@ import nearley from "nearley";
 import { BpcError, type Span } from "../../diag.js";
 import type { Program, Stmt } from "./ast.js";
 import grammar from "./generated/grammar.js";
+import { missingConstruct } from "./hints.js";
 import { BpLexer, invalidCharacter, type Token } from "./lexer.js";
 
 const compiled = nearley.Grammar.fromCompiled(grammar as unknown as nearley.CompiledRules);
@@ -22,8 +23,12 @@ export function parse(source: string, file: string): Program {
   } catch (e) {
     const token = (e as { token?: Token }).token;
     if (!token) throw e;
-    if (token.type === "error") throw invalidCharacter(token);
-    throw new BpcError(`unexpected ${describeToken(token)}; ${expectation(parser, token)}`, token.span);
+    const instead = missingConstruct(source, token.span, String(token.value));
+    if (token.type === "error") {
+      const err = invalidCharacter(token);
+      throw instead ? new BpcError(`${err.message}; ${instead}`, token.span) : err;
+    }
+    throw new BpcError(`unexpected ${describeToken(token)}; ${instead ?? expectation(parser, token)}`, token.span);
   }
   const results = parser.results as Stmt[][];
   if (results.length === 0) {

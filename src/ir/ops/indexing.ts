@@ -228,7 +228,10 @@ export const INDEXING = {
         const part = regionShape(n.attrs).reduce<number>((s, d) => s * dim(d), 1) / n.shape.reduce<number>((s, d) => s * dim(d), 1);
         return mixture(p, q, part);
       },
-      gain: { kind: "max" },
+      // Each element comes from x or from v ("max" would be the tight bound); as a sum, the
+      // recurrence analysis reads `hs[t] = h` in a loop as new content added to the carried
+      // hs (as it is), not as hs rescaled at every step.
+      gain: { kind: "sum" },
       roles: withStarts("layout", "layout"),
     },
     example: { inputs: [[[4, 5], "float"], [[3], "float"], [[], "int"], [[], "int"]], attrs: { sizes: [1, 3], drop: [0], what: "x[i, j:j + 3]" } },
