@@ -22,7 +22,7 @@ seed dims forwardWorkspace backwardWorkspace ForwardWorkspace BackwardWorkspace 
 bindDims checkKeys checkArray checkFinite inferDim badDim describe rng gauss fillNormal fillUniform orthogonal
 matmulNN matmulNT matmulTN matmulTT softmax logSoftmax crossEntropy pick oneHot checkIndex copy
 checkFiniteVia simdKernel simdModule SIMD_KERNEL WasmModule WasmApi Arena newArena take matmulSimd matmulJs transposeInto
-useWorkspaces fwSpare bwSpare ws relu32 checkScalar scalarIn RELU_F32 RELU_BITS
+useWorkspaces fwSpare bwSpare ws relu32 checkScalar scalarIn
 convForward convTranspose convKernelGrad convForwardMm convTransposeMm convKernelGradMm maxPool maxPoolGrad avgPool avgPoolGrad`.split(/\s+/);
 
 const RESERVED = new Set([...JS_RESERVED, ...GLOBALS, ...MODULE_NAMES]);

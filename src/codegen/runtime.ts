@@ -372,19 +372,17 @@ function checkIndex(what: string, k: number, n: number): void {
     case "relu32":
       return `
 /**
- * relu(x) rounded to float32, without a branch: \`x > 0 ? x : 0\` is a
- * branch the CPU mispredicts on about half the units of a layer whose inputs
- * have random signs (4x slower there). The bits of f32(x) are cleared when
- * the sign bit is set (negatives, -0, -Infinity) or they are above
- * +Infinity's (NaN), which gives exactly what the ternary stores.
+ * relu(x) rounded to float32, without a data-dependent branch: \`x > 0 ? x : 0\`
+ * is a branch the CPU mispredicts on about half the units of a layer whose
+ * inputs have random signs (4x slower there). (f + |f|) / 2 is exact: f for
+ * f > 0 and +Infinity, +0 for negatives and -0; NaN (a NaN, or -Infinity +
+ * Infinity) becomes 0, which gives exactly what the ternary stores. About
+ * twice as fast as clearing the bits through a typed array.
  */
-const RELU_F32 = new Float32Array(1);
-const RELU_BITS = new Int32Array(RELU_F32.buffer);
 function relu32(x: number): number {
-  RELU_F32[0] = x;
-  const bits = RELU_BITS[0] & ~(RELU_BITS[0] >> 31);
-  RELU_BITS[0] = bits & ~((0x7f800000 - bits) >> 31);
-  return RELU_F32[0];
+  const f = Math.fround(x);
+  const y = (f + Math.abs(f)) * 0.5;
+  return y === y ? y : 0;
 }`;
     case "softmax":
       return `
