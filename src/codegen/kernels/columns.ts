@@ -58,7 +58,10 @@ export function columnPass(cx: Emitter, n: Node, later: readonly Node[], out: st
   if (!iter) return false;
   const prod = asSum ? null : n;
   const ready = (r: Node): boolean => leavesOf(cx, r).every((l) => l === prod || cx.values.has(l));
-  const sums = [...(asSum ? [n] : []), ...later.filter((r) => cx.plan.block.get(r) === cx.plan.block.get(n) && r.phase === n.phase)].filter((r) => {
+  const sums = [
+    ...(asSum ? [n] : []),
+    ...later.filter((r) => cx.plan.block.get(r) === cx.plan.block.get(n) && r.phase === n.phase),
+  ].filter((r) => {
     const c = columnSum(cx, r);
     return c !== null && sameIter(c.iter, iter) && ready(r);
   });
@@ -81,7 +84,12 @@ function emitPass(cx: Emitter, prod: Node | null, sums: Node[], iter: Size[], ou
   const accesses: Access[] = [];
   const part = (root: Node | null, leaves: Node[], nodes: Node[]): Part => {
     const at = accesses.length;
-    const la = leafAccesses(cx, leaves, iter, nodes.filter((k) => k !== root && cx.plan.kept.has(k)));
+    const la = leafAccesses(
+      cx,
+      leaves,
+      iter,
+      nodes.filter((k) => k !== root && cx.plan.kept.has(k)),
+    );
     accesses.push(...la.accesses);
     return { nodes, la, at };
   };
@@ -117,7 +125,9 @@ function emitPass(cx: Emitter, prod: Node | null, sums: Node[], iter: Size[], ou
   const count = R;
 
   const columns = (width: number, from: string, to: string, step: boolean): string[] => {
-    const accs = sumParts.map((_, m) => [...Array(width).keys()].map((q) => t.fresh(width === 1 ? `acc${m || ""}` : m ? `acc${m}_${q}` : `acc${q}`)));
+    const accs = sumParts.map((_, m) =>
+      [...Array(width).keys()].map((q) => t.fresh(width === 1 ? `acc${m || ""}` : m ? `acc${m}_${q}` : `acc${q}`)),
+    );
     const ix = (q: number, p: Part, k: number): string => {
       const a = p.at + k;
       return addTerms(rowOff[groups.indexOf(sig[a])], scaled(String(q), accesses[a].strides[1]));
@@ -127,12 +137,27 @@ function emitPass(cx: Emitter, prod: Node | null, sums: Node[], iter: Size[], ou
       if (prod && prodPart && prodDst) {
         const p = prodPart;
         const idx = p.la.accesses.map((_, k) => ix(q, p, k));
-        const e = scalarCode(cx, p.nodes, (l) => p.la.expr(l, idx), (k) => p.la.index(k, idx));
-        lines.push(...e.stmts, `${cx.read(prodDst, addTerms(rowOff[groups.indexOf(sig[0])], scaled(String(q), prodDst.strides[1])))} = ${e.expr};`);
+        const e = scalarCode(
+          cx,
+          p.nodes,
+          (l) => p.la.expr(l, idx),
+          (k) => p.la.index(k, idx),
+        );
+        lines.push(
+          ...e.stmts,
+          `${cx.read(prodDst, addTerms(rowOff[groups.indexOf(sig[0])], scaled(String(q), prodDst.strides[1])))} = ${e.expr};`,
+        );
       }
       sumParts.forEach(({ p, x }, m) => {
         const idx = p.la.accesses.map((_, k) => ix(q, p, k));
-        const e = p.nodes.length ? scalarCode(cx, p.nodes, (l) => p.la.expr(l, idx), (k) => p.la.index(k, idx)) : { stmts: [], expr: p.la.expr(x, idx) };
+        const e = p.nodes.length
+          ? scalarCode(
+              cx,
+              p.nodes,
+              (l) => p.la.expr(l, idx),
+              (k) => p.la.index(k, idx),
+            )
+          : { stmts: [], expr: p.la.expr(x, idx) };
         lines.push(...e.stmts, `${accs[m][q]} += ${e.expr};`);
       });
       return lines.some((l) => /^(const|let) /.test(l)) ? ["{", ...lines, "}"] : lines;
@@ -149,7 +174,10 @@ function emitPass(cx: Emitter, prod: Node | null, sums: Node[], iter: Size[], ou
     });
     return [
       `for (let ${j} = ${from}; ${j} < ${to}; ${j}${step ? ` += ${width}` : "++"}) {`,
-      `let ${accs.flat().map((a) => `${a} = 0`).join(", ")};`,
+      `let ${accs
+        .flat()
+        .map((a) => `${a} = 0`)
+        .join(", ")};`,
       `for (let ${i} = 0; ${i} < ${sizeStr(R)}; ${i}++) {`,
       ...rowLines,
       ...[...Array(width).keys()].flatMap(col),
@@ -157,7 +185,10 @@ function emitPass(cx: Emitter, prod: Node | null, sums: Node[], iter: Size[], ou
       ...sumParts.flatMap(({ dst, kind }, m) => {
         // The result ([C] or [1, C]) is contiguous: column j + q is element j + q.
         const o = cx.ref(dst.buf);
-        return accs[m].map((a, q) => `${o}[${addTerms(dst.off, j, q ? String(q) : "0")}] = ${a}${kind === "mean" ? ` / ${sizeAtom(count)}` : ""};`);
+        return accs[m].map(
+          (a, q) =>
+            `${o}[${addTerms(dst.off, j, q ? String(q) : "0")}] = ${a}${kind === "mean" ? ` / ${sizeAtom(count)}` : ""};`,
+        );
       }),
       `}`,
     ];
