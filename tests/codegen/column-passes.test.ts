@@ -25,7 +25,15 @@ minimize loss
 `;
 
 /** The loss of SRC in float64, written out by hand. */
-function lossOf(x: Float64Array, W: Float64Array, gamma: Float64Array, beta: Float64Array, B: number, D = 3, H = 6): number {
+function lossOf(
+  x: Float64Array,
+  W: Float64Array,
+  gamma: Float64Array,
+  beta: Float64Array,
+  B: number,
+  D = 3,
+  H = 6,
+): number {
   let loss = 0;
   for (let j = 0; j < H; j++) {
     const z = new Float64Array(B);
@@ -45,7 +53,9 @@ describe("column passes", () => {
     const { ts } = await compileSource(SRC, { precision: "f32" });
     const backward = ts.slice(ts.indexOf("function computeBackward"));
     // dbeta and dgamma are stored after one loop over the rows.
-    expect(backward).toMatch(/for \(let j = 0; j < 4; j \+= 4\) \{[^}]*for \(let i = 0; i < B; i\+\+\) \{[\s\S]*?\}\s*dbeta\[j\] = [^;]*;[\s\S]*?dgamma\[j\] = /);
+    expect(backward).toMatch(
+      /for \(let j = 0; j < 4; j \+= 4\) \{[^}]*for \(let i = 0; i < B; i\+\+\) \{[\s\S]*?\}\s*dbeta\[j\] = [^;]*;[\s\S]*?dgamma\[j\] = /,
+    );
     // The six columns: four in the unrolled loop, two in the tail loop.
     expect(backward).toMatch(/for \(let j = 4; j < 6; j\+\+\)/);
     const forward = ts.slice(ts.indexOf("function computeForward"), ts.indexOf("function forwardOutputs"));
@@ -90,10 +100,14 @@ describe("column passes", () => {
     const layer = (H: number): string =>
       `model m\ndim B\ndim H = ${H}\ninput x: [B, 3]\nparam W: [3, H]\nparam b: [H]\nparam V: [H, 2]\nh = relu(x @ W + b)\nloss = mean(h @ V)\noutput h\nminimize loss\n`;
     const wide = await compileSource(layer(8), { precision: "f32" });
-    expect(wide.ts).toMatch(/for \(let j = 0; j < 8; j \+= 4, k \+= 4\) \{\s*h\[k\] = relu32\(x_W\[k\] \+ b\[j\]\);\s*h\[k \+ 1\] = /);
+    expect(wide.ts).toMatch(
+      /for \(let j = 0; j < 8; j \+= 4, k \+= 4\) \{\s*h\[k\] = relu32\(x_W\[k\] \+ b\[j\]\);\s*h\[k \+ 1\] = /,
+    );
     // [B, 6]: 6 is not a multiple of 4, so the inner loop steps by 1 (with its counter).
     const narrow = await compileSource(layer(6), { precision: "f32" });
-    expect(narrow.ts).toMatch(/for \(let j = 0; j < 6; j\+\+, k\+\+\) \{\s*h\[k\] = relu32\(x_W\[k\] \+ b\[j\]\);\s*\}/);
+    expect(narrow.ts).toMatch(
+      /for \(let j = 0; j < 6; j\+\+, k\+\+\) \{\s*h\[k\] = relu32\(x_W\[k\] \+ b\[j\]\);\s*\}/,
+    );
     for (const c of [wide, narrow]) {
       const p = c.mod.init(1);
       const x = Float32Array.from({ length: 15 }, (_, i) => Math.cos(i) * 3);

@@ -63,7 +63,9 @@ describe("bpc graph clusters a conv net by layer", () => {
   });
 
   it("draws the backward of each conv layer as its own cluster, with the transposed conv and the kernel gradient", () => {
-    const grads = cs.filter((c) => c.name.startsWith("cluster_bwd_") && c.nodes.some((l) => /conv_kernel_grad/.test(l)));
+    const grads = cs.filter(
+      (c) => c.name.startsWith("cluster_bwd_") && c.nodes.some((l) => /conv_kernel_grad/.test(l)),
+    );
     expect(grads.map((c) => c.label.replace(/:.*/, ""))).toEqual(["grad of line 23", "grad of line 22"]);
     expect(grads[0].nodes.some((l) => /^dh1 = conv_transpose/.test(l))).toBe(true);
   });
@@ -76,13 +78,18 @@ describe("bpc graph clusters a conv net by layer", () => {
     const svg = await renderSvg(dot);
     expect(svg).toContain(">[B, 6, 28, 28]<");
     // Graphviz draws each cluster as an SVG group titled with its name.
-    const titles = [...svg.matchAll(/<g id="clust\d+" class="cluster">\s*<title>(cluster_\w+)<\/title>/g)].map((m) => m[1]);
+    const titles = [...svg.matchAll(/<g id="clust\d+" class="cluster">\s*<title>(cluster_\w+)<\/title>/g)].map(
+      (m) => m[1],
+    );
     for (const c of cs) expect(titles).toContain(c.name);
   });
 
   it("puts a def call and the def's body in the cluster of the call's statement", () => {
     const bn = clusters(dotOf("batchnorm.bp"));
-    const call = bn.filter((c) => c.name.startsWith("cluster_fwd_") && c.label.startsWith("line 26: h = relu(batchnorm(x @ W1, gamma, beta))"));
+    const call = bn.filter(
+      (c) =>
+        c.name.startsWith("cluster_fwd_") && c.label.startsWith("line 26: h = relu(batchnorm(x @ W1, gamma, beta))"),
+    );
     expect(call).toHaveLength(1);
     // mean (mu), sub (zc), the variance, the division and relu all come from that one call.
     expect(call[0].nodes.some((l) => l.startsWith("mu = mean"))).toBe(true);
