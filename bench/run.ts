@@ -6,13 +6,23 @@
 // Options: --models mlp-b64,rnn   only these models
 //          --quick                fewer rounds (a smoke run; not for the record)
 //          --no-write             print only
+//          --no-probes            skip the training-probes section
 import { execFileSync, fork } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { MODELS, type BenchModel } from "./models/spec.js";
-import { DEFAULT_OPTIONS, ROOT, type EngineKey, type EngineResult, type Memory, type WorkerOptions, type WorkerResult } from "./worker.js";
+import { simdMatmulRate } from "./simd-rate.js";
+import {
+  DEFAULT_OPTIONS,
+  ROOT,
+  type EngineKey,
+  type EngineResult,
+  type Memory,
+  type WorkerOptions,
+  type WorkerResult,
+} from "./worker.js";
 
 /** Issue 6's goals. */
 const GOALS = {
@@ -27,6 +37,8 @@ interface ModelRun {
   model: BenchModel;
   result?: WorkerResult;
   error?: string;
+  /** "needs: ...": the .bp uses syntax the compiler does not have yet. */
+  skipped?: string;
 }
 
 function runWorker(m: BenchModel, opts: WorkerOptions, timeoutMs: number): Promise<ModelRun> {
@@ -36,16 +48,19 @@ function runWorker(m: BenchModel, opts: WorkerOptions, timeoutMs: number): Promi
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     let result: WorkerResult | undefined;
+    let skipped: string | undefined;
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       resolve({ model: m, error: `timed out after ${timeoutMs / 1000} s` });
     }, timeoutMs);
-    child.on("message", (msg: { type: string; result: WorkerResult }) => {
+    child.on("message", (msg: { type: string; result: WorkerResult; reason: string }) => {
       if (msg.type === "result") result = msg.result;
+      if (msg.type === "skip") skipped = msg.reason;
     });
     child.on("exit", (code, signal) => {
       clearTimeout(timer);
       if (result) resolve({ model: m, result });
+      else if (skipped) resolve({ model: m, skipped });
       else resolve({ model: m, error: `worker exited with ${signal ?? `code ${code}`} and no result` });
     });
   });
@@ -53,7 +68,8 @@ function runWorker(m: BenchModel, opts: WorkerOptions, timeoutMs: number): Promi
 
 // ---- formatting ------------------------------------------------------------------
 
-const engine = (r: WorkerResult | undefined, k: EngineKey): EngineResult | undefined => r?.engines.find((e) => e.key === k);
+const engine = (r: WorkerResult | undefined, k: EngineKey): EngineResult | undefined =>
+  r?.engines.find((e) => e.key === k);
 const ms = (e: EngineResult | undefined): number | undefined => (e?.ok && e.timing ? e.timing.median : undefined);
 
 function fmtMs(v: number | undefined): string {
@@ -68,7 +84,8 @@ function fmtX(v: number | undefined): string {
 
 function fmtBytes(b: number): string {
   const a = Math.abs(b);
-  const s = a >= 1 << 20 ? `${(a / (1 << 20)).toFixed(1)} MB` : a >= 1024 ? `${(a / 1024).toFixed(0)} KB` : `${a.toFixed(0)} B`;
+  const s =
+    a >= 1 << 20 ? `${(a / (1 << 20)).toFixed(1)} MB` : a >= 1024 ? `${(a / 1024).toFixed(0)} KB` : `${a.toFixed(0)} B`;
   return b < 0 ? `-${s}` : s;
 }
 
@@ -107,15 +124,22 @@ function markdown(runs: ModelRun[], meta: Record<string, unknown>): string {
       "GFLOP/s divides the IR's flop count (src/ir/flops.ts, forward + backward) by our time. Ratios are peer time / our time (above 1: we are faster).",
     "",
   );
+  const simd = meta.simdGflops as number;
   L.push("## Training step", "");
   L.push(
-    "| model | bpc ms | steps/s | GFLOP/s | TF.js cpu ms | TF.js wasm ms | jax-js ms | vs cpu | vs wasm | vs jax-js | bwd/fwd time | flop ratio | heap growth / 1,000 calls |",
+    `"of SIMD matmul": our GFLOP/s as a share of the standalone SIMD matmul kernel's rate, measured in the same run (bench/simd-rate.ts, ${meta.simdShape}): ${simd.toFixed(1)} GFLOP/s.`,
+    "",
   );
-  L.push("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+  L.push(
+    "| model | bpc ms | steps/s | GFLOP/s | of SIMD matmul | TF.js cpu ms | TF.js wasm ms | jax-js ms | vs cpu | vs wasm | vs jax-js | bwd/fwd time | flop ratio | heap growth / 1,000 calls |",
+  );
+  L.push("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const run of runs) {
     const r = run.result;
     if (!r) {
-      L.push(`| ${run.model.title} | failed: ${run.error} |||||||||||| `);
+      L.push(
+        `| ${run.model.title} | ${run.skipped ? `skipped, ${run.skipped}` : `failed: ${run.error}`} ||||||||||||| `,
+      );
       continue;
     }
     const ours = ms(engine(r, "ours"));
@@ -128,6 +152,7 @@ function markdown(runs: ModelRun[], meta: Record<string, unknown>): string {
     const ratio = (peer: number | undefined) => (peer !== undefined && ours !== undefined ? peer / ours : undefined);
     L.push(
       `| ${r.title} | ${fmtMs(ours)} | ${ours ? (1000 / ours).toFixed(ours < 1 ? 0 : 1) : "n/a"} | ${ours ? (total / (ours * 1e6)).toFixed(2) : "n/a"} | ` +
+        `${ours && simd > 0 ? `${((100 * total) / (ours * 1e6) / simd).toFixed(0)} %` : "n/a"} | ` +
         `${fmtMs(cpu)} | ${fmtMs(wasm)} | ${fmtMs(jax)} | ${fmtX(ratio(cpu))} | ${fmtX(ratio(wasm))} | ${fmtX(ratio(jax))} | ` +
         `${ours && fwd ? (ours / fwd).toFixed(2) : "n/a"} | ${flopRatio.toFixed(2)} | ${fmtHeap(engine(r, "ours"))} |`,
     );
@@ -135,7 +160,9 @@ function markdown(runs: ModelRun[], meta: Record<string, unknown>): string {
   L.push("");
 
   L.push("## Issue 6 goals", "");
-  L.push("| model | ≥ 5x TF.js cpu | faster than TF.js wasm | ≥ 80 % of hand-written (ms goal) | bwd/fwd ≤ 1.15 × flop ratio | no allocation per call |");
+  L.push(
+    "| model | ≥ 5x TF.js cpu | faster than TF.js wasm | ≥ 80 % of hand-written (ms goal) | bwd/fwd ≤ 1.15 × flop ratio | no allocation per call |",
+  );
   L.push("|---|---|---|---|---|---|");
   for (const run of runs) {
     const r = run.result;
@@ -184,7 +211,7 @@ function markdown(runs: ModelRun[], meta: Record<string, unknown>): string {
     const r = run.result;
     L.push(`### ${run.model.title}`, "");
     if (!r) {
-      L.push(`failed: ${run.error}`, "");
+      L.push(run.skipped ? `skipped, ${run.skipped}` : `failed: ${run.error}`, "");
       continue;
     }
     L.push(
@@ -192,7 +219,9 @@ function markdown(runs: ModelRun[], meta: Record<string, unknown>): string {
         `compiled in ${r.compile.ms.toFixed(0)} ms to ${(r.compile.tsChars / 1024).toFixed(1)} KB of TypeScript; worker ${r.seconds.toFixed(1)} s.`,
       "",
     );
-    L.push("| engine | median ms [p10, p90] | samples | first call ms | agreement (grads, loss) | heap / 1,000 calls | ArrayBuffers / 1,000 calls | buffers / call | GCs / 1,000 calls | calls |");
+    L.push(
+      "| engine | median ms [p10, p90] | samples | first call ms | agreement (grads, loss) | heap / 1,000 calls | ArrayBuffers / 1,000 calls | buffers / call | GCs / 1,000 calls | calls |",
+    );
     L.push("|---|---|---|---|---|---|---|---|---|---|");
     for (const e of r.engines) {
       if (!e.ok || !e.timing) {
@@ -224,7 +253,9 @@ async function main(): Promise<void> {
     console.error(`unknown model in ${pick.join(",")}; models: ${MODELS.map((m) => m.id).join(", ")}`);
     process.exit(2);
   }
-  const opts: WorkerOptions = quick ? { ...DEFAULT_OPTIONS, rounds: 2, minSteps: 3, roundMs: 20, warmMs: 100, memCalls: 100, memMs: 300 } : DEFAULT_OPTIONS;
+  const opts: WorkerOptions = quick
+    ? { ...DEFAULT_OPTIONS, rounds: 2, minSteps: 3, roundMs: 20, warmMs: 100, memCalls: 100, memMs: 300 }
+    : DEFAULT_OPTIONS;
   const git = (...a: string[]): string => {
     try {
       return execFileSync("git", a, { cwd: ROOT, encoding: "utf8" }).trimEnd();
@@ -236,7 +267,10 @@ async function main(): Promise<void> {
     .split("\n")
     .filter((l) => l.trim() && !l.startsWith("??"))
     .map((l) => l.slice(3));
-  const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
+  const load = () =>
+    loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ");
   const meta = {
     date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
     node: process.version,
@@ -250,7 +284,12 @@ async function main(): Promise<void> {
     commit: git("rev-parse", "--short", "HEAD") || "unknown",
     /** Tracked compiler files with uncommitted changes when the bench ran (dist/ was built from the working tree). */
     uncommitted: dirty,
+    /** GFLOP/s of the standalone SIMD matmul kernel (bench/simd-rate.ts), and its shape. */
+    simdGflops: 0,
+    simdShape: "",
   };
+  // The yardstick for GFLOP/s: the SIMD matmul kernel alone, before and after the models (the median of the two).
+  const rateStart = simdMatmulRate();
   const t0 = performance.now();
   const runs: ModelRun[] = [];
   for (const m of models) {
@@ -258,18 +297,31 @@ async function main(): Promise<void> {
     // LeNet on TF.js cpu takes seconds per step: a model process gets 10 minutes.
     const run = await runWorker(m, opts, 600_000);
     if (run.error) console.log(`  failed: ${run.error}`);
+    if (run.skipped) console.log(`  skipped, ${run.skipped}`);
     runs.push(run);
   }
   // Spec section 12: backward with and without --probes (bench/probes.ts, its own process).
-  console.log("training probes: backward with and without --probes");
   let probes: string;
-  try {
-    probes = execFileSync(process.execPath, ["--expose-gc", join(ROOT, "dist", "bench", "probes.js"), ...(quick ? ["--quick"] : [])], { encoding: "utf8", timeout: 240_000 }).trim();
-  } catch (e) {
-    probes = `failed: ${(e as Error).message.split("\n")[0]}`;
-  }
+  if (args.includes("--no-probes")) probes = "not run (--no-probes)";
+  else
+    try {
+      console.log("training probes: backward with and without --probes");
+      probes = execFileSync(
+        process.execPath,
+        ["--expose-gc", join(ROOT, "dist", "bench", "probes.js"), ...(quick ? ["--quick"] : [])],
+        { encoding: "utf8", timeout: 240_000 },
+      ).trim();
+    } catch (e) {
+      probes = `failed: ${(e as Error).message.split("\n")[0]}`;
+    }
   console.log(probes);
   meta.loadEnd = load();
+  const rateEnd = simdMatmulRate();
+  meta.simdGflops = (rateStart.gflops + rateEnd.gflops) / 2;
+  meta.simdShape = rateStart.shape;
+  console.log(
+    `standalone SIMD matmul ${rateStart.shape}: ${rateStart.gflops.toFixed(1)} GFLOP/s before the models, ${rateEnd.gflops.toFixed(1)} after`,
+  );
   const md = `${markdown(runs, meta)}\n\n## Training probes (spec section 12)\n\nbackward in a module compiled with \`--probes\` against one without (goal: at most 1.1x), median of interleaved rounds:\n\n${probes
     .split("\n")
     .map((l) => `- ${l}`)
@@ -280,7 +332,14 @@ async function main(): Promise<void> {
     if (quick) console.log("(--quick: results not written)");
     else {
       writeFileSync(join(ROOT, "bench", "results.md"), md + "\n");
-      writeFileSync(join(ROOT, "bench", "results.json"), JSON.stringify({ meta, goals: GOALS, models: runs.map((r) => ({ ...r.result, spec: r.model, error: r.error })) }, null, 2) + "\n");
+      writeFileSync(
+        join(ROOT, "bench", "results.json"),
+        JSON.stringify(
+          { meta, goals: GOALS, models: runs.map((r) => ({ ...r.result, spec: r.model, error: r.error })) },
+          null,
+          2,
+        ) + "\n",
+      );
       console.log("wrote bench/results.md and bench/results.json");
     }
   }

@@ -53,7 +53,17 @@ export function jaxLoss(m: BenchModel): JaxLoss {
       // lax.conv's default layout is NCHW with OIHW kernels, bpc's own; max-pool 2 as a reshape and a max.
       const pool = (h: JArray, C: number, H: number): JArray => h.reshape([s.B, C, H / 2, 2, H / 2, 2]).max([3, 5]);
       return (p, x) => {
-        const z1 = lax.conv(x.x, p.K1, [1, 1], [[2, 2], [2, 2]]).add(p.c1.reshape([6, 1, 1]));
+        const z1 = lax
+          .conv(
+            x.x,
+            p.K1,
+            [1, 1],
+            [
+              [2, 2],
+              [2, 2],
+            ],
+          )
+          .add(p.c1.reshape([6, 1, 1]));
         const h1 = pool(nn.relu(z1), 6, 28);
         const z2 = lax.conv(h1, p.K2, [1, 1], "VALID").add(p.c2.reshape([16, 1, 1]));
         const h2 = pool(nn.relu(z2), 16, 10).reshape([s.B, 400]);
@@ -62,6 +72,63 @@ export function jaxLoss(m: BenchModel): JaxLoss {
         return crossEntropy(np.matmul(h4, p.W5).add(p.b5), x.y, s.C);
       };
     }
+    case "allconv": {
+      const conv = (h: JArray, k: JArray, c: JArray, C: number): JArray =>
+        nn.relu(
+          lax
+            .conv(
+              h,
+              k,
+              [2, 2],
+              [
+                [1, 1],
+                [1, 1],
+              ],
+            )
+            .add(c.reshape([C, 1, 1])),
+        );
+      return (p, x) => {
+        const h3 = conv(conv(conv(x.x, p.K1, p.c1, 16), p.K2, p.c2, 32), p.K3, p.c3, 64);
+        return crossEntropy(np.matmul(h3.mean([2, 3]), p.W).add(p.b), x.y, s.C);
+      };
+    }
+    case "transformer": {
+      const layerNorm = (z: JArray): JArray => nn.standardize(z, -1, { epsilon: 1e-5 });
+      return (p, x) => {
+        const a = layerNorm(x.x.ref).mul(p.g1).add(p.e1);
+        const q = np.matmul(a.ref, p.Wq);
+        const k = np.matmul(a.ref, p.Wk);
+        const v = np.matmul(a, p.Wv);
+        const maskBias = np
+          .tril(np.ones([s.T, s.T]))
+          .sub(1)
+          .mul(1e9);
+        const scores = np.matmul(q, np.matrixTranspose(k)).mul(0.125).add(maskBias);
+        const h = x.x.add(np.matmul(np.matmul(nn.softmax(scores, -1), v), p.Wo));
+        const m = layerNorm(h.ref).mul(p.g2).add(p.e2);
+        const out = h.add(np.matmul(nn.gelu(np.matmul(m, p.W1).add(p.b1), { approximate: false }), p.W2)).add(p.b2);
+        return np.square(out.sub(x.target)).mean();
+      };
+    }
+    case "char_lm":
+      return (p, x) => {
+        const H = s.H;
+        const emb = np.take(p.Emb, x.tok, 0);
+        let h = np.zeros([s.B, H]);
+        const hs: JArray[] = [];
+        for (let t = 0; t < s.T; t++) {
+          const gx = np.matmul(emb.ref.slice(t), p.Wx.ref).add(p.bx.ref);
+          const gh = np.matmul(h.ref, p.Wh.ref).add(p.bh.ref);
+          const r = nn.sigmoid(gx.ref.slice([], [0, H]).add(gh.ref.slice([], [0, H])));
+          const z = nn.sigmoid(gx.ref.slice([], [H, 2 * H]).add(gh.ref.slice([], [H, 2 * H])));
+          const n = np.tanh(gx.slice([], [2 * H, 3 * H]).add(r.mul(gh.slice([], [2 * H, 3 * H]))));
+          h = np.subtract(1, z.ref).mul(n).add(z.mul(h));
+          hs.push(h.ref);
+        }
+        tree.dispose([emb, h, p.Wx, p.Wh, p.bx, p.bh]);
+        const logits = np.matmul(np.stack(hs), p.Wy).add(p.by);
+        return nn.logSoftmax(logits, -1).mul(nn.oneHot(x.next, s.V)).sum(-1).mean().neg();
+      };
     case "batchnorm":
       return (p, x) => {
         const z = np.matmul(x.x, p.W1);
@@ -79,7 +146,10 @@ export function jaxLoss(m: BenchModel): JaxLoss {
 export function jaxArrays(data: Record<string, Float32Array | Int32Array>, shapes: Record<string, number[]>): JTree {
   const out: JTree = {};
   for (const [name, a] of Object.entries(data)) {
-    out[name] = a instanceof Int32Array ? np.array(a, { dtype: np.int32 }).reshape(shapes[name]) : np.array(a).reshape(shapes[name]);
+    out[name] =
+      a instanceof Int32Array
+        ? np.array(a, { dtype: np.int32 }).reshape(shapes[name])
+        : np.array(a).reshape(shapes[name]);
   }
   return out;
 }

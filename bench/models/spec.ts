@@ -12,7 +12,7 @@ export type Gen =
   /** 1 with probability p, else 0 (as floats). */
   | { kind: "bernoulli"; p: number };
 
-export type Family = "mlp" | "rnn" | "dqn" | "batchnorm" | "lenet";
+export type Family = "mlp" | "rnn" | "dqn" | "batchnorm" | "lenet" | "allconv" | "transformer" | "char_lm";
 
 export interface BenchModel {
   id: string;
@@ -25,6 +25,12 @@ export interface BenchModel {
   inputs: Record<string, { shape: number[]; gen: Gen }>;
   /** Issue 6's figures on this machine, ms per step. */
   issue?: { tfjsCpu: number; tfjsWasm: number; jax: number; hand: number };
+  /**
+   * The language features the .bp uses beyond what every model uses (spec
+   * section 9): when it does not compile, the bench skips the model with a
+   * "needs: ..." line naming them.
+   */
+  needs?: string[];
 }
 
 function mlp(B: number, issue: BenchModel["issue"]): BenchModel {
@@ -94,7 +100,83 @@ export const MODELS: BenchModel[] = [
       y: { shape: [64], gen: { kind: "int", n: 10 } },
     },
   },
+  {
+    id: "allconv",
+    title: "all-conv net (3x3 conv stride 2 x3: 16, 32, 64; global average pool; 10), batch 64",
+    family: "allconv",
+    bp: "allconv_b64.bp",
+    sizes: { B: 64, C: 10 },
+    inputs: {
+      x: { shape: [64, 1, 28, 28], gen: { kind: "uniform", lo: 0, hi: 1 } },
+      y: { shape: [64], gen: { kind: "int", n: 10 } },
+    },
+  },
+  {
+    id: "transformer",
+    title: "pre-norm transformer block (causal attention, gelu MLP 256), B 16, T 32, D 64",
+    family: "transformer",
+    bp: "transformer.bp",
+    sizes: { B: 16, T: 32, D: 64, F: 256 },
+    inputs: {
+      x: { shape: [16, 32, 64], gen: { kind: "normal", std: 1 } },
+      target: { shape: [16, 32, 64], gen: { kind: "normal", std: 1 } },
+    },
+    needs: ["any-rank @", ".mT", "layer_norm", "gelu", "tril", "softmax on a rank-3 tensor"],
+  },
+  {
+    id: "char_lm",
+    title: "GRU character LM (embedding 32, H 128, vocab 64, per-token loss), B 32, T 64",
+    family: "char_lm",
+    bp: "char_lm.bp",
+    sizes: { T: 64, B: 32, V: 64, E: 32, H: 128 },
+    inputs: {
+      tok: { shape: [64, 32], gen: { kind: "int", n: 64 } },
+      next: { shape: [64, 32], gen: { kind: "int", n: 64 } },
+    },
+    needs: [
+      "dim expressions (3 * H, H:2*H)",
+      "Emb[tok] (gather)",
+      "hs[t] = h (indexed assignment)",
+      "any-rank @",
+      "any-rank cross_entropy",
+    ],
+  },
 ];
+
+/**
+ * A dim of a shape as the compiler reports it (a number, a dim's name, or a
+ * dim expression such as `3 * H` or `B * T`) at the model's sizes.
+ */
+export function dimValue(d: number | string, sizes: Record<string, number>): number {
+  if (typeof d === "number") return d;
+  const toks = d.match(/\d+|[A-Za-z_]\w*|\/\/|[-+*()]/g) ?? [];
+  let i = 0;
+  const atom = (): number => {
+    const t = toks[i++];
+    if (t === "(") {
+      const v = sum();
+      i++;
+      return v;
+    }
+    if (t === "-") return -atom();
+    if (t !== undefined && /^\d+$/.test(t)) return Number(t);
+    if (t !== undefined && t in sizes) return sizes[t];
+    throw new Error(`bench: cannot size the dim '${d}' (sizes: ${Object.keys(sizes).join(", ")})`);
+  };
+  const prod = (): number => {
+    let v = atom();
+    while (toks[i] === "*" || toks[i] === "//") v = toks[i++] === "*" ? v * atom() : Math.floor(v / atom());
+    return v;
+  };
+  const sum = (): number => {
+    let v = prod();
+    while (toks[i] === "+" || toks[i] === "-") v = toks[i++] === "+" ? v + prod() : v - prod();
+    return v;
+  };
+  const v = sum();
+  if (i !== toks.length) throw new Error(`bench: cannot size the dim '${d}'`);
+  return v;
+}
 
 /** A seeded PRNG: bpc's shared mulberry32 (src/ir/random.ts). */
 export const rng = mulberry32;

@@ -3,6 +3,7 @@
 import { lit, OPS } from "../ir/ops.js";
 import type { Dim, Node } from "../ir/types.js";
 import type { Emitter } from "./context.js";
+import { columnPass } from "./kernels/columns.js";
 import { conv, pool } from "./kernels/conv.js";
 import { elementwise } from "./kernels/elementwise.js";
 import { dslice, gatherOp, regionWrite } from "./kernels/indexing.js";
@@ -16,10 +17,12 @@ import { isElementwise } from "./plan.js";
 
 /** Emits the nodes of a block in order. */
 export function block(cx: Emitter, nodes: readonly Node[], out: string[]): void {
-  for (const n of nodes) {
-    if (!cx.plan.live.has(n) || cx.plan.fused.has(n) || cx.absorbed.has(n)) continue;
+  nodes.forEach((n, i) => {
+    if (!cx.plan.live.has(n) || cx.plan.fused.has(n) || cx.absorbed.has(n)) return;
+    // Column sums that share a walk of the rows (kernels/columns.ts); those run early are absorbed.
+    if (columnPass(cx, n, nodes.slice(i + 1), out)) return;
     node(cx, n, out);
-  }
+  });
 }
 
 function node(cx: Emitter, n: Node, out: string[]): void {

@@ -2,8 +2,10 @@
 // a batch-norm layer's computational graph: forward nodes and edges in
 // black, backward nodes and edges in red, each node labelled with its op and
 // shape (and its source name when it has one), inputs as ellipses, params as
-// square boxes, each loop as a cluster around its body. Hovering a node shows
-// the .bp line it came from (the `tooltip` attribute).
+// square boxes, each loop as a cluster around its body, and the ops of each
+// source statement (a layer, or a def call with its body) as a dotted cluster
+// per phase titled with the statement. Hovering a node shows the .bp line it
+// came from (the `tooltip` attribute).
 //
 // What is folded, to keep the picture readable (a folded node is not drawn;
 // its consumers show it in their label instead):
@@ -117,10 +119,26 @@ const HIDDEN_ATTRS = new Set([
 ]);
 const SHAPE_ATTR_OPS = new Set(["reshape", "broadcast_to", "sum_to", "unslice", "full", "input", "param", "carry"]);
 
+/** Geometry attrs of convolutions and pools at their default (stride 1, no padding, ...): not shown. */
+function defaultGeometry(n: Node, k: string, v: unknown): boolean {
+  const all = (x: number): boolean => Array.isArray(v) && v.every((e) => e === x);
+  if (k === "stride" || k === "dilation") return all(1);
+  if (k === "pad" || k === "outputPadding") return all(0);
+  if (k === "padEnd") return JSON.stringify(v) === JSON.stringify(n.attrs.pad);
+  if (k === "groups") return v === 1;
+  return false;
+}
+
+/** `2,2` as `2`: a per-axis attr with one value on every axis. */
+function fmtGeometry(v: unknown): unknown {
+  return Array.isArray(v) && v.length > 1 && v.every((e) => e === v[0]) ? v[0] : v;
+}
+
 function attrText(n: Node): string {
   const parts: string[] = [];
-  for (const [k, v] of Object.entries(n.attrs)) {
-    if (HIDDEN_ATTRS.has(k)) continue;
+  for (const [k, raw] of Object.entries(n.attrs)) {
+    if (HIDDEN_ATTRS.has(k) || defaultGeometry(n, k, raw)) continue;
+    const v = ["kernel", "stride", "dilation", "pad", "padEnd", "outputPadding"].includes(k) ? fmtGeometry(raw) : raw;
     if (k === "shape" && SHAPE_ATTR_OPS.has(n.op)) continue;
     if (k === "value" && n.op === "full") continue;
     if (k === "keepdims") {
@@ -239,7 +257,7 @@ class DotWriter {
     this.out.push(`  edge${attrList({ arrowsize: "0.6", penwidth: "1.1", fontname: FONT, fontsize: "9" })};`);
     for (const n of g.inputs) this.leaf(n, "ellipse", FILL_INPUT, "  ");
     for (const n of g.params) this.leaf(n, "box", FILL_PARAM, "  ");
-    this.nodes(g.nodes, "  ");
+    this.nodes(g.nodes, "  ", true);
     this.out.push(...this.edges);
     this.out.push("}");
     return this.out.join("\n") + "\n";
@@ -286,11 +304,59 @@ class DotWriter {
     );
   }
 
-  private nodes(nodes: readonly Node[], indent: string): void {
+  /**
+   * Draws a block's nodes. With `layers`, the ops of one source statement
+   * (a layer: `h1 = max_pool2d(relu(conv2d(x, K1) + c1), 2)`, or a def call
+   * with the def's body) and one phase are drawn in a cluster of their own,
+   * when there are two or more of them; loops are clusters already.
+   */
+  private nodes(nodes: readonly Node[], indent: string, layers = false): void {
+    const drawn = (n: Node): boolean => !this.p.text.has(n) && !this.p.alias.has(n);
+    const groups = new Map<string, Node[]>();
+    const key = (n: Node): string | null => {
+      const line = (n.span.via ?? n.span).line;
+      return layers && n.op !== "loop" && drawn(n) && line > 0 ? `${n.phase}:${line}` : null;
+    };
     for (const n of nodes) {
-      if (n.op === "loop" && n.body) this.loop(n, n.body, indent);
-      else if (!this.p.text.has(n) && !this.p.alias.has(n)) this.op(n, indent);
+      const k = key(n);
+      if (k !== null) groups.set(k, [...(groups.get(k) ?? []), n]);
     }
+    const done = new Set<string>();
+    for (const n of nodes) {
+      const k = key(n);
+      const group = k === null ? undefined : groups.get(k);
+      if (k !== null && group && group.length > 1) {
+        if (!done.has(k)) {
+          done.add(k);
+          this.layer(group, indent);
+        }
+      } else if (n.op === "loop" && n.body) this.loop(n, n.body, indent);
+      else if (drawn(n)) this.op(n, indent);
+    }
+  }
+
+  /** One statement's ops of one phase, as a cluster titled with the statement. */
+  private layer(group: readonly Node[], indent: string): void {
+    const first = group[0];
+    const line = (first.span.via ?? first.span).line;
+    const text = clean((this.lines[line - 1] ?? "").replace(/#.*$/, "").replace(/\s+/g, " ").trim());
+    const src = text.length > 70 ? text.slice(0, 69) + "…" : text;
+    const soft = first.phase === "bwd" ? BWD_SOFT : FWD_SOFT;
+    this.out.push(
+      `${indent}subgraph cluster_${first.phase}_line${line}_${first.id} {`,
+      `${indent}  graph${attrList({
+        label: { html: xmlText(`${first.phase === "bwd" ? "grad of line" : "line"} ${line}: ${src}`) },
+        labeljust: "l",
+        style: "rounded,dotted",
+        color: soft,
+        fontcolor: soft,
+        fontsize: "10",
+        penwidth: "1",
+        tooltip: `line ${line}: ${text.length > 200 ? text.slice(0, 199) + "…" : text}`,
+      })};`,
+    );
+    for (const n of group) this.op(n, indent + "  ");
+    this.out.push(`${indent}}`);
   }
 
   /** The drawn node an input reads, or the text of a folded one. */
@@ -368,7 +434,7 @@ class DotWriter {
     );
     // The loop index is folded into its readers; carried values are the body's placeholders.
     this.nodes(body.carried, indent + "  ");
-    this.nodes(body.nodes, indent + "  ");
+    this.nodes(body.nodes, indent + "  ", true);
     this.out.push(`${indent}}`);
     const soft = n.phase === "bwd" ? BWD_SOFT : FWD_SOFT;
     body.carried.forEach((c, k) => {

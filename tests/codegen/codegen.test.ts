@@ -201,8 +201,8 @@ describe("generated modules", () => {
     expect(rnn.ts.match(/for \(let t_2 = 49; t_2 >= 0; t_2--\)/g)).toHaveLength(1);
     // Elementwise chains are one loop: bias and relu in one pass over the matmul's output,
     // storing only the activation (relu's gradient mask reads h, not the pre-activation).
-    expect(mlp.ts).toMatch(/h\[o \+ j\] = relu32\(x_W1\[o \+ j\] \+ b1\[j\]\);/);
-    expect(mlp.ts).toMatch(/\+\(h\[i\] > 0\)/);
+    expect(mlp.ts).toMatch(/h\[k\] = relu32\(x_W1\[k\] \+ b1\[j\]\);/);
+    expect(mlp.ts).toMatch(/dh_pre\[o\] = dh\[o\] \* \+\(h\[o\] > 0\);/);
   });
 
   it("allocate typed arrays only in the workspace builders and init", () => {

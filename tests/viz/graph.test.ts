@@ -152,7 +152,7 @@ describe("toDot and renderSvg on the examples", () => {
 
       // Each loop, forward and backward, is a cluster holding its body.
       const loops = nodes.filter((n) => n.op === "loop");
-      expect((svg.match(/class="cluster"/g) ?? []).length).toBe(loops.length);
+      expect((svg.match(/class="cluster">\s*<title>cluster_loop\d+<\/title>/g) ?? []).length).toBe(loops.length);
       for (const l of loops) {
         const start = dot.indexOf(`subgraph cluster_loop${l.id} {`);
         expect(start).toBeGreaterThan(0);

@@ -147,7 +147,7 @@ export function elementwise(cx: Emitter, n: Node, out: string[]): void {
       const leafIx = ix.slice(1);
       const { stmts, expr } = scalarCode(cx, nodes, (l) => la.expr(l, leafIx), (k) => la.index(k, leafIx));
       return [...stmts, `${cx.read(dst, ix[0])} = ${expr};`];
-    }),
+    }, { fast: true }),
   );
 }
 

@@ -27,7 +27,7 @@ export function sumToAxes(n: Node): number[] {
  * `db = db + sum_to(dz)`): the sum then adds into that value's buffer (in
  * place when nothing else reads it) and the add needs no loop of its own.
  */
-function addsInto(cx: Emitter, n: Node): { add: Node; to: Node; inPlace: boolean } | null {
+export function addsInto(cx: Emitter, n: Node): { add: Node; to: Node; inPlace: boolean } | null {
   const rs = cx.plan.readers.get(n);
   if (!rs || rs.size !== 1 || cx.plan.pinned.has(n)) return null;
   const [add] = rs;
