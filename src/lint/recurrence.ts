@@ -241,8 +241,9 @@ function analyzeLoop(ctx: LintContext, L: Node): LoopInfo {
     }
     const d = union(ds);
     const a = union(n.inputs.map((x) => additive.get(x) ?? new Set<number>()));
-    // A sum that joins a direct-carried term with any other non-constant term adds new content.
-    if (kind === "sum" && d.size > 0 && n.inputs.filter((x) => !isConst(x)).length >= 2) for (const k of d) a.add(k);
+    // A sum that joins a direct-carried term with any other non-constant term adds new content;
+    // so does a "max" join (an indexed write hs[t] = h replaces a region with new content).
+    if ((kind === "sum" || kind === "max") && d.size > 0 && n.inputs.filter((x) => !isConst(x)).length >= 2) for (const k of d) a.add(k);
     direct.set(n, d);
     additive.set(n, a);
     const from = n.inputs.find((x) => scalerOf.has(x));

@@ -207,7 +207,7 @@ function accumulateRule(info: ReturnType<typeof readersAndBlocks>): Rule {
       const [m, acc] = [inputs[k], inputs[1 - k]];
       if (mm.op !== "matmul" || m.op !== "matmul" || mm.phase !== n.phase || acc === m) continue;
       if (info.readers.get(mm.id) !== 1 || info.block.get(mm.id) !== info.block.get(n.id)) continue;
-      if (info.readers.get(a.id) !== 1 || !ownsBuffer(a) || !ownsBuffer(acc) || !sameShape(acc.shape, n.shape)) continue;
+      if (info.readers.get(a.id) !== 1 || !ownsBuffer(a) || !ownsBuffer(acc) || !sameShape(acc.shape, n.shape) || !sameShape(m.shape, n.shape)) continue;
       return b.op("matmul_add", [acc, m.inputs[0], m.inputs[1]], m.attrs);
     }
     return null;
