@@ -176,7 +176,151 @@ const convAutoencoder: Oracle = {
   },
 };
 
+// ---- section 9: the transformer, char_lm, lstm2 and seq2seq_attention examples ----
+
+/** x @ W on any rank, W 2-D: the leading axes flattened. */
+const proj = (x: tf.Tensor, W: tf.Tensor): tf.Tensor => {
+  const [k, n] = W.shape as [number, number];
+  const lead = x.shape.slice(0, -1);
+  return tf.reshape(tf.matMul(tf.reshape(x, [-1, k]) as tf.Tensor2D, W as tf.Tensor2D), [...lead, n]);
+};
+
+/** layer_norm over the last axis, eps 1e-5, population variance. */
+const layerNorm = (x: tf.Tensor, eps = 1e-5): tf.Tensor => {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps)));
+};
+
+/** gelu, exact: x · Φ(x) = x/2 · (1 + erf(x/√2)). */
+const gelu = (x: tf.Tensor): tf.Tensor => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+
+/** Per-token cross-entropy on any rank: [..., C] logits with int [...] labels. */
+const tokenCE = (logits: tf.Tensor, labels: tf.Tensor): tf.Tensor => {
+  const c = logits.shape[logits.shape.length - 1]!;
+  return crossEntropy(tf.reshape(logits, [-1, c]), tf.reshape(labels, [-1]));
+};
+
+/** x[:, t] of a [B, T, ...] tensor. */
+const col = (x: tf.Tensor, t: number): tf.Tensor => {
+  const begin = x.shape.map((_, i) => (i === 1 ? t : 0));
+  const size = x.shape.map((d, i) => (i === 1 ? 1 : d!));
+  return tf.squeeze(tf.slice(x, begin, size), [1]);
+};
+
+/** x[t] of a [T, ...] tensor. */
+const row = (x: tf.Tensor, t: number): tf.Tensor => tf.squeeze(tf.slice(x, [t], [1]), [0]);
+
+/** z[:, lo:hi] of a 2-D tensor. */
+const cols = (z: tf.Tensor, lo: number, hi: number): tf.Tensor => tf.slice(z, [0, lo], [-1, hi - lo]);
+
+/** transformer.bp: a pre-norm block, causal 4-head attention, GELU MLP, per-token loss. */
+const transformer: Oracle = {
+  inputs: { tok: { shape: [B, 32], gen: int(0, 64) }, next: { shape: [B, 32], gen: int(0, 64) } },
+  model(p, x) {
+    const [T, D, NH, Dh] = [32, 64, 4, 16];
+    const heads = (z: tf.Tensor): tf.Tensor => tf.transpose(tf.reshape(z, [B, T, NH, Dh]), [0, 2, 1, 3]);
+    let h: tf.Tensor = tf.add(tf.gather(p.Emb!, x.tok!), p.Pos!);
+    const a = tf.mul(layerNorm(h), p.g1!);
+    const q = heads(proj(a, p.Wq!));
+    const k = heads(proj(a, p.Wk!));
+    const v = heads(proj(a, p.Wv!));
+    const causal = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9);
+    const s = tf.add(tf.mul(tf.matMul(q, k, false, true), 0.25), causal);
+    const o = tf.reshape(tf.transpose(tf.matMul(tf.softmax(s, -1), v), [0, 2, 1, 3]), [B, T, D]);
+    h = tf.add(h, proj(o, p.Wo!));
+    const m = tf.mul(layerNorm(h), p.g2!);
+    h = tf.add(h, tf.add(proj(gelu(tf.add(proj(m, p.W1!), p.b1!)), p.W2!), p.b2!));
+    const logits = proj(tf.mul(layerNorm(h), p.gf!), p.Wout!);
+    return { loss: tf.mean(tokenCE(logits, x.next!)) as tf.Scalar, outputs: { logits } };
+  },
+};
+
+/** char_lm.bp: embedding, GRU over T steps, per-token next-character loss. */
+const charLm: Oracle = {
+  inputs: { tok: { shape: [B, 64], gen: int(0, 64) }, next: { shape: [B, 64], gen: int(0, 64) } },
+  model(p, x) {
+    const [T, H] = [64, 128];
+    const xs = tf.add(proj(tf.gather(p.Emb!, x.tok!), p.Wx!), p.b!);
+    let h: tf.Tensor = tf.zeros([B, H]);
+    const hs: tf.Tensor[] = [];
+    for (let t = 0; t < T; t++) {
+      const zx = col(xs, t);
+      const zh = tf.matMul(h as tf.Tensor2D, p.Wh! as tf.Tensor2D);
+      const r = tf.sigmoid(tf.add(cols(zx, 0, H), cols(zh, 0, H)));
+      const u = tf.sigmoid(tf.add(cols(zx, H, 2 * H), cols(zh, H, 2 * H)));
+      const n = tf.tanh(tf.add(cols(zx, 2 * H, 3 * H), tf.mul(r, cols(zh, 2 * H, 3 * H))));
+      h = tf.add(tf.mul(tf.sub(1, u), n), tf.mul(u, h));
+      hs.push(h);
+    }
+    const logits = tf.add(proj(tf.stack(hs, 1), p.Wy!), p.by!);
+    return { loss: tf.mean(tokenCE(logits, x.next!)) as tf.Scalar, outputs: { logits } };
+  },
+};
+
+/** lstm2.bp: a 2-layer LSTM (time outside, layers inside), classified from the top layer's last state. */
+const lstm2: Oracle = {
+  inputs: { xs: { shape: [20, B, 16], gen: normal() }, y: { shape: [B], gen: int(0, 10) } },
+  model(p, x) {
+    const [T, L, H] = [20, 2, 32];
+    const h: tf.Tensor[] = Array.from({ length: L }, () => tf.zeros([B, H]));
+    const c: tf.Tensor[] = Array.from({ length: L }, () => tf.zeros([B, H]));
+    for (let t = 0; t < T; t++) {
+      let inp = tf.matMul(row(x.xs!, t) as tf.Tensor2D, p.Win! as tf.Tensor2D) as tf.Tensor;
+      for (let l = 0; l < L; l++) {
+        const z = tf.add(tf.add(tf.matMul(inp as tf.Tensor2D, row(p.Wx!, l) as tf.Tensor2D), tf.matMul(h[l] as tf.Tensor2D, row(p.Wh!, l) as tf.Tensor2D)), row(p.b!, l));
+        const i = tf.sigmoid(cols(z, 0, H));
+        const f = tf.sigmoid(tf.add(cols(z, H, 2 * H), row(p.bf!, l)));
+        const o = tf.sigmoid(cols(z, 2 * H, 3 * H));
+        const g = tf.tanh(cols(z, 3 * H, 4 * H));
+        c[l] = tf.add(tf.mul(f, c[l]!), tf.mul(i, g));
+        h[l] = tf.mul(o, tf.tanh(c[l]!));
+        inp = h[l]!;
+      }
+    }
+    const logits = tf.add(tf.matMul(h[L - 1] as tf.Tensor2D, p.Wy! as tf.Tensor2D), p.by!);
+    return { loss: tf.mean(crossEntropy(logits, x.y!)) as tf.Scalar, outputs: { logits } };
+  },
+};
+
+/** seq2seq_attention.bp: tanh-RNN encoder storing hs[s], decoder with additive attention, per-token loss. */
+const seq2seqAttention: Oracle = {
+  inputs: {
+    src: { shape: [B, 12], gen: int(0, 32) },
+    tgt: { shape: [B, 10], gen: int(0, 32) },
+    gold: { shape: [B, 10], gen: int(0, 32) },
+  },
+  model(p, x) {
+    const [S, T, H] = [12, 10, 32];
+    const xe = tf.gather(p.Es!, x.src!);
+    let h: tf.Tensor = tf.zeros([B, H]);
+    const states: tf.Tensor[] = [];
+    for (let s = 0; s < S; s++) {
+      h = tf.tanh(tf.add(tf.add(tf.matMul(col(xe, s) as tf.Tensor2D, p.Wxe! as tf.Tensor2D), tf.matMul(h as tf.Tensor2D, p.Whe! as tf.Tensor2D)), p.be!));
+      states.push(h);
+    }
+    const hs = tf.stack(states, 0); // [S, B, H]
+    const keys = proj(hs, p.Wk!); // [S, B, A]
+    const xd = tf.gather(p.Et!, x.tgt!);
+    let d = h;
+    const ds: tf.Tensor[] = [];
+    for (let t = 0; t < T; t++) {
+      const e = tf.sum(tf.mul(tf.tanh(tf.add(keys, tf.matMul(d as tf.Tensor2D, p.Wq! as tf.Tensor2D))), p.va!), 2); // [S, B]
+      const alpha = tf.softmax(tf.transpose(e), -1).transpose(); // softmax over axis 0
+      const ctx = tf.sum(tf.mul(tf.expandDims(alpha, 2), hs), 0); // [B, H]
+      const mm = (a: tf.Tensor, w: tf.Tensor): tf.Tensor => tf.matMul(a as tf.Tensor2D, w as tf.Tensor2D);
+      d = tf.tanh(tf.add(tf.add(tf.add(mm(col(xd, t), p.Wxd!), mm(d, p.Whd!)), mm(ctx, p.Wc!)), p.bd!));
+      ds.push(d);
+    }
+    const logits = tf.add(proj(tf.stack(ds, 1), p.Wy!), p.by!);
+    return { loss: tf.mean(tokenCE(logits, x.gold!)) as tf.Scalar, outputs: { logits } };
+  },
+};
+
 export const ORACLES: Record<string, Oracle> = {
+  "char_lm.bp": charLm,
+  "lstm2.bp": lstm2,
+  "seq2seq_attention.bp": seq2seqAttention,
+  "transformer.bp": transformer,
   "conv_autoencoder.bp": convAutoencoder,
   "lenet.bp": lenet,
   "mlp.bp": reluMlp(784, 10),

@@ -11,7 +11,9 @@ import { compileSource } from "../helpers/compile.js";
 const examples = readdirSync("examples").filter((f) => f.endsWith(".bp")).sort();
 
 describe("bpc check passes on every example", () => {
-  it.each(examples)("%s", async (f) => {
+  // The float64 evaluator is generic: the transformer's and char_lm's checks take
+  // about a minute alone on this two-core machine.
+  it.each(examples)("%s", { timeout: 300_000 }, async (f) => {
     const report = await checkFile(readFileSync(join("examples", f), "utf8"), f, { seed: 3, tolerance: 1e-5 });
     expect(report.rows.length).toBeGreaterThan(0);
     for (const r of report.rows) expect(r.maxRelError, `${f}: ${r.tensor}`).toBeLessThanOrEqual(1e-5);
