@@ -884,6 +884,10 @@ describe("the examples", () => {
     ["dqn.bp", []],
     ["mlp.bp", []],
     ["rnn.bp", []],
+    ["transformer.bp", []],
+    ["char_lm.bp", []],
+    ["lstm2.bp", []],
+    ["seq2seq_attention.bp", []],
   ];
   it.each(cases)("%s gives %j", (file, rules) => {
     const src = readFileSync(join(dir, file), "utf8");
