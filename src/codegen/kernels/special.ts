@@ -1,15 +1,16 @@
 // The special functions elementwise formulas call (erf, erfc, Φ), emitted
 // into a module that uses them. f64 modules carry src/ir/special.ts's code
-// (the op table's float64 reference, to the bit); f32 modules a faster
-// formula accurate to float32 (relative error < 1.2e-7): the Maclaurin
-// series near 0 and Numerical Recipes' Chebyshev fit of erfc beyond.
+// (the op table's float64 reference, to the bit); f32 modules faster
+// formulas accurate to float32: a rational erf without an exp (absolute
+// error < 7e-8), and Numerical Recipes' fit for erfc above 0.5, so that Φ
+// (gelu's) keeps float32's relative accuracy in its lower tail.
 import type { SpecialFn } from "../../ir/special.js";
 import type { Emitter } from "../context.js";
 
 /** The module names these functions and their helpers take (reserved in names.ts). */
 export const SPECIAL_NAMES = ["erf", "erfc", "ncdf", "erfSeries", "erfcFraction", "expNegSquare"] as const;
 
-const DEPS: Record<SpecialFn, SpecialFn[]> = { erf: ["erfc"], erfc: ["erf"], ncdf: ["erfc", "erf"] };
+const DEPS: Record<SpecialFn, SpecialFn[]> = { erf: [], erfc: ["erf"], ncdf: ["erfc", "erf"] };
 
 const F64: Record<SpecialFn, string> = {
   erf: `
@@ -65,29 +66,34 @@ function ncdf(x: number): number {
 
 const F32: Record<SpecialFn, string> = {
   erf: `
-/** erf(x) to float32 accuracy: the Maclaurin series below |x| = 0.5, 1 - erfc beyond. */
+/**
+ * erf(x) to float32 accuracy (absolute error < 7e-8), without an exp: an odd
+ * rational function of x on [-4, 4] (Eigen's fast erf), where float32's erf is
+ * already ±1 beyond.
+ */
 function erf(x: number): number {
-  const z = Math.abs(x);
-  if (z < 0.5) {
-    const x2 = x * x;
-    return 1.1283791670955126 * x * (1 + x2 * (-1 / 3 + x2 * (1 / 10 + x2 * (-1 / 42 + x2 * (1 / 216 + x2 * (-1 / 1320 + x2 / 9360))))));
-  }
-  const r = 1 - erfc(z);
-  return x < 0 ? -r : r;
+  const z = Math.max(-4, Math.min(4, x));
+  const z2 = z * z;
+  const p = z * (-1.60960333262415e-2 + z2 * (-2.95459980854025e-3 + z2 * (-7.34990630326855e-4 + z2 * (-5.69250639462346e-5 + z2 * (-2.10102402082508e-6 + z2 * (2.77068142495902e-8 + z2 * -2.72614225801306e-10))))));
+  const q = -1.42647390514189e-2 + z2 * (-7.37332916720468e-3 + z2 * (-1.68282697438203e-3 + z2 * (-2.13374055278905e-4 + z2 * -1.45660718464996e-5)));
+  return p / q;
 }`,
   erfc: `
-/** erfc(x) to float32 accuracy (Numerical Recipes' fit, relative error < 1.2e-7). */
+/**
+ * erfc(x) to float32 accuracy: 1 - erf(x) below 0.5 (no cancellation there:
+ * erfc > 0.47), and beyond, where its relative accuracy matters (Φ of a
+ * negative gelu input), Numerical Recipes' fit (relative error < 1.2e-7).
+ */
 function erfc(x: number): number {
-  const z = Math.abs(x);
-  if (z < 0.5) return 1 - erf(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r =
+  if (!(x >= 0.5)) return 1 - erf(x);
+  const t = 1 / (1 + 0.5 * x);
+  return (
     t *
     Math.exp(
-      -z * z - 1.26551223 +
+      -x * x - 1.26551223 +
         t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
-  return x >= 0 ? r : 2 - r;
+    )
+  );
 }`,
   ncdf: F64.ncdf,
 };
