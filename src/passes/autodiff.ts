@@ -16,7 +16,7 @@ import { Builder } from "../ir/builder.js";
 import { OPS, type IRBuilder } from "../ir/ops.js";
 import { broadcastShapes, sameShape, showShape } from "../ir/shape.js";
 import type { Graph, LoopBody, Node } from "../ir/types.js";
-import { maxGraphId } from "./rewrite.js";
+import { maxGraphId, openLoopBody } from "./rewrite.js";
 import { roleNamer } from "./roles.js";
 
 export interface GradOptions {
@@ -411,16 +411,7 @@ function rebuildInto(b: Builder, nodes: readonly Node[], remap: Map<number, Node
     if (n.body) {
       // A nested backward loop: its body is rebuilt too (it reads the tape rows remapped here).
       const body = n.body;
-      b.pushScope();
-      const index = b.source("loop_index", body.index.attrs, [], "int");
-      index.name = body.index.name;
-      remap.set(body.index.id, index);
-      const carried = body.carried.map((c) => {
-        const x = b.source("carry", c.attrs, c.shape, c.dtype);
-        x.name = c.name;
-        remap.set(c.id, x);
-        return x;
-      });
+      const { index, carried } = openLoopBody(b, body, remap);
       rebuildInto(b, body.nodes, remap);
       const inner = { index, carried, nodes: b.popScope(), results: body.results.map(get), tape: body.tape.map(get) };
       b.span = n.span;

@@ -8,6 +8,25 @@ import type { Graph, LoopBody, Node } from "../ir/types.js";
 /** What a rewrite rule sees: the node, its already-rebuilt inputs, and a builder. */
 export type Rule = (b: Builder, n: Node, inputs: Node[]) => Node | null;
 
+/**
+ * Opens a new scope for a copy of a loop body: fresh `loop_index` and
+ * `carry` placeholders, recorded in `remap`. The caller rebuilds the body's
+ * nodes, then pops the scope into the new loop.
+ */
+export function openLoopBody(b: Builder, body: LoopBody, remap: Map<number, Node>): { index: Node; carried: Node[] } {
+  b.pushScope();
+  const index = b.source("loop_index", body.index.attrs, [], "int");
+  index.name = body.index.name;
+  remap.set(body.index.id, index);
+  const carried = body.carried.map((c) => {
+    const x = b.source("carry", c.attrs, c.shape, c.dtype);
+    x.name = c.name;
+    remap.set(c.id, x);
+    return x;
+  });
+  return { index, carried };
+}
+
 export function mapGraph(g: Graph, opts: { rule?: Rule; intern?: boolean } = {}): Graph {
   // Every computed node is rebuilt, so ids restart after the inputs and params.
   const b = new Builder({ startId: Math.max(-1, ...[...g.inputs, ...g.params].map((n) => n.id)) + 1, intern: opts.intern ?? false });
@@ -31,16 +50,7 @@ export function mapGraph(g: Graph, opts: { rule?: Rule; intern?: boolean } = {})
 
   const rebuildLoop = (n: Node, inputs: Node[]): Node => {
     const body = n.body as LoopBody;
-    b.pushScope();
-    const index = b.source("loop_index", body.index.attrs, [], "int");
-    index.name = body.index.name;
-    remap.set(body.index.id, index);
-    const carried = body.carried.map((c) => {
-      const x = b.source("carry", c.attrs, c.shape, c.dtype);
-      x.name = c.name;
-      remap.set(c.id, x);
-      return x;
-    });
+    const { index, carried } = openLoopBody(b, body, remap);
     rebuild(body.nodes);
     const results = body.results.map(get);
     const tape = body.tape.map(get);

@@ -4,10 +4,10 @@
 // form that prints as written; bad constant expressions are compile errors
 // that quote them.
 import { describe, expect, it } from "vitest";
-import { BpcError } from "../../src/diag.js";
 import { printGraph } from "../../src/ir/print.js";
 import type { Node } from "../../src/ir/types.js";
 import { frontEnd } from "../../src/passes/pipeline.js";
+import { errorOf } from "../helpers/compile.js";
 
 const lower = (src: string) => frontEnd(src, "t.bp").ir;
 const named = (nodes: readonly Node[], name: string): Node => {
@@ -16,15 +16,6 @@ const named = (nodes: readonly Node[], name: string): Node => {
   return n;
 };
 
-function errorOf(src: string): BpcError {
-  try {
-    frontEnd(src, "t.bp");
-  } catch (e) {
-    if (e instanceof BpcError) return e;
-    throw e;
-  }
-  throw new Error("expected a compile error");
-}
 
 describe("dim expressions: shapes", () => {
   it("declared shapes, reshape and zeros take expressions; products compare by value", () => {

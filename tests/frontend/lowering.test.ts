@@ -13,6 +13,7 @@ import { BUILTINS, isOptional, type Param } from "../../src/frontend/lower/built
 import { tokenize } from "../../src/frontend/parser/lexer.js";
 import { readSource } from "../../src/cli/read.js";
 import { frontEnd } from "../../src/passes/pipeline.js";
+import { errorOf } from "../helpers/compile.js";
 
 const HEAD = `dim B
 dim D = 4
@@ -23,15 +24,6 @@ param W: [D, H] ~ normal(0, 0.1)
 param b: [H] ~ zeros
 `;
 
-function errorOf(src: string): BpcError {
-  try {
-    frontEnd(src, "t.bp");
-  } catch (e) {
-    if (e instanceof BpcError) return e;
-    throw e;
-  }
-  throw new Error("expected a BpcError");
-}
 
 /** [name, source, message substring, line, column]. Lines count from 1 in the full source. */
 const BAD: [string, string, string, number, number][] = [

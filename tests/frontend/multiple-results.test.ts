@@ -3,11 +3,9 @@
 // parse, its printed form, the values, the gradients, and the errors.
 import { describe, expect, it } from "vitest";
 import { checkFile } from "../../src/check/index.js";
-import { BpcError } from "../../src/diag.js";
 import { parse } from "../../src/frontend/parser/parse.js";
 import { printAst, unparse } from "../../src/frontend/parser/print.js";
-import { frontEnd } from "../../src/passes/pipeline.js";
-import { compileSource } from "../helpers/compile.js";
+import { errorOf, compileSource } from "../helpers/compile.js";
 
 const HEAD = `dim B = 2
 dim H = 3
@@ -15,15 +13,6 @@ input x: [B, H]
 param W: [H, H] ~ xavier
 `;
 
-function errorOf(src: string): BpcError {
-  try {
-    frontEnd(src, "t.bp");
-  } catch (e) {
-    if (e instanceof BpcError) return e;
-    throw e;
-  }
-  throw new Error("expected a BpcError");
-}
 
 describe("several results: the parse", () => {
   it("return a, b and a, b = f(...) parse (unambiguously) and print back", () => {

@@ -3,7 +3,8 @@ import { emitModule } from "../../src/codegen/emit.js";
 import { loadModule } from "../../src/codegen/runtime-load.js";
 import type { Graph } from "../../src/ir/types.js";
 import { toJsModule } from "../../src/js-module.js";
-import { compileStages } from "../../src/passes/pipeline.js";
+import { BpcError } from "../../src/diag.js";
+import { compileStages, frontEnd } from "../../src/passes/pipeline.js";
 
 export type AnyArray = Float32Array | Float64Array | Int32Array;
 export interface Module {
@@ -52,4 +53,15 @@ export async function compileSource(
   }
   const mod = (await loadModule(ts)) as unknown as Module;
   return { mod, graph: st.opt, ts };
+}
+
+/** The compile error a source gives (parsing and lowering); fails the test when it compiles. */
+export function errorOf(src: string): BpcError {
+  try {
+    frontEnd(src, "t.bp");
+  } catch (e) {
+    if (e instanceof BpcError) return e;
+    throw e;
+  }
+  throw new Error("expected a compile error");
 }

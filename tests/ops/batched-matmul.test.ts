@@ -8,11 +8,10 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { checkGradients } from "../../src/check/index.js";
 import { countAllocations } from "../helpers/alloc.js";
-import { compileSource, type Module } from "../helpers/compile.js";
+import { errorOf, compileSource, type Module } from "../helpers/compile.js";
 import { gradientsMatchDifferences, kernelsAgree, matchesTfjs, mT, npMatmul, relErr, weights, type Case } from "../helpers/linalg.js";
 import { nodeFlops } from "../../src/ir/flops.js";
-import { compileStages, frontEnd } from "../../src/passes/pipeline.js";
-import { BpcError } from "../../src/diag.js";
+import { compileStages } from "../../src/passes/pipeline.js";
 
 const CASES: Case[] = [
   { name: "[K] @ [K, N]", params: [["a", [4]], ["b", [4, 3]]], expr: "a @ b", twin: (p) => npMatmul(p.a.reshape([1, 4]), p.b).reshape([3]) },
@@ -168,15 +167,6 @@ describe("flops of batched products: 2 · batch · M · K · N", () => {
   });
 });
 
-function errorOf(src: string): BpcError {
-  try {
-    frontEnd(src, "t.bp");
-  } catch (e) {
-    if (e instanceof BpcError) return e;
-    throw e;
-  }
-  throw new Error("expected a compile error");
-}
 
 describe("compile errors of @ and transpose", () => {
   const head = "dim B\ndim T = 4\ninput x: [B, T, 64]\nparam W: [32, 10]\nparam V: [3, 64, 8]\nparam s: []\n";

@@ -7,9 +7,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { checkGradients } from "../../src/check/index.js";
-import { BpcError } from "../../src/diag.js";
 import { frontEnd } from "../../src/passes/pipeline.js";
-import { compileSource } from "../helpers/compile.js";
+import { errorOf, compileSource } from "../helpers/compile.js";
 import { gradientsMatchDifferences, kernelsAgree, matchesTfjs, npMatmul, type Case } from "../helpers/linalg.js";
 
 /**
@@ -148,15 +147,6 @@ describe("how einsum lowers", () => {
   });
 });
 
-function errorOf(src: string): BpcError {
-  try {
-    frontEnd(src, "t.bp");
-  } catch (e) {
-    if (e instanceof BpcError) return e;
-    throw e;
-  }
-  throw new Error("expected a compile error");
-}
 
 describe("einsum's compile errors", () => {
   const head = "dim B\ninput x: [B, 4, 8]\nparam W: [8, 3]\nparam V: [6, 3]\ninput z: [B, B]\ninput y: int[B] in [0, 3)\n";

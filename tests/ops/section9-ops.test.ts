@@ -3,11 +3,10 @@
 // formula against float64), stability at large arguments, the compile
 // errors of bad arguments, and what the linter says about the new ops.
 import { describe, expect, it } from "vitest";
-import { BpcError } from "../../src/diag.js";
 import { OPS } from "../../src/ir/ops.js";
 import { erf, erfc, ncdf } from "../../src/ir/special.js";
 import { frontEnd } from "../../src/passes/pipeline.js";
-import { compileSource } from "../helpers/compile.js";
+import { errorOf, compileSource } from "../helpers/compile.js";
 import { lint } from "../helpers/lint.js";
 
 /** [x, erf(x), erfc(x)] from CPython 3's math.erf / math.erfc (the platform libm). */
@@ -109,15 +108,6 @@ describe("special functions", () => {
   });
 });
 
-function errorOf(src: string): BpcError {
-  try {
-    frontEnd(src, "t.bp");
-  } catch (e) {
-    if (e instanceof BpcError) return e;
-    throw e;
-  }
-  throw new Error("expected a BpcError");
-}
 
 const HEAD = `dim B
 dim T = 4
