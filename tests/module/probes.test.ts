@@ -327,6 +327,9 @@ console.log(JSON.stringify({ probe: perCall(() => m.probe(params, inputs)), like
     expect(r.status, r.stderr).toBe(0);
     const { probe, like } = JSON.parse(r.stdout) as { probe: number; like: number };
     console.log(`probe: ${probe} bytes per call, a result of the same shape ${like}`);
-    expect(probe - like).toBeLessThanOrEqual(16);
+    // Two least-of-six estimates differ by up to ~20 bytes on a loaded machine
+    // (21.7 seen in CI); a buffer allocated per call (a typed array and its
+    // ArrayBuffer, well over 100 bytes) still fails.
+    expect(probe - like).toBeLessThanOrEqual(48);
   });
 });
