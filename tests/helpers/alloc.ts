@@ -27,6 +27,14 @@ export function countAllocations(run: () => void): number {
  * of `f` allocates, the least of several runs (an allocation per call shows
  * in every run, a compiler's now and then in one).
  */
+/**
+ * Node flags for that child process. TurboFan compiles synchronously
+ * (--no-concurrent-recompilation): on a loaded machine a background compile
+ * can miss the whole measurement, and unoptimised code boxes the doubles it
+ * stores (1.5 KB per call seen in CI), which is not what a user's hot loop runs.
+ */
+export const HEAP_FLAGS = ["--expose-gc", "--max-semi-space-size=64", "--no-concurrent-recompilation"];
+
 export const HEAP_PER_CALL = `const used = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space").space_used_size;
 const perCall = (f) => {
   let least = Infinity;

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { moduleToJs as transpile } from "../../src/codegen/to-js.js";
-import { countAllocations, HEAP_PER_CALL } from "../helpers/alloc.js";
+import { countAllocations, HEAP_FLAGS, HEAP_PER_CALL } from "../helpers/alloc.js";
 import { build, makeInputs, type Arr, type Built, type Inputs } from "../helpers/build.js";
 import { compileSource, type AnyArray, type Module } from "../helpers/compile.js";
 
@@ -130,7 +130,7 @@ const bwdBase = perCall(() => ({ loss: Math.random(), grads: { ...bwdShape } }))
 console.log(JSON.stringify({ forward: perCall(() => m.forward(params, inputs)) - fwdBase, backward: perCall(() => m.backward(params, inputs)) - bwdBase }));
 `,
   );
-  const r = spawnSync(process.execPath, ["--expose-gc", "--max-semi-space-size=64", join(dir, "probe.mjs")], { encoding: "utf8" });
+  const r = spawnSync(process.execPath, [...HEAP_FLAGS, join(dir, "probe.mjs")], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout) as { forward: number; backward: number };
 }

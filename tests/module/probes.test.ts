@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { emitModule } from "../../src/codegen/emit.js";
 import { loadModule } from "../../src/codegen/runtime-load.js";
 import { compileStages } from "../../src/passes/pipeline.js";
-import { HEAP_PER_CALL } from "../helpers/alloc.js";
+import { HEAP_FLAGS, HEAP_PER_CALL } from "../helpers/alloc.js";
 
 type F = Float32Array | Float64Array;
 interface Probed {
@@ -323,7 +323,7 @@ const like = () => {
 console.log(JSON.stringify({ probe: perCall(() => m.probe(params, inputs)), like: perCall(like) }));
 `,
     );
-    const r = spawnSync(process.execPath, ["--expose-gc", "--max-semi-space-size=64", join(dir, "run.mjs")], { encoding: "utf8" });
+    const r = spawnSync(process.execPath, [...HEAP_FLAGS, join(dir, "run.mjs")], { encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
     const { probe, like } = JSON.parse(r.stdout) as { probe: number; like: number };
     console.log(`probe: ${probe} bytes per call, a result of the same shape ${like}`);
